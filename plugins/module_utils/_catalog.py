@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is private to the collection: its interface may change at any time.
+
+"""The one rule catalog: every area's entries, looked up by our ID, CIS ID or section prefix."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.kubefort.hardening.plugins.module_utils import (
+    _rules_cluster,
+    _rules_control_plane,
+    _rules_node,
+    _rules_ports,
+)
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
+
+ALL_RULES: t.Tuple[Rule, ...] = (
+    _rules_control_plane.RULES + _rules_node.RULES + _rules_ports.RULES + _rules_cluster.RULES
+)
+BY_ID: t.Dict[str, Rule] = {rule.id: rule for rule in ALL_RULES}
+
+
+class UnknownRuleError(ValueError):
+    """A rule selector names nothing in the catalog."""
+
+
+def _matches(rule: Rule, selector: str) -> bool:
+    if selector == rule.id:
+        return True
+    if rule.cis is None:
+        return False
+    # "4.2.4" names one check, "4.2" or "4" a whole section.
+    return rule.cis == selector or rule.cis.startswith(selector + ".")
+
+
+def select(selectors: t.Iterable[str]) -> t.List[Rule]:
+    """Rules named by our IDs, CIS IDs or CIS section prefixes, in catalog order.
+
+    Raises UnknownRuleError naming every selector that matches nothing.
+    """
+    selectors = [str(s).strip() for s in selectors]
+    unknown = [s for s in selectors if not any(_matches(r, s) for r in ALL_RULES)]
+    if unknown:
+        raise UnknownRuleError(
+            "unknown rule ID(s): %s. Use an ID from docs/rules.md (e.g. %s), a CIS ID such as "
+            "'4.2.4', or a CIS section such as '4.2'." % (", ".join(sorted(unknown)), ALL_RULES[0].id if ALL_RULES else "kubelet-read-only-port")
+        )
+    return [r for r in ALL_RULES if any(_matches(r, s) for s in selectors)]
+
+
+def for_components(components: t.Iterable[str]) -> t.List[Rule]:
+    wanted = set(components)
+    return [r for r in ALL_RULES if r.component in wanted]
