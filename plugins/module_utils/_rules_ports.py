@@ -5,7 +5,19 @@
 
 # This module is private to the collection: its interface may change at any time.
 
-"""Catalog entries for the ports area (see _rule.Rule)."""
+"""Catalog entries for the ports area (see _rule.Rule).
+
+These rules look at the live node: what listens (``listening_ports``) and what anonymous requests get
+(``port_probe``). The settings behind them (kubelet ``readOnlyPort``, ``--bind-address`` of the
+controller manager and scheduler, kube-proxy bind addresses) are CIS checks owned by the node and
+control-plane areas, which also fix them; so these rules carry only our IDs, and name the related CIS
+IDs in ``extra["related_cis"]``. ``extra["check"]`` selects the evaluation in _ports_evaluate:
+
+- ``closed``: nothing listens on ``extra["ports"]``;
+- ``scope``: everything on ``extra["ports"]`` is bound within ``extra["scopes"]`` (loopback, node, any);
+- ``probe``: every anonymous probe named ``extra["probe"]`` was denied;
+- ``no_any``: no other Kubernetes listener is bound to all addresses unless allowed.
+"""
 
 from __future__ import annotations
 
@@ -13,4 +25,169 @@ import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 
-RULES: t.Tuple[Rule, ...] = ()
+SECTION = "Ports and network exposure"
+
+RULES: t.Tuple[Rule, ...] = (
+    Rule(
+        id="ports-kubelet-readonly-closed",
+        title="The kubelet read-only port 10255 does not listen",
+        component="ports",
+        section=SECTION,
+        severity="high",
+        operator="custom",
+        expected="not listening",
+        automated=False,
+        remediation="Set readOnlyPort: 0 in the kubelet config (or --read-only-port=0); the node role "
+        "fixes it (CIS 4.2.4). Until then, the ports firewall can block 10255.",
+        rationale="The read-only port serves pod specs and node state to anyone, without authentication.",
+        extra={"check": "closed", "ports": (10255,), "related_cis": ("4.2.4",)},
+    ),
+    Rule(
+        id="ports-kubelet-readonly-anonymous",
+        title="Anonymous GET /pods on the kubelet read-only port 10255 is refused",
+        component="ports",
+        section=SECTION,
+        severity="high",
+        operator="custom",
+        expected="connection refused, 401 or 403",
+        automated=False,
+        remediation="Set readOnlyPort: 0 in the kubelet config (CIS 4.2.4), or block 10255 with the ports "
+        "firewall (kubefort_ports_firewall).",
+        rationale="An answer here hands every pod spec on the node, environment variables included, to "
+        "anyone who can reach the port.",
+        extra={"check": "probe", "probe": "kubelet-readonly", "related_cis": ("4.2.4",)},
+    ),
+    Rule(
+        id="ports-kubelet-api-anonymous",
+        title="Anonymous GET /pods on the kubelet API 10250 is refused",
+        component="ports",
+        section=SECTION,
+        severity="critical",
+        operator="custom",
+        expected="connection refused, 401 or 403",
+        automated=False,
+        remediation="Set authentication.anonymous.enabled: false and authorization.mode: Webhook in the "
+        "kubelet config (CIS 4.2.1, 4.2.2; the node role fixes them); allow 10250 only from the control "
+        "plane with the ports firewall.",
+        rationale="Anonymous access to the kubelet API gives full control of the node's containers.",
+        extra={"check": "probe", "probe": "kubelet-api", "related_cis": ("4.2.1", "4.2.2")},
+    ),
+    Rule(
+        id="ports-apiserver-anonymous",
+        title="Anonymous GET /api on the API server 6443 is refused",
+        component="ports",
+        section=SECTION,
+        severity="high",
+        operator="custom",
+        expected="connection refused, 401 or 403",
+        automated=False,
+        remediation="Turn anonymous authentication off on the API server, or limit it to /livez, /readyz and "
+        "/healthz with an AuthenticationConfiguration (CIS 1.2.1; the control-plane role), and keep "
+        "RBAC from granting anything to system:anonymous.",
+        rationale="Anonymous API requests expose discovery data and whatever RBAC grants to "
+        "system:anonymous.",
+        extra={"check": "probe", "probe": "kube-apiserver", "related_cis": ("1.2.1",)},
+    ),
+    Rule(
+        id="ports-cadvisor-closed",
+        title="The kubelet cAdvisor ports 4149 and 4194 do not listen",
+        component="ports",
+        section=SECTION,
+        severity="medium",
+        operator="custom",
+        expected="not listening",
+        automated=False,
+        remediation="Remove --cadvisor-port from the kubelet's flags (the port was removed in Kubernetes "
+        "1.12; a kubelet that still opens it is too old and must be upgraded).",
+        rationale="cAdvisor serves container metrics and machine details without authentication.",
+        extra={"check": "closed", "ports": (4149, 4194)},
+    ),
+    Rule(
+        id="ports-controller-manager-loopback",
+        title="The controller manager listens on loopback only",
+        component="ports",
+        section=SECTION,
+        severity="medium",
+        operator="custom",
+        expected="loopback",
+        automated=False,
+        remediation="Set --bind-address=127.0.0.1 on kube-controller-manager (CIS 1.3.7; the control-plane "
+        "role fixes it).",
+        rationale="Its health and metrics port needs no remote clients; exposing it widens the attack "
+        "surface of the control plane.",
+        extra={"check": "scope", "ports": (10257, 10252), "scopes": ("loopback",), "related_cis": ("1.3.7",),
+               "process": "kube-controller-manager"},
+    ),
+    Rule(
+        id="ports-scheduler-loopback",
+        title="The scheduler listens on loopback only",
+        component="ports",
+        section=SECTION,
+        severity="medium",
+        operator="custom",
+        expected="loopback",
+        automated=False,
+        remediation="Set --bind-address=127.0.0.1 on kube-scheduler (CIS 1.4.2; the control-plane role "
+        "fixes it).",
+        rationale="Its health and metrics port needs no remote clients.",
+        extra={"check": "scope", "ports": (10259, 10251), "scopes": ("loopback",), "related_cis": ("1.4.2",),
+               "process": "kube-scheduler"},
+    ),
+    Rule(
+        id="ports-kube-proxy-healthz-binding",
+        title="The kube-proxy health server 10256 is bound as configured (not to all addresses)",
+        component="ports",
+        section=SECTION,
+        severity="medium",
+        operator="custom",
+        expected="loopback,node",
+        automated=False,
+        remediation="Set healthzBindAddress in the kube-proxy configuration to the node address (when load "
+        "balancers check it) or 127.0.0.1 (the node role); limit its sources with the ports firewall.",
+        rationale="Load balancers may need the health port; the rest of the network does not.",
+        extra={"check": "scope", "ports": (10256,), "scopes": ("loopback", "node"), "option": "kube_proxy_healthz_scopes",
+               "process": "kube-proxy"},
+    ),
+    Rule(
+        id="ports-kube-proxy-metrics-binding",
+        title="The kube-proxy metrics server 10249 is bound as configured (loopback by default)",
+        component="ports",
+        section=SECTION,
+        severity="medium",
+        operator="custom",
+        expected="loopback",
+        automated=False,
+        remediation="Set metricsBindAddress in the kube-proxy configuration to 127.0.0.1:10249 (the node "
+        "role), or to the node address when a scraper needs it and the firewall limits it.",
+        rationale="The metrics server has no authentication.",
+        extra={"check": "scope", "ports": (10249,), "scopes": ("loopback",), "option": "kube_proxy_metrics_scopes",
+               "process": "kube-proxy"},
+    ),
+    Rule(
+        id="ports-felix-health-loopback",
+        title="The calico-felix health server 9099 listens on loopback only",
+        component="ports",
+        section=SECTION,
+        severity="medium",
+        operator="custom",
+        expected="loopback",
+        automated=False,
+        remediation="Set FELIX_HEALTHHOST=127.0.0.1 (FelixConfiguration healthHost) on calico-node.",
+        rationale="A reachable felix health server can be used to disturb the network plugin on the node.",
+        extra={"check": "scope", "ports": (9099,), "scopes": ("loopback",), "process": "calico-node"},
+    ),
+    Rule(
+        id="ports-no-any-address",
+        title="No other Kubernetes listener is bound to all addresses unless allowed",
+        component="ports",
+        section=SECTION,
+        severity="medium",
+        operator="custom",
+        expected="none on all addresses except allowed ports",
+        automated=False,
+        remediation="Bind the component to 127.0.0.1 or the node address, or list the port in "
+        "kubefort_ports_allow_any_address and limit its sources with the ports firewall.",
+        rationale="A listener on 0.0.0.0 or [::] is reachable on every interface, including ones added later.",
+        extra={"check": "no_any"},
+    ),
+)
