@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Action plugin of kubefort.hardening.report: aggregate every host's results on the controller."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import typing as t
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.release import __version__ as ansible_version
+from ansible_collections.kubefort.hardening.plugins.modules.report import ARGUMENT_SPEC
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
+    _report_compare,
+    _report_files,
+    _report_model,
+    _report_text,
+)
+
+NODE_GROUPS = ("kube_control_plane", "kube_node", "etcd")
+
+
+def _plain(value: t.Any) -> t.Any:
+    """Native Python types (facts may come back as Ansible's tagged or lazy containers)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def collection_version() -> str:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        with open(os.path.join(root, "MANIFEST.json"), "rb") as handle:
+            return str(json.load(handle)["collection_info"]["version"])
+    except (OSError, ValueError, KeyError):
+        pass
+    try:
+        with open(os.path.join(root, "galaxy.yml"), "r", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("version:"):
+                    return line.split(":", 1)[1].strip().strip("'\"")
+    except OSError:
+        pass
+    return "unknown"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp: t.Any = None, task_vars: t.Optional[t.Dict[str, t.Any]] = None) -> t.Dict[str, t.Any]:
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        _unused, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        try:
+            hosts, missing = self._collect(args, task_vars)
+            run = {
+                "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "mode": "check" if self._play_context.check_mode else "apply",
+                "benchmark": args["benchmark"],
+                "profile": args["profile"],
+                "collection_version": collection_version(),
+                "ansible_version": ansible_version,
+                "hosts_without_results": missing,
+            }
+            report = _report_model.build_report(hosts, run, args["fail_on"])
+            if args.get("compare"):
+                previous = _report_compare.load_previous(args["compare"])
+                report["comparison"] = _report_compare.compare(report, previous, args["compare"])
+            files = _report_files.render_all(report, args["formats"])
+            written = _report_files.write_all(os.path.abspath(args["dest"]), files)
+        except (_report_model.ReportInputError, _report_files.ReportWriteError, ValueError) as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        lines = _report_text.summary_lines(report, [os.path.relpath(p) for p in written if "/kube-bench/" not in p])
+        if missing:
+            lines.append("no results from: %s (unreachable, failed, or not audited)" % ", ".join(missing))
+        result.update(
+            changed=False,
+            dest=os.path.abspath(args["dest"]),
+            files=written,
+            summary=report["summary"],
+            comparison=report["comparison"],
+            gate=report["summary"]["gate"],
+            stats=_report_model.awx_stats(report, args["worst"]),
+            summary_lines=lines,
+        )
+        return result
+
+    def _collect(self, args: t.Mapping[str, t.Any], task_vars: t.Mapping[str, t.Any]) -> t.Tuple[t.List[t.Dict[str, t.Any]], t.List[str]]:
+        hostvars = task_vars.get("hostvars") or {}
+        groups = task_vars.get("groups") or {}
+        names = args.get("hosts") or list(groups.get("all") or [])
+        hosts, missing = [], []
+        for name in names:
+            if name not in hostvars:
+                raise _report_model.ReportInputError("report: host %r is not in the inventory." % name)
+            variables = hostvars[name]
+            results = variables.get("kubefort_results")
+            info = variables.get("kubefort_host")
+            if results is None and info is None:
+                if set(variables.get("group_names") or ()) & set(args["expected_groups"]):
+                    missing.append(name)
+                continue
+            info = _plain(info) if info is not None else {}
+            if isinstance(info, dict) and not info.get("roles"):
+                info["roles"] = [g for g in variables.get("group_names") or () if g in NODE_GROUPS]
+            hosts.append(_report_model.build_host(name, _plain(results), info))
+        cluster = hostvars[args["cluster_host"]].get("kubefort_cluster_results") if args["cluster_host"] in hostvars else None
+        if cluster is not None:
+            hosts.append(_report_model.build_host(_report_model.CLUSTER_HOST, _plain(cluster), {"roles": ["cluster"]}, kind="cluster"))
+        return hosts, missing

@@ -1,0 +1,183 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: report
+short_description: Write the kubefort report for every host, on the controller
+version_added: 0.1.0
+description:
+  - Aggregates the results that the hardening roles stored in the host facts C(kubefort_results) and
+    C(kubefort_host) of every inventory host, plus the cluster-wide results in C(kubefort_cluster_results) of
+    O(cluster_host) (reported as the pseudo-host C(cluster)), into one report.
+  - Writes C(report.json) (schema C(docs/report.schema.json)), C(kube-bench/<host>.json) in kube-bench's JSON
+    layout, C(report.xml) (JUnit), C(report.md) and a self-contained C(report.html) into O(dest).
+  - This is an action plugin that runs on the controller; it never connects to the hosts it reports on.
+  - The report is written in check mode too (an audit is a check-mode run), and the task never reports
+    C(changed), so a second run of a playbook stays at C(changed=0).
+  - It does not fail when findings remain; it returns RV(gate) so a task can fail after the report is
+    written (the C(kubefort.hardening.report) role does that for C(kubefort_fail_on)).
+author:
+  - kubefort maintainers
+attributes:
+  check_mode:
+    support: full
+    details: The report files are written in check mode as well; nothing on any managed host changes.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+    details: Runs on the controller only (action plugin).
+  action:
+    support: full
+options:
+  dest:
+    description:
+      - Directory the report files are written into; created when missing. A relative path is relative
+        to the current directory of the C(ansible-playbook) process.
+    type: path
+    required: true
+  hosts:
+    description:
+      - Inventory hosts to report on, in this order. By default every inventory host that has
+        C(kubefort_results) or C(kubefort_host) facts.
+    type: list
+    elements: str
+  cluster_host:
+    description: Host whose C(kubefort_cluster_results) fact holds the cluster-wide results.
+    type: str
+    default: localhost
+  expected_groups:
+    description:
+      - Hosts in these groups that have no results are listed as RV(summary_lines) warning and in the
+        report's C(run.hosts_without_results) (unreachable, failed or not audited).
+    type: list
+    elements: str
+    default: [kube_control_plane, kube_node, etcd]
+  compare:
+    description:
+      - Path of the C(report.json) of an earlier run. The report then lists what is new, fixed and
+        regressed since then.
+    type: path
+  fail_on:
+    description:
+      - Lowest severity of an open finding (V(fail), V(would_fix) or V(error)) that makes RV(gate.failed)
+        true. V(none) never does.
+    type: str
+    default: none
+    choices: [none, low, medium, high, critical]
+  formats:
+    description: Which files to write.
+    type: list
+    elements: str
+    default: [json, kube_bench, junit, markdown, html]
+    choices: [json, kube_bench, junit, markdown, html]
+  benchmark:
+    description: Benchmark the rule IDs refer to, recorded in the report and as kube-bench C(version).
+    type: str
+    default: cis-1.12
+  profile:
+    description: Profile recorded in the report's run metadata.
+    type: str
+    default: level1
+  worst:
+    description: How many of the most severe open findings RV(stats) lists.
+    type: int
+    default: 10
+notes:
+  - Must run through its action plugin; calling the module directly on a host fails.
+seealso:
+  - name: Report formats
+    description: docs/reports.md in the collection describes every file and field.
+    link: https://example.invalid/kubefort/hardening/docs/reports.md
+"""
+
+EXAMPLES = r"""
+- name: Write the kubefort report for the fleet
+  kubefort.hardening.report:
+    dest: ./kubefort-report/
+    compare: ./previous/report.json
+    fail_on: high
+  register: kubefort_report
+
+- name: Fail the play when high or critical findings remain
+  ansible.builtin.fail:
+    msg: "{{ kubefort_report.gate.findings }} findings at or above high remain"
+  when: kubefort_report.gate.failed
+"""
+
+RETURN = r"""
+dest:
+  description: Absolute path of the report directory.
+  returned: success
+  type: str
+files:
+  description: Absolute paths of the files written.
+  returned: success
+  type: list
+  elements: str
+summary:
+  description: Counts by status, open findings by severity, score and gate, as in C(report.json).
+  returned: success
+  type: dict
+gate:
+  description: Result of O(fail_on).
+  returned: success
+  type: dict
+  contains:
+    fail_on:
+      description: The threshold.
+      type: str
+    findings:
+      description: Open findings at or above the threshold.
+      type: int
+    failed:
+      description: Whether any such finding remains.
+      type: bool
+comparison:
+  description: New, fixed and regressed findings since O(compare); null without O(compare).
+  returned: success
+  type: dict
+stats:
+  description: Compact counts per status and host, score, the worst findings and the gate, for C(set_stats).
+  returned: success
+  type: dict
+summary_lines:
+  description: A readable summary of the report, one line a list item.
+  returned: success
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+FORMATS = ["json", "kube_bench", "junit", "markdown", "html"]
+ARGUMENT_SPEC = {
+    "dest": {"type": "path", "required": True},
+    "hosts": {"type": "list", "elements": "str"},
+    "cluster_host": {"type": "str", "default": "localhost"},
+    "expected_groups": {"type": "list", "elements": "str", "default": ["kube_control_plane", "kube_node", "etcd"]},
+    "compare": {"type": "path"},
+    "fail_on": {"type": "str", "default": "none", "choices": ["none", "low", "medium", "high", "critical"]},
+    "formats": {"type": "list", "elements": "str", "default": FORMATS, "choices": FORMATS},
+    "benchmark": {"type": "str", "default": "cis-1.12"},
+    "profile": {"type": "str", "default": "level1"},
+    "worst": {"type": "int", "default": 10},
+}
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.fail_json(
+        msg="kubefort.hardening.report must run through its action plugin on the controller "
+        "(use it as a task; do not run the module file on a host)."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is private to the collection: its interface may change at any time.
+
+"""Render every report format and write the files atomically into the report directory.
+
+Everything is rendered in memory first; each file is then written to a temporary file in the same
+directory and renamed over the old one, so a reader never sees a half-written report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import typing as t
+
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
+    _report_html,
+    _report_junit,
+    _report_kube_bench,
+    _report_markdown,
+)
+
+FORMATS = ("json", "kube_bench", "junit", "markdown", "html")
+KUBE_BENCH_DIR = "kube-bench"
+
+
+class ReportWriteError(OSError):
+    """The report directory cannot be created or written."""
+
+
+def to_json(document: t.Any) -> bytes:
+    return (json.dumps(document, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def render_all(report: t.Mapping[str, t.Any], formats: t.Sequence[str] = FORMATS) -> t.Dict[str, bytes]:
+    """Relative file name -> content for every requested format."""
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ValueError("unknown report format(s) %s; use %s." % (", ".join(unknown), ", ".join(FORMATS)))
+    files: t.Dict[str, bytes] = {}
+    if "json" in formats:
+        files["report.json"] = to_json(report)
+    if "kube_bench" in formats:
+        taken: t.Set[str] = set()
+        benchmark = report["run"].get("benchmark") or "cis-1.12"
+        for host in report["hosts"]:
+            name = _report_kube_bench.file_name(host["name"], taken)
+            files[KUBE_BENCH_DIR + "/" + name] = to_json(_report_kube_bench.host_document(host, benchmark))
+    if "junit" in formats:
+        files["report.xml"] = _report_junit.render(report)
+    if "markdown" in formats:
+        files["report.md"] = _report_markdown.render(report).encode("utf-8")
+    if "html" in formats:
+        files["report.html"] = _report_html.render(report).encode("utf-8")
+    return files
+
+
+def _write_atomic(path: str, content: bytes) -> None:
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".kubefort-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_all(directory: str, files: t.Mapping[str, bytes]) -> t.List[str]:
+    """Write the rendered files under directory; returns their absolute paths in order."""
+    written = []
+    try:
+        os.makedirs(directory, exist_ok=True)
+        for name, content in files.items():
+            path = os.path.join(directory, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            _write_atomic(path, content)
+            written.append(path)
+    except OSError as exc:
+        raise ReportWriteError(
+            "cannot write the report into %s (%s). Set kubefort_report_dir to a writable directory." % (directory, exc)
+        ) from None
+    return written

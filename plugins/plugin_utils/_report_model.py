@@ -1,0 +1,249 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is private to the collection: its interface may change at any time.
+
+"""The report model: every host's results aggregated into one document (docs/report.schema.json).
+
+Everything else (kube-bench JSON, JUnit, Markdown, HTML, AWX stats) is rendered from the document
+that build_report() returns, so all outputs agree.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule import (
+    SEVERITIES,
+    STATUSES,
+)
+
+SCHEMA_VERSION = "1.0"
+CLUSTER_HOST = "cluster"
+DEFAULT_BENCHMARK = "cis-1.12"
+
+# What a status means for the score and the gate (docs/reports.md explains the choices).
+PASSED = ("pass", "fixed")
+OPEN = ("fail", "would_fix", "error")
+SCORED = PASSED + OPEN
+FAIL_ON_LEVELS = ("none",) + SEVERITIES[1:]
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+REQUIRED_RESULT_KEYS = ("id", "status", "severity")
+RESULT_DEFAULTS: t.Dict[str, t.Any] = {
+    "cis": None,
+    "references": {},
+    "title": "",
+    "component": "",
+    "section": "",
+    "level": 1,
+    "actual": None,
+    "expected": "",
+    "source": "",
+    "remediation": "",
+    "automated": False,
+    "message": "",
+    "waiver": None,
+    "changed_files": [],
+}
+HOST_KEYS = ("layout", "kubernetes_version", "roles", "root", "mode")
+
+
+class ReportInputError(ValueError):
+    """The facts handed to the report are not in the result model (docs/architecture.md)."""
+
+
+def empty_counts() -> t.Dict[str, int]:
+    return {status: 0 for status in STATUSES}
+
+
+def score(counts: t.Mapping[str, int]) -> t.Optional[float]:
+    """Percentage of scored results that pass (pass or fixed); None when nothing is scored."""
+    scored = sum(counts.get(s, 0) for s in SCORED)
+    if not scored:
+        return None
+    return round(100.0 * sum(counts.get(s, 0) for s in PASSED) / scored, 1)
+
+
+def summarize(results: t.Iterable[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
+    counts = empty_counts()
+    open_by_severity = {severity: 0 for severity in SEVERITIES}
+    total = 0
+    for result in results:
+        total += 1
+        counts[result["status"]] += 1
+        if result["status"] in OPEN:
+            open_by_severity[result["severity"]] += 1
+    return {
+        "total": total,
+        "by_status": counts,
+        "open_by_severity": open_by_severity,
+        "open": sum(open_by_severity.values()),
+        "score": score(counts),
+    }
+
+
+def section_key(section: str) -> t.Tuple[t.Any, ...]:
+    """Sort '1.2 API Server' before '1.10 ...' and named sections after numbered ones."""
+    match = re.match(r"^(\d+(?:\.\d+)*)\b", section or "")
+    if not match:
+        return (1, (), section)
+    return (0, tuple(int(part) for part in match.group(1).split(".")), section)
+
+
+def _normalize_result(raw: t.Any, host: str, index: int) -> t.Dict[str, t.Any]:
+    where = "host %s, kubefort_results[%d]" % (host, index)
+    if not isinstance(raw, t.Mapping):
+        raise ReportInputError(
+            "%s is a %s, not a result dict. Build results with make_result() "
+            "(plugins/module_utils/_rule.py)." % (where, type(raw).__name__)
+        )
+    missing = [key for key in REQUIRED_RESULT_KEYS if not raw.get(key)]
+    if missing:
+        raise ReportInputError("%s lacks %s. Build results with make_result()." % (where, ", ".join(missing)))
+    if raw["status"] not in STATUSES:
+        raise ReportInputError(
+            "%s (%s) has unknown status %r; use one of %s." % (where, raw["id"], raw["status"], ", ".join(STATUSES))
+        )
+    if raw["severity"] not in SEVERITIES:
+        raise ReportInputError(
+            "%s (%s) has unknown severity %r; use one of %s."
+            % (where, raw["id"], raw["severity"], ", ".join(SEVERITIES))
+        )
+    result = dict(RESULT_DEFAULTS)
+    result.update({key: raw[key] for key in raw if key in RESULT_DEFAULTS or key in REQUIRED_RESULT_KEYS})
+    result["id"] = str(result["id"])
+    result["actual"] = None if result["actual"] is None else str(result["actual"])
+    for key in ("title", "component", "section", "expected", "source", "remediation", "message"):
+        result[key] = "" if result[key] is None else str(result[key])
+    result["cis"] = None if result["cis"] in (None, "") else str(result["cis"])
+    result["references"] = {str(k): str(v) for k, v in dict(result["references"] or {}).items()}
+    result["level"] = int(result["level"] or 1)
+    result["automated"] = bool(result["automated"])
+    result["changed_files"] = [str(path) for path in result["changed_files"] or []]
+    if result["waiver"] is not None:
+        result["waiver"] = {str(k): (None if v is None else str(v)) for k, v in dict(result["waiver"]).items()}
+    if not result["section"]:
+        result["section"] = result["component"] or "other"
+    return result
+
+
+def _normalize_host_info(raw: t.Any, host: str) -> t.Dict[str, t.Any]:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, t.Mapping):
+        raise ReportInputError("host %s: kubefort_host must be a dict (layout, kubernetes_version, roles, ...)." % host)
+    info: t.Dict[str, t.Any] = {key: raw.get(key) for key in HOST_KEYS}
+    roles = info["roles"]
+    if isinstance(roles, str):
+        roles = [roles]
+    info["roles"] = [str(role) for role in roles or []]
+    for key in ("layout", "kubernetes_version", "root", "mode"):
+        info[key] = None if info[key] in (None, "") else str(info[key])
+    return info
+
+
+def build_host(name: str, results: t.Any, info: t.Any = None, kind: str = "node") -> t.Dict[str, t.Any]:
+    """One host's entry: metadata, summary, per-section scores and its results in catalog order."""
+    if results is None:
+        results = []
+    if not isinstance(results, (list, tuple)):
+        raise ReportInputError("host %s: kubefort_results must be a list of result dicts." % name)
+    normalized = [_normalize_result(raw, name, index) for index, raw in enumerate(results)]
+    sections: t.Dict[str, t.List[t.Dict[str, t.Any]]] = {}
+    for result in normalized:
+        sections.setdefault(result["section"], []).append(result)
+    host = {"name": name, "kind": kind}
+    host.update(_normalize_host_info(info, name))
+    host["summary"] = summarize(normalized)
+    host["sections"] = [
+        dict(name=section, **_section_summary(sections[section])) for section in sorted(sections, key=section_key)
+    ]
+    host["results"] = normalized
+    return host
+
+
+def _section_summary(results: t.List[t.Dict[str, t.Any]]) -> t.Dict[str, t.Any]:
+    summary = summarize(results)
+    return {"total": summary["total"], "by_status": summary["by_status"], "open": summary["open"], "score": summary["score"]}
+
+
+def gate(open_by_severity: t.Mapping[str, int], fail_on: str) -> t.Dict[str, t.Any]:
+    """Whether open findings at or above fail_on remain (fail_on 'none' never fails)."""
+    if fail_on not in FAIL_ON_LEVELS:
+        raise ReportInputError("kubefort_fail_on must be one of %s, not %r." % (", ".join(FAIL_ON_LEVELS), fail_on))
+    if fail_on == "none":
+        return {"fail_on": fail_on, "findings": 0, "failed": False}
+    threshold = SEVERITY_RANK[fail_on]
+    findings = sum(count for severity, count in open_by_severity.items() if SEVERITY_RANK[severity] >= threshold)
+    return {"fail_on": fail_on, "findings": findings, "failed": findings > 0}
+
+
+def worst_findings(hosts: t.Iterable[t.Mapping[str, t.Any]], limit: int = 10) -> t.List[t.Dict[str, t.Any]]:
+    """The open findings, most severe first (then host and rule order), in a compact form."""
+    found = []
+    for host in hosts:
+        for order, result in enumerate(host["results"]):
+            if result["status"] in OPEN:
+                found.append((-SEVERITY_RANK[result["severity"]], host["name"], order, host["name"], result))
+    found.sort(key=lambda item: item[:3])
+    return [
+        {
+            "host": name,
+            "id": result["id"],
+            "cis": result["cis"],
+            "severity": result["severity"],
+            "status": result["status"],
+            "title": result["title"],
+            "actual": result["actual"],
+            "expected": result["expected"],
+        }
+        for _sev, _host, _order, name, result in found[: max(limit, 0)]
+    ]
+
+
+def build_report(
+    hosts: t.Sequence[t.Mapping[str, t.Any]],
+    run: t.Mapping[str, t.Any],
+    fail_on: str = "none",
+) -> t.Dict[str, t.Any]:
+    """The whole report document from host entries (build_host) and run metadata."""
+    all_results = [result for host in hosts for result in host["results"]]
+    summary = summarize(all_results)
+    summary["hosts"] = len(hosts)
+    summary["gate"] = gate(summary["open_by_severity"], fail_on)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "kubefort-report",
+        "run": dict(run),
+        "summary": summary,
+        "hosts": list(hosts),
+        "comparison": None,
+    }
+
+
+def awx_stats(report: t.Mapping[str, t.Any], worst: int = 10) -> t.Dict[str, t.Any]:
+    """The compact dict the role hands to set_stats (AWX job artifacts)."""
+    summary = report["summary"]
+    stats = {
+        "schema_version": report["schema_version"],
+        "mode": report["run"].get("mode"),
+        "score": summary["score"],
+        "total": summary["total"],
+        "open": summary["open"],
+        "counts": summary["by_status"],
+        "open_by_severity": summary["open_by_severity"],
+        "hosts": {
+            host["name"]: dict(score=host["summary"]["score"], open=host["summary"]["open"], **host["summary"]["by_status"])
+            for host in report["hosts"]
+        },
+        "worst": worst_findings(report["hosts"], worst),
+        "gate": summary["gate"],
+    }
+    comparison = report.get("comparison")
+    if comparison:
+        stats["comparison"] = comparison["counts"]
+    return stats

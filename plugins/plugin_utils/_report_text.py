@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is private to the collection: its interface may change at any time.
+
+"""Words shared by the text outputs: the end-of-play summary lines and the Markdown report."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule import STATUSES
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._report_model import (
+    worst_findings,
+)
+
+
+def percent(value: t.Optional[float]) -> str:
+    return "n/a" if value is None else ("%.1f%%" % value).replace(".0%", "%")
+
+
+def counts_phrase(counts: t.Mapping[str, int]) -> str:
+    """'12 pass, 3 fail, 1 manual' (statuses with a count only, in the model's order)."""
+    parts = ["%d %s" % (counts[s], s) for s in STATUSES if counts.get(s)]
+    return ", ".join(parts) or "no results"
+
+
+def summary_lines(report: t.Mapping[str, t.Any], files: t.Sequence[str] = (), worst: int = 5) -> t.List[str]:
+    """The readable summary printed at the end of the play."""
+    summary = report["summary"]
+    run = report["run"]
+    lines = [
+        "kubefort %s report: %d hosts, %d results, score %s (%s mode)"
+        % (run.get("benchmark", ""), summary["hosts"], summary["total"], percent(summary["score"]), run.get("mode")),
+        "overall: %s" % counts_phrase(summary["by_status"]),
+    ]
+    width = max([len(host["name"]) for host in report["hosts"]] + [4])
+    for host in report["hosts"]:
+        lines.append(
+            "  %-*s  %6s  %s" % (width, host["name"], percent(host["summary"]["score"]), counts_phrase(host["summary"]["by_status"]))
+        )
+    findings = worst_findings(report["hosts"], worst)
+    if findings:
+        lines.append("worst open findings:")
+        for item in findings:
+            lines.append(
+                "  [%s] %s %s%s: %s (actual %s, expected %s)"
+                % (
+                    item["severity"].upper(),
+                    item["host"],
+                    item["id"],
+                    " (CIS %s)" % item["cis"] if item["cis"] else "",
+                    item["status"],
+                    "(not found)" if item["actual"] is None else item["actual"],
+                    item["expected"],
+                )
+            )
+    comparison = report.get("comparison")
+    if comparison:
+        c = comparison["counts"]
+        lines.append(
+            "compared with %s: %d new, %d fixed, %d regressed, %d still open"
+            % (comparison["previous"]["path"] or "previous report", c["new"], c["fixed"], c["regressed"], c["still_open"])
+        )
+    gate = summary["gate"]
+    if gate["fail_on"] != "none":
+        lines.append(
+            "gate kubefort_fail_on=%s: %s (%d open findings at or above %s)"
+            % (gate["fail_on"], "FAILED" if gate["failed"] else "passed", gate["findings"], gate["fail_on"])
+        )
+    if files:
+        lines.append("report files: %s" % ", ".join(files))
+    return lines
