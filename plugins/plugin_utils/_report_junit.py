@@ -105,7 +105,8 @@ def render(report: t.Mapping[str, t.Any]) -> bytes:
             suite.set(key, str(value))
             totals[key] += value
         suite.set("time", "0")
-        suite.set("timestamp", timestamp)
+        if len(timestamp) == 19:
+            suite.set("timestamp", timestamp)
         suite.set("hostname", _clean(host["name"]))
     for key, value in totals.items():
         root.set(key, str(value))

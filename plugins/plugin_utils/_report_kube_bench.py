@@ -72,6 +72,7 @@ def _reason(result: t.Mapping[str, t.Any]) -> str:
         "not_applicable": "not applicable on this host",
         "skipped": "skipped by configuration",
         "manual": "Test marked as a manual test",
+        "waived": "waived",
     }.get(status, "")
     message = result.get("message") or ""
     return "; ".join(part for part in (prefix, message) if part)

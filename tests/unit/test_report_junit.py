@@ -1,0 +1,80 @@
+"""JUnit XML: one test case per host and rule, valid against the JUnit schema CI servers read."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+
+import pytest
+import xmlschema
+from test_report_model import RUN, fleet
+from test_report_samples import result
+
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_junit as junit
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_model as model
+
+XSD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "junit", "junit.xsd")
+
+
+@pytest.fixture(scope="module")
+def schema() -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(XSD)
+
+
+def test_valid_against_the_junit_schema(schema: xmlschema.XMLSchema) -> None:
+    schema.validate(junit.render(fleet()).decode("utf-8"))
+
+
+def test_schema_is_strict_enough_to_catch_mistakes(schema: xmlschema.XMLSchema) -> None:
+    bad = junit.render(fleet()).decode("utf-8").replace('tests="4"', 'tests="four"', 1)
+    with pytest.raises(xmlschema.XMLSchemaValidationError):
+        schema.validate(bad)
+    two_outcomes = '<testsuite name="x" tests="1"><testcase name="a" classname="b"><failure/><skipped/></testcase></testsuite>'
+    with pytest.raises(xmlschema.XMLSchemaValidationError):
+        schema.validate(two_outcomes)
+
+
+def test_one_case_per_host_and_rule_with_counts() -> None:
+    root = ET.fromstring(junit.render(fleet()))
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("9", "3", "0", "2")
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert list(suites) == ["cp1", "node1", "cluster"]
+    assert len(suites["cp1"].findall("testcase")) == 4
+    assert suites["node1"].get("failures") == "1" and suites["node1"].get("skipped") == "1"
+    props = {p.get("name"): p.get("value") for p in suites["cp1"].find("properties")}
+    assert props["layout"] == "kubeadm" and props["kubernetes_version"] == "1.31.4" and props["score"] == "66.7"
+
+
+def test_failure_carries_actual_expected_and_fix() -> None:
+    root = ET.fromstring(junit.render(fleet()))
+    case = root.find("testsuite[@name='node1']/testcase[failure]")
+    assert case.get("name") == "4.2.4 kubelet-read-only-port: Verify that if defined, the --read-only-port argument is set to 0"
+    assert case.get("classname") == "node1.kubelet"
+    failure = case.find("failure")
+    assert failure.get("type") == "would_fix"
+    assert "actual 10255, expected 0" in failure.get("message")
+    assert "Fix: Set readOnlyPort: 0 in /var/lib/kubelet/config.yaml" in failure.get("message")
+    assert "source: flag --read-only-port in /proc/812/cmdline" in failure.text
+
+
+@pytest.mark.parametrize(
+    "status, element",
+    [("pass", None), ("fixed", None), ("fail", "failure"), ("would_fix", "failure"), ("error", "error"),
+     ("manual", "skipped"), ("waived", "skipped"), ("not_applicable", "skipped"), ("skipped", "skipped")],
+)
+def test_status_to_outcome(status: str, element: object) -> None:
+    hosts = [model.build_host("h.example.com", [result("kubelet-read-only-port", status, message="why")])]
+    case = ET.fromstring(junit.render(model.build_report(hosts, RUN))).find("testsuite/testcase")
+    outcomes = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+    assert outcomes == ([element] if element else [])
+    assert case.get("classname") == "h_example_com.kubelet"
+
+
+def test_control_characters_do_not_break_the_xml(schema: xmlschema.XMLSchema) -> None:
+    hosts = [model.build_host("h", [result("kubelet-read-only-port", "fail", actual="10255\x00\x1b[31m", message="<&>\"")])]
+    xml = junit.render(model.build_report(hosts, RUN))
+    schema.validate(xml.decode("utf-8"))
+    failure = ET.fromstring(xml).find(".//failure")
+    assert "10255\ufffd\ufffd[31m" in failure.get("message")
+    assert 'message: <&>"' in failure.text
