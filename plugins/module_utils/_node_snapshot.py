@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is private to the collection: its interface may change at any time.
+
+"""One round trip of discovery: the files, units and processes the controller asks for.
+
+The node does no interpretation beyond systemd's own rules; YAML is parsed on the controller.
+Key material is never read: the controller asks only to ``stat`` certificates, keys and kubeconfigs.
+"""
+
+from __future__ import annotations
+
+import os
+import typing as t
+
+from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFS, NodeFSError, sha256_text
+from ansible_collections.kubefort.hardening.plugins.module_utils._systemd import unit_command
+
+
+def snapshot(
+    root: str,
+    read: t.Sequence[str] = (),
+    stat: t.Sequence[str] = (),
+    listdirs: t.Sequence[str] = (),
+    units: t.Sequence[str] = (),
+    processes: t.Sequence[str] = (),
+) -> t.Dict[str, t.Any]:
+    fs = NodeFS(root)
+    if not os.path.isdir(fs.root):
+        raise NodeFSError("root %s is not a directory on this host" % fs.root)
+    files: t.Dict[str, t.Dict[str, t.Any]] = {}
+    for pattern in stat:
+        for path in fs.glob(pattern) or [pattern]:
+            files[path] = fs.stat(path)
+    for pattern in read:
+        for path in fs.glob(pattern) or [pattern]:
+            files[path] = read_file(fs, path)
+    unit_info = {name: unit_command(fs, name) for name in units}
+    for info in unit_info.values():
+        for path in [info["unit"]] + info["dropins"] + [e["path"] for e in info["env_files"]]:
+            if path and path not in files:
+                files[path] = read_file(fs, path)
+    return {
+        "root": fs.root,
+        "live": not fs.offline,
+        "files": files,
+        "listings": {d: fs.listdir(d) for d in listdirs},
+        "units": unit_info,
+        "processes": scan_processes(processes) if not fs.offline else {},
+    }
+
+
+def read_file(fs: NodeFS, path: str) -> t.Dict[str, t.Any]:
+    entry = fs.stat(path)
+    if entry["type"] == "file":
+        try:
+            content = fs.read_text(path)
+            entry["content"] = content
+            entry["sha256"] = sha256_text(content)
+        except NodeFSError as exc:
+            entry["error"] = str(exc)
+    return entry
+
+
+def scan_processes(names: t.Sequence[str], proc: str = "/proc") -> t.Dict[str, t.List[t.Dict[str, t.Any]]]:
+    """Running processes whose program name is one of ``names``, with their argv and start time."""
+    wanted = set(names)
+    found: t.Dict[str, t.List[t.Dict[str, t.Any]]] = {}
+    try:
+        pids = [p for p in os.listdir(proc) if p.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        try:
+            with open(os.path.join(proc, pid, "cmdline"), "rb") as handle:
+                raw = handle.read()
+            with open(os.path.join(proc, pid, "stat"), "r") as handle:
+                start = int(handle.read().rsplit(")", 1)[1].split()[19])
+        except (OSError, ValueError, IndexError):
+            continue
+        argv = [w.decode("utf-8", "replace") for w in raw.split(b"\0") if w]
+        if not argv:
+            continue
+        program = os.path.basename(argv[0])
+        if program.startswith("python") and len(argv) > 1:
+            # A script (a stand-in, or a wrapper) run by the interpreter: name it by the script.
+            argv = argv[1:]
+            program = os.path.basename(argv[0])
+        if program in wanted:
+            found.setdefault(program, []).append({"pid": int(pid), "argv": argv, "start_ticks": start})
+    return found

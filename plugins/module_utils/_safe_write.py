@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is private to the collection: its interface may change at any time.
+
+"""Compare-and-swap file changes with backups, written atomically, all or nothing.
+
+Backups go to a directory of their own (``/var/lib/kubefort/backups/<run>/<node path>``), never next to
+the file: the kubelet runs every file in its static-pod directory, including a ``.bak`` copy.
+Temporary files are created beside the target with a leading dot, which the kubelet ignores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import typing as t
+
+from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFS, sha256_text
+
+
+class ChangeError(Exception):
+    """A change cannot be made safely; nothing was written."""
+
+
+class FileChange:
+    def __init__(self, spec: t.Mapping[str, t.Any]) -> None:
+        self.path: str = spec["path"]
+        self.content: t.Optional[str] = spec.get("content")
+        self.expected_sha256: t.Optional[str] = spec.get("expected_sha256")
+        self.mode: t.Optional[str] = spec.get("mode")
+        self.owner: t.Optional[str] = spec.get("owner")
+        self.group: t.Optional[str] = spec.get("group")
+        self.create_parents = bool(spec.get("create_parents"))
+        self.before: t.Optional[str] = None
+        self.exists = False
+        if not self.path.startswith("/"):
+            raise ChangeError("path %r is not absolute" % self.path)
+
+
+class Writer:
+    """Writes a set of changes on one node, through AnsibleModule's atomic_move and attribute helpers."""
+
+    def __init__(self, module: t.Any, fs: NodeFS, backup_dir: str, run_id: str) -> None:
+        self.module = module
+        self.fs = fs
+        self.backup_root = os.path.join(backup_dir, run_id)
+        self.done: t.List[t.Dict[str, t.Any]] = []
+
+    def plan(self, changes: t.Sequence[FileChange]) -> t.List[t.Dict[str, t.Any]]:
+        """Check every precondition before anything is written; describe what would change."""
+        planned = []
+        for change in changes:
+            host = self.fs.host_path(change.path)
+            change.exists = os.path.isfile(host)
+            if change.exists:
+                with open(host, "rb") as handle:
+                    change.before = handle.read().decode("utf-8", "surrogateescape")
+            if change.expected_sha256 is not None:
+                actual = sha256_text(change.before) if change.before is not None else "absent"
+                if actual != change.expected_sha256:
+                    raise ChangeError(
+                        "%s changed since it was read (sha256 %s, expected %s); nothing was written. "
+                        "Run the play again." % (change.path, actual, change.expected_sha256)
+                    )
+            if change.content is not None and not change.create_parents and not os.path.isdir(os.path.dirname(host)):
+                raise ChangeError("directory of %s does not exist; nothing was written" % change.path)
+            content_changed = change.content is not None and change.content != change.before
+            attrs_changed = self._attrs_differ(change, host) if change.exists or content_changed else False
+            planned.append({
+                "path": change.path,
+                "changed": bool(content_changed or attrs_changed),
+                "content_changed": content_changed,
+                "diff": {
+                    "before_header": change.path, "after_header": change.path,
+                    "before": change.before or "",
+                    "after": change.content if change.content is not None else (change.before or ""),
+                },
+            })
+        return planned
+
+    def _attrs_differ(self, change: FileChange, host: str) -> bool:
+        if not os.path.exists(host):
+            return True
+        info = self.fs.stat(change.path)
+        if change.mode is not None and int(info["mode"], 8) != int(change.mode, 8):
+            return True
+        if change.owner is not None and info["owner"] != change.owner and str(info["uid"]) != change.owner:
+            return True
+        if change.group is not None and info["group"] != change.group and str(info["gid"]) != change.group:
+            return True
+        return False
+
+    def apply(self, changes: t.Sequence[FileChange], planned: t.Sequence[t.Dict[str, t.Any]]) -> None:
+        """Back up and write every changed file; on any failure restore those already written."""
+        try:
+            for change, plan in zip(changes, planned):
+                if plan["changed"]:
+                    plan["backup"] = self._backup(change)
+                    self._write(change, plan["content_changed"])
+                    self.done.append({"path": change.path, "backup": plan["backup"], "created": not change.exists})
+        except Exception as exc:  # undo everything written, then report
+            self.restore(self.done)
+            raise ChangeError("writing failed and every file written before was restored: %s" % exc)
+        finally:
+            self._write_manifest()
+
+    def _backup(self, change: FileChange) -> t.Optional[str]:
+        if not change.exists:
+            return None
+        node_backup = os.path.join(self.backup_root, change.path.lstrip("/"))
+        host_backup = self.fs.host_path(node_backup)
+        os.makedirs(os.path.dirname(host_backup), mode=0o700, exist_ok=True)
+        os.chmod(self.fs.host_path(self.backup_root), 0o700)
+        shutil.copy2(self.fs.host_path(change.path), host_backup)
+        return node_backup
+
+    def _write(self, change: FileChange, content_changed: bool) -> None:
+        host = self.fs.host_path(change.path)
+        if content_changed:
+            if change.create_parents:
+                os.makedirs(os.path.dirname(host), mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".kubefort-", dir=os.path.dirname(host))
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(t.cast(str, change.content).encode("utf-8", "surrogateescape"))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                if not change.exists:
+                    os.chmod(tmp, int(change.mode or "0600", 8))
+                self.module.atomic_move(tmp, host, unsafe_writes=False)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        file_args = {"path": host, "mode": change.mode, "owner": change.owner, "group": change.group,
+                     "seuser": None, "serole": None, "setype": None, "selevel": None, "attributes": None}
+        self.module.set_fs_attributes_if_different(file_args, False)
+
+    def _write_manifest(self) -> None:
+        if not self.done:
+            return
+        path = self.fs.host_path(os.path.join(self.backup_root, "manifest.json"))
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(path, "w") as handle:
+            json.dump({"files": self.done}, handle, indent=2)
+
+    def restore(self, entries: t.Sequence[t.Mapping[str, t.Any]]) -> t.List[str]:
+        """Put backed-up files back byte for byte (and remove files that did not exist before)."""
+        restored = []
+        for entry in reversed(list(entries)):
+            host = self.fs.host_path(entry["path"])
+            if entry.get("backup"):
+                source = self.fs.host_path(entry["backup"])
+                original = os.stat(source)
+                fd, tmp = tempfile.mkstemp(prefix=".kubefort-", dir=os.path.dirname(host))
+                os.close(fd)
+                try:
+                    shutil.copyfile(source, tmp)
+                    # atomic_move keeps the target's SELinux context; mode and owner come from the backup.
+                    self.module.atomic_move(tmp, host, unsafe_writes=False)
+                finally:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+                os.chmod(host, original.st_mode & 0o7777)
+                if os.geteuid() == 0:
+                    os.chown(host, original.st_uid, original.st_gid)
+            elif entry.get("created") and os.path.exists(host):
+                os.unlink(host)
+            restored.append(entry["path"])
+        return restored

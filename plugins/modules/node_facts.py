@@ -1,0 +1,135 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: node_facts
+short_description: Collect the files, units and processes that decide a Kubernetes node's settings
+version_added: 0.1.0
+description:
+  - Reads, in one round trip, the configuration files, file metadata, directory listings, systemd
+    unit command lines and running process command lines that the controller asks for.
+  - Does not interpret YAML; M(kubefort.hardening.node_harden) does that on the controller.
+  - Never reads key material unless asked to; the collection only asks to O(stat) certificates, keys
+    and kubeconfigs.
+  - Needs only the Python standard library on the node.
+extends_documentation_fragment:
+  - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.NODE
+  - kubefort.hardening.attributes.ROOT
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+options:
+  read:
+    description:
+      - Node paths to read as UTF-8 text, with their metadata. A wildcard in the last path component
+        or a trailing C(/**) (everything below a directory) is expanded on the node.
+      - Files larger than 1 MiB or not UTF-8 are reported with an error instead of content.
+    type: list
+    elements: str
+    default: []
+  stat:
+    description: Node paths (wildcards as for O(read)) whose type, mode, owner and group are returned.
+    type: list
+    elements: str
+    default: []
+  list:
+    description: Directories whose entries are returned.
+    type: list
+    elements: str
+    default: []
+  units:
+    description:
+      - systemd units whose C(ExecStart) command line is expanded the way systemd does it (unit file,
+        drop-ins, C(Environment=), C(EnvironmentFile=)), with the file and line of every word.
+    type: list
+    elements: str
+    default: []
+  processes:
+    description: Program names whose running processes are returned (live nodes only).
+    type: list
+    elements: str
+    default: []
+author:
+  - kubefort maintainers
+"""
+
+EXAMPLES = r"""
+- name: Read the kubelet's configuration and command line
+  kubefort.hardening.node_facts:
+    read:
+      - /var/lib/kubelet/config.yaml
+      - /etc/kubernetes/manifests/*.yaml
+    stat:
+      - /etc/kubernetes/pki/**
+    units:
+      - kubelet.service
+    processes:
+      - kubelet
+  register: node
+"""
+
+RETURN = r"""
+snapshot:
+  description: What was found.
+  returned: success
+  type: dict
+  contains:
+    root:
+      description: The root directory used.
+      type: str
+      sample: /
+    live:
+      description: Whether this is the live node (O(root) is V(/)).
+      type: bool
+    files:
+      description: Node path to C(type), C(mode), C(owner), C(group), C(uid), C(gid), and for read files C(content) and C(sha256).
+      type: dict
+    listings:
+      description: Directory to sorted entry names.
+      type: dict
+    units:
+      description: Unit name to its expanded command (C(argv), C(argv_sources), C(env), C(env_files), C(errors)).
+      type: dict
+    processes:
+      description: Program name to a list of C(pid), C(argv), C(start_ticks).
+      type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import snapshot
+from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFSError
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "root": {"type": "path", "default": "/"},
+            "read": {"type": "list", "elements": "str", "default": []},
+            "stat": {"type": "list", "elements": "str", "default": []},
+            "list": {"type": "list", "elements": "str", "default": []},
+            "units": {"type": "list", "elements": "str", "default": []},
+            "processes": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        found = snapshot(
+            params["root"], params["read"], params["stat"], params["list"], params["units"], params["processes"]
+        )
+    except NodeFSError as exc:
+        module.fail_json(msg="%s. Set kubefort_root to the directory where the node is mounted, or / on a live node." % exc)
+    module.exit_json(changed=False, snapshot=found)
+
+
+if __name__ == "__main__":
+    main()

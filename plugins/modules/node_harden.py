@@ -1,0 +1,133 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: node_harden
+short_description: Audit and fix the CIS settings of Kubernetes components on one node
+version_added: 0.1.0
+description:
+  - Discovers the effective settings of the selected components (running command lines, static pod
+    manifests, the kubelet's systemd unit, drop-ins, environment files and config files) with
+    M(kubefort.hardening.node_facts), evaluates every selected rule of the catalog, and, when not in
+    check mode, writes the fixes with M(kubefort.hardening.node_files) in one transaction.
+  - An audit takes one module round trip (two when a flag names a file outside the usual places); an
+    apply adds one, whatever the number of rules.
+  - Each setting is fixed where its effective value comes from; a kubelet flag is changed in the file
+    and line that sets it, a config key in the file that defines it.
+  - This is an action plugin; the evaluation runs on the controller.
+extends_documentation_fragment:
+  - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.ROOT
+attributes:
+  check_mode:
+    support: full
+    details: Reports V(would_fix) for every rule a real run would fix, and C(changed) exactly as a real run.
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  components:
+    description: Components whose rules run. Rules of components that do not run on the node are V(not_applicable).
+    type: list
+    elements: str
+    required: true
+    choices: [kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kubelet, kube-proxy]
+  rules:
+    description: Only these rules (our IDs, CIS IDs such as V(4.2.4), or sections such as V(4.2)). Empty means all.
+    type: list
+    elements: str
+    default: []
+  skip_rules:
+    description: Rules not to run, named as in O(rules). An unknown name fails the task.
+    type: list
+    elements: str
+    default: []
+  overrides:
+    description: Expected values that replace the catalog's, by rule ID.
+    type: dict
+    default: {}
+  waivers:
+    description:
+      - Accepted findings, each a dict with C(id) (our ID or CIS ID), C(reason) and optional C(expires) (YYYY-MM-DD).
+      - A waived rule is reported as V(waived) and not fixed; after its expiry date it counts again.
+    type: list
+    elements: dict
+    default: []
+  level:
+    description: CIS profile level; level 2 rules are V(not_applicable) under level 1.
+    type: int
+    choices: [1, 2]
+    default: 1
+  remediate:
+    description: Fix failing rules. V(false) only reports, even outside check mode.
+    type: bool
+    default: true
+  backup_dir:
+    description: Node directory for backups (see M(kubefort.hardening.node_files)).
+    type: str
+    default: /var/lib/kubefort/backups
+  apiserver_anonymous_auth_force:
+    description:
+      - Set C(--anonymous-auth=false) on API servers older than 1.32 even though the kubelet's anonymous
+        HTTP probes then fail. Change the probes first.
+    type: bool
+    default: false
+author:
+  - kubefort maintainers
+"""
+
+EXAMPLES = r"""
+- name: Audit and fix the kubelet
+  kubefort.hardening.node_harden:
+    components: [kubelet]
+    skip_rules: ["4.2.4"]
+    waivers:
+      - id: kubelet-anonymous-auth
+        reason: legacy monitoring, replaced in Q3
+        expires: "2027-09-30"
+  register: kubelet_audit
+"""
+
+RETURN = r"""
+results:
+  description: One result per selected rule (see docs/architecture.md for the keys).
+  returned: always
+  type: list
+  elements: dict
+host:
+  description: C(layout), C(kubernetes_version), C(root), C(live) and the C(components) found.
+  returned: always
+  type: dict
+restart:
+  description: What must restart for the changes to apply, C(kubelet) (bool) and C(static_pods) (names).
+  returned: always
+  type: dict
+backups:
+  description: The files written, each with C(path) and C(backup) (for M(kubefort.hardening.node_files) O(state=restore)).
+  returned: always
+  type: list
+  elements: dict
+round_trips:
+  description: Module round trips this task made.
+  returned: always
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubefort.hardening.plugins.module_utils._harden_args import ARGUMENT_SPEC
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.fail_json(msg="kubefort.hardening.node_harden runs as an action plugin on the controller; call it as a task.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,355 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is private to the collection: its interface may change at any time.
+
+"""Turn the fixes of failing rules into whole new file texts, one per file, validated before any write.
+
+Each setting is changed where its effective value comes from: the flag occurrence (manifest item, unit
+line or environment file line) when a flag sets it, else the config file (or the ``--config-dir``
+drop-in) that defines it, else the component's main config file. A flag-only kubelet gets the flag in
+the environment file its unit reads for extra arguments. No second, conflicting source is added.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing as t
+from dataclasses import dataclass, field
+
+from ansible_collections.kubefort.hardening.plugins.module_utils._flags import (
+    BOOL_FLAGS,
+    FlagSet,
+    parse_args,
+)
+from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import (
+    sha256_text,
+)
+from ansible_collections.kubefort.hardening.plugins.module_utils._systemd import (
+    parse_env_file,
+)
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _yaml_edit
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import (
+    AUTHN_CONFIG_PATH,
+    authentication_config_text,
+)
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
+    Component,
+    Node,
+    _load_manifest,
+)
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import (
+    Finding,
+    Fix,
+    normalize,
+    transform,
+    version_tuple,
+)
+
+
+class EditError(ValueError):
+    """A fix cannot be written safely."""
+
+
+@dataclass
+class FileEdit:
+    path: str
+    component: str
+    before: t.Optional[str]
+    after: t.Optional[str] = None
+    mode: t.Optional[str] = None
+    owner: t.Optional[str] = None
+    group: t.Optional[str] = None
+    rules: t.List[str] = field(default_factory=list)
+    create_parents: bool = False
+
+    @property
+    def text(self) -> t.Optional[str]:
+        return self.after if self.after is not None else self.before
+
+    def spec(self) -> t.Dict[str, t.Any]:
+        spec: t.Dict[str, t.Any] = {
+            "path": self.path,
+            "expected_sha256": sha256_text(self.before) if self.before is not None else "absent",
+        }
+        if self.after is not None and self.after != self.before:
+            spec["content"] = self.after
+        for key in ("mode", "owner", "group"):
+            if getattr(self, key) is not None:
+                spec[key] = getattr(self, key)
+        if self.create_parents:
+            spec["create_parents"] = True
+        return spec
+
+
+class Planner:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.edits: t.Dict[str, FileEdit] = {}
+        self.errors: t.Dict[str, str] = {}
+
+    def edit(self, path: str, component: str, rule_id: str) -> FileEdit:
+        if path not in self.edits:
+            entry = self.node.files.get(path, {})
+            if entry.get("type") == "file" and "content" not in entry and "error" in entry:
+                raise EditError(entry["error"])
+            self.edits[path] = FileEdit(path, component, entry.get("content"))
+        edit = self.edits[path]
+        if rule_id not in edit.rules:
+            edit.rules.append(rule_id)
+        return edit
+
+    def plan(self, findings: t.Sequence[Finding]) -> None:
+        fixes = [f for f in findings if f.fix is not None and f.status == "fail"]
+        flag_groups: t.Dict[t.Tuple[str, str], t.List[Finding]] = {}
+        for finding in fixes:
+            fix = t.cast(Fix, finding.fix)
+            try:
+                if fix.kind == "flag":
+                    flag_groups.setdefault((fix.component, fix.target), []).append(finding)
+                elif fix.kind == "config":
+                    self._config(finding, fix)
+                elif fix.kind == "attrs":
+                    edit = self.edit(fix.target, fix.component, finding.rule.id)
+                    edit.mode = fix.mode or edit.mode
+                    edit.owner = fix.owner or edit.owner
+                    edit.group = fix.group or edit.group
+                elif fix.kind == "apiserver_anonymous":
+                    self._apiserver_anonymous(finding, fix)
+            except (EditError, _yaml_edit.YAMLEditError) as exc:
+                self.errors[finding.rule.id] = str(exc)
+        for (component, flag), group in flag_groups.items():
+            try:
+                self._flag(self.node.components[component], flag, group)
+            except (EditError, _yaml_edit.YAMLEditError) as exc:
+                for finding in group:
+                    self.errors[finding.rule.id] = str(exc)
+        self._validate()
+
+    # --- flags -------------------------------------------------------------------------------------
+
+    def _flag(self, comp: Component, flag: str, group: t.Sequence[Finding]) -> None:
+        flags = comp.disk_flags or FlagSet(comp.name)
+        value: t.Any = flags.value(flag) if flags.has(flag) else None
+        if value is None:
+            value = group[0].actual
+        for finding in group:
+            expected = finding.expected.split(" (override)")[0] if finding.expected else finding.rule.expected
+            value = transform(finding.rule, normalize(value), expected)
+        value = normalize(value)
+        rule_ids = [f.rule.id for f in group]
+        if comp.manifest is not None:
+            self._manifest_flags(comp, {flag: value}, rule_ids)
+        else:
+            self._systemd_flag(comp, flag, t.cast(str, value), rule_ids)
+
+    def _manifest_flags(self, comp: Component, wanted: t.Mapping[str, t.Optional[str]], rule_ids: t.Sequence[str]) -> None:
+        manifest = t.cast(t.Any, comp.manifest)
+        edit = self.edit(manifest.path, comp.name, rule_ids[0])
+        edit.rules.extend(r for r in rule_ids if r not in edit.rules)
+        text = t.cast(str, edit.text)
+        # Reparse the current text: an earlier fix may already have changed it.
+        current, _name = _load_manifest(manifest.path, text)
+        flags = _manifest_flagset(comp.name, current)
+        container = current.data["spec"]["containers"][current.container]
+        n_command = len(container.get("command") or [])
+        per_seq: t.Dict[str, t.Dict[str, t.Any]] = {}
+        for flag, value in wanted.items():
+            occurrences = flags.find(flag)
+            word = None if value is None else "--%s=%s" % (flag, value)
+            for number, occ in enumerate(occurrences):
+                index = occ.source["index"]
+                seq, local = ("command", index) if index < n_command else ("args", index - n_command)
+                slot = per_seq.setdefault(seq, {"replace": {}, "remove": set(), "append": []})
+                if number == 0 and word is not None:
+                    slot["replace"][local] = word
+                    if occ.form == "separate":
+                        slot["remove"].add(local + 1)
+                else:
+                    slot["remove"].add(local)
+                    if occ.form == "separate":
+                        slot["remove"].add(local + 1)
+            if not occurrences and word is not None:
+                seq = "args" if container.get("args") else "command"
+                per_seq.setdefault(seq, {"replace": {}, "remove": set(), "append": []})["append"].append(word)
+        for seq, slot in per_seq.items():
+            text = _yaml_edit.edit_sequence(
+                text, ("spec", "containers", current.container, seq),
+                slot["replace"], slot["remove"], slot["append"], manifest.path,
+            )
+        edit.after = text
+
+    def _systemd_flag(self, comp: Component, flag: str, value: str, rule_ids: t.Sequence[str]) -> None:
+        flags = comp.disk_flags
+        if flags is None or comp.unit is None:
+            raise EditError("%s has no systemd unit to change; set %s by hand" % (comp.name, flag))
+        occurrences = flags.find(flag)
+        if occurrences:
+            for number, occ in enumerate(occurrences):
+                path, line = occ.source.get("path"), occ.source.get("line")
+                if not path or not line:
+                    raise EditError("cannot tell which file sets --%s" % flag)
+                edit = self.edit(path, comp.name, rule_ids[0])
+                edit.rules.extend(r for r in rule_ids if r not in edit.rules)
+                edit.after = replace_line_flag(t.cast(str, edit.text), line, flag, None if number else value)
+            return
+        path, var = extra_args_file(comp)
+        edit = self.edit(path, comp.name, rule_ids[0])
+        edit.rules.extend(r for r in rule_ids if r not in edit.rules)
+        edit.after = add_env_flag(edit.text or "", var, "--%s=%s" % (flag, value))
+
+    # --- config files -----------------------------------------------------------------------------
+
+    def _config(self, finding: Finding, fix: Fix) -> None:
+        comp = self.node.components[fix.component]
+        keypath = tuple(fix.target.split("."))
+        path = comp.config_sources.get(keypath, (comp.config_path, None))[0] or comp.config_path
+        if not path:
+            raise EditError("%s has no config file to change" % comp.name)
+        edit = self.edit(path, comp.name, finding.rule.id)
+        text = t.cast(str, edit.text)
+        if text.lstrip().startswith("{"):
+            edit.after = _json_set(text, keypath, fix.value, path)
+        else:
+            edit.after = _yaml_edit.set_value(text, keypath, fix.value, path)
+
+    # --- API server anonymous access ---------------------------------------------------------------
+
+    def _apiserver_anonymous(self, finding: Finding, fix: Fix) -> None:
+        comp = self.node.components[fix.component]
+        config = self.edit(AUTHN_CONFIG_PATH, comp.name, finding.rule.id)
+        if config.before is not None and config.before != authentication_config_text(version_tuple(fix.value)):
+            raise EditError("%s exists and was not written by kubefort; merge the anonymous section by hand" % AUTHN_CONFIG_PATH)
+        config.after = authentication_config_text(version_tuple(fix.value))
+        config.mode = "0600"
+        config.create_parents = True
+        self._manifest_flags(comp, {"authentication-config": AUTHN_CONFIG_PATH, "anonymous-auth": None}, [finding.rule.id])
+        manifest = self.edits[t.cast(t.Any, comp.manifest).path]
+        directory = AUTHN_CONFIG_PATH.rsplit("/", 1)[0]
+        current, _name = _load_manifest(manifest.path, t.cast(str, manifest.text))
+        container = current.data["spec"]["containers"][current.container]
+        text = t.cast(str, manifest.text)
+        if not any(m.get("mountPath") == directory for m in container.get("volumeMounts") or []):
+            text = _yaml_edit.append_mapping(
+                text, ("spec", "containers", current.container, "volumeMounts"),
+                {"mountPath": directory, "name": "kubefort-config", "readOnly": True}, manifest.path)
+            text = _yaml_edit.append_mapping(
+                text, ("spec", "volumes"),
+                {"hostPath": {"path": directory, "type": "DirectoryOrCreate"}, "name": "kubefort-config"}, manifest.path)
+        manifest.after = text
+
+    # --- validation --------------------------------------------------------------------------------
+
+    def _validate(self) -> None:
+        """Every new text must still be what its component can load."""
+        for path, edit in list(self.edits.items()):
+            if edit.after is None or edit.after == edit.before:
+                continue
+            try:
+                comp = self.node.components.get(edit.component)
+                if comp is not None and comp.manifest is not None and comp.manifest.path == path:
+                    _load_manifest(path, edit.after)
+                elif comp is not None and any(c.path == path for c in comp.configs):
+                    data = json.loads(edit.after) if edit.after.lstrip().startswith("{") else _yaml_edit.load(edit.after, path)[0]
+                    if not isinstance(data, dict):
+                        raise EditError("%s would no longer be a KubeletConfiguration" % path)
+                elif path.endswith(".yaml"):
+                    _yaml_edit.load(edit.after, path)
+            except (EditError, _yaml_edit.YAMLEditError) as exc:
+                for rule_id in edit.rules:
+                    self.errors[rule_id] = "validation failed, nothing written: %s" % exc
+                del self.edits[path]
+
+
+def _manifest_flagset(name: str, manifest: t.Any) -> FlagSet:
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
+        _manifest_flags,
+    )
+    return _manifest_flags(name, manifest)
+
+
+def _json_set(text: str, keypath: t.Tuple[str, ...], value: t.Any, path: str) -> str:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise EditError("%s is not valid JSON: %s" % (path, exc))
+    target = data
+    for key in keypath[:-1]:
+        target = target.setdefault(key, {})
+    target[keypath[-1]] = value
+    match = re.search(r"\n( +)\"", text)
+    indent = len(match.group(1)) if match else 2
+    return json.dumps(data, indent=indent) + ("\n" if text.endswith("\n") else "")
+
+
+def _token_pattern(flag: str) -> "re.Pattern[str]":
+    value = r"(?:=[^\s\"']*)" if flag in BOOL_FLAGS else r"(?:=[^\s\"']*|\s+[^\s\"'-][^\s\"']*)"
+    return re.compile(r"(?<![\w-])--%s%s?(?=[\s\"']|$)" % (re.escape(flag), value))
+
+
+def replace_line_flag(text: str, line: int, flag: str, value: t.Optional[str]) -> str:
+    """Set (or, with value None, remove) ``--flag`` on one line of a unit or environment file."""
+    lines = text.splitlines(keepends=True)
+    if line < 1 or line > len(lines):
+        raise EditError("line %d is outside the file" % line)
+    old = lines[line - 1]
+    pattern = _token_pattern(flag)
+    if not pattern.search(old):
+        raise EditError("--%s is not on line %d as expected" % (flag, line))
+    if value is None:
+        new = re.sub(r"\s?" + pattern.pattern, "", old, count=1)
+    else:
+        new = pattern.sub(lambda _m: "--%s=%s" % (flag, value), old, count=1)
+    lines[line - 1] = new
+    return "".join(lines)
+
+
+def extra_args_file(comp: Component) -> t.Tuple[str, str]:
+    """The environment file and variable where a flag-only kubelet takes extra arguments."""
+    unit = t.cast(t.Dict[str, t.Any], comp.unit)
+    used_vars = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", " ".join(_exec_words(unit))))
+    for env_file in reversed(unit.get("env_files", [])):
+        path = env_file["path"]
+        for var in ("KUBELET_EXTRA_ARGS", "KUBELET_ARGS", "KUBELET_OPTS"):
+            if var in used_vars:
+                defined = unit.get("env", {}).get(var)
+                if defined is None or defined.get("path") == path:
+                    return path, var
+    raise EditError(
+        "the kubelet has no config file and its unit reads no KUBELET_EXTRA_ARGS environment file; "
+        "add the flag to its unit by hand or give it a --config file"
+    )
+
+
+def _exec_words(unit: t.Mapping[str, t.Any]) -> t.List[str]:
+    return [str((unit.get("exec_start") or {}).get("raw", ""))]
+
+
+def add_env_flag(text: str, var: str, word: str) -> str:
+    """Append a word to ``VAR=...`` in an environment file (adding the line when it is missing)."""
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        match = re.match(r"^(\s*(?:export\s+)?%s=)(.*?)(\s*)$" % re.escape(var), line)
+        if not match:
+            continue
+        head, value, tail = match.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            inner = value[1:-1]
+            new_value = value[0] + (inner + " " if inner.strip() else "") + word + value[0]
+        elif value.strip():
+            new_value = '"%s %s"' % (value.strip(), word)
+        else:
+            new_value = word
+        lines[index] = head + new_value + (tail or "\n")
+        new = "".join(lines)
+        break
+    else:
+        new = text + ("" if not text or text.endswith("\n") else "\n") + "%s=%s\n" % (var, word)
+    parsed = parse_env_file(new).get(var, ("", 0))[0]
+    if word not in parsed.split():
+        raise EditError("could not add %s to %s safely" % (word, var))
+    return new
+

@@ -1,0 +1,211 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is private to the collection: its interface may change at any time.
+
+"""One host's audit and remediation, independent of Ansible: snapshot in, results and file changes out.
+
+The action plugin supplies ``call_module`` (one module round trip); tests supply a local function.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, make_result
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
+    FIRST_REQUEST,
+    Node,
+    build_node,
+    follow_up_request,
+    merge_snapshots,
+)
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Options, evaluate, waiver_for
+
+CallModule = t.Callable[[str, t.Dict[str, t.Any]], t.Dict[str, t.Any]]
+
+# Flags whose value names a file that rules read.
+FILE_FLAGS = ("authentication-config",)
+
+
+class HardenError(Exception):
+    """The run cannot go on for this host; the message says what to do."""
+
+
+def select_rules(components: t.Sequence[str], only: t.Sequence[str], skip: t.Sequence[str]) -> t.List[Rule]:
+    """Rules for these components, narrowed to ``only`` and without ``skip`` (IDs, CIS IDs or sections)."""
+    try:
+        rules = _catalog.for_components(components)
+        if only:
+            chosen = {r.id for r in _catalog.select(only)}
+            rules = [r for r in rules if r.id in chosen]
+        if skip:
+            skipped = {r.id for r in _catalog.select(skip)}
+            rules = [r for r in rules if r.id not in skipped]
+    except _catalog.UnknownRuleError as exc:
+        raise HardenError(str(exc))
+    return rules
+
+
+def discover(call_module: CallModule, root: str) -> t.Tuple[t.Dict[str, t.Any], int]:
+    """The node snapshot, in one round trip (two when a flag points outside the usual places)."""
+    first = call_module("kubefort.hardening.node_facts", dict(FIRST_REQUEST, root=root))
+    snapshot = first["snapshot"]
+    trips = 1
+    extra = _file_flag_paths(build_node(snapshot))
+    request = follow_up_request(snapshot, [])
+    wanted_reads = [p for p in extra if "content" not in snapshot["files"].get(p, {})]
+    if wanted_reads:
+        request = dict(request) if request else {}
+        request["read"] = list(request.get("read", [])) + wanted_reads
+    if request:
+        more = call_module("kubefort.hardening.node_facts", dict(request, root=root))
+        snapshot = merge_snapshots(snapshot, more["snapshot"])
+        trips += 1
+    return snapshot, trips
+
+
+def _file_flag_paths(node: Node) -> t.List[str]:
+    paths = []
+    for comp in node.components.values():
+        for flags in (comp.disk_flags, comp.running_flags):
+            for name in FILE_FLAGS:
+                value = flags.value(name) if flags is not None else None
+                if value and value not in paths:
+                    paths.append(value)
+    return paths
+
+
+def run(
+    call_module: CallModule,
+    root: str,
+    rules: t.Sequence[Rule],
+    options: Options,
+    check_mode: bool,
+    backup_dir: str,
+    want_diff: bool,
+) -> t.Dict[str, t.Any]:
+    snapshot, trips = discover(call_module, root)
+    node = build_node(snapshot)
+    findings = evaluate(node, rules, options)
+    waived = {}
+    for finding in findings:
+        if finding.status in ("fail", "manual"):
+            waiver, note = waiver_for(finding.rule, options)
+            if waiver is not None:
+                waived[finding.rule.id] = waiver
+                finding.fix = None
+            elif note:
+                finding.message = (finding.message + "; " if finding.message else "") + note
+    planner = Planner(node)
+    if options.remediate:
+        planner.plan(findings)
+    specs = [e.spec() for e in planner.edits.values()]
+    specs = [s for s in specs if len(s) > 2 or "content" in s]
+    written: t.Dict[str, t.Any] = {"backups": []}
+    write_error = ""
+    if specs and not check_mode:
+        trips += 1
+        written = call_module(
+            "kubefort.hardening.node_files", {"root": root, "files": specs, "backup_dir": backup_dir}
+        )
+        if written.get("failed"):
+            write_error = written.get("msg", "writing failed")
+    results = [_result(f, planner, waived, check_mode, write_error) for f in findings]
+    changed = bool(specs) and not write_error
+    return {
+        "changed": changed,
+        "failed": bool(write_error),
+        "msg": write_error or _summary(results),
+        "results": results,
+        "host": {
+            "layout": node.layout,
+            "kubernetes_version": next((c.version for c in node.components.values() if c.version), None),
+            "root": node.root,
+            "live": node.live,
+            "components": sorted(n for n, c in node.components.items() if c.present),
+        },
+        "restart": _restarts(node, planner, findings),
+        "backups": written.get("backups", []),
+        "round_trips": trips,
+        "diff": _diffs(planner) if want_diff else [],
+        "errors": node.errors,
+    }
+
+
+def _result(finding: Finding, planner: Planner, waived: t.Mapping[str, t.Any], check_mode: bool, write_error: str) -> t.Dict[str, t.Any]:
+    rule = finding.rule
+    status = finding.status
+    message = finding.message
+    files = [p for p, e in planner.edits.items() if rule.id in e.rules]
+    if rule.id in waived:
+        status = "waived"
+    elif rule.id in planner.errors:
+        status = "error"
+        message = planner.errors[rule.id]
+    elif status == "fail" and files:
+        if write_error:
+            status, message = "error", write_error
+        else:
+            status = "would_fix" if check_mode else "fixed"
+    return make_result(
+        rule, status, actual=finding.actual, expected=finding.expected, source=finding.source,
+        message=message, changed_files=files, waiver=waived.get(rule.id),
+    )
+
+
+def _restarts(node: Node, planner: Planner, findings: t.Sequence[Finding]) -> t.Dict[str, t.Any]:
+    pods = []
+    kubelet = False
+    for edit in planner.edits.values():
+        if edit.after is None or edit.after == edit.before:
+            continue
+        comp = node.components.get(edit.component)
+        if comp is not None and comp.manifest is not None and edit.path == comp.manifest.path:
+            pods.append(comp.name)
+        elif edit.component == "kubelet":
+            kubelet = True
+    for finding in findings:
+        if finding.restart_only:
+            if finding.rule.component == "kubelet":
+                kubelet = True
+            elif finding.rule.component not in pods:
+                pods.append(finding.rule.component)
+    return {"kubelet": kubelet, "static_pods": sorted(set(pods))}
+
+
+def _diffs(planner: Planner) -> t.List[t.Dict[str, str]]:
+    diffs = []
+    for path, edit in planner.edits.items():
+        if edit.after is not None and edit.after != edit.before:
+            diffs.append({
+                "before_header": path if edit.before is not None else "%s (absent)" % path,
+                "after_header": path,
+                "before": edit.before or "",
+                "after": edit.after,
+            })
+        if (edit.mode or edit.owner or edit.group) and edit.before is not None:
+            diffs.append({
+                "before_header": "%s (attributes)" % path,
+                "after_header": "%s (attributes)" % path,
+                "before": _attrs_text(planner.node.files.get(path, {})),
+                "after": _attrs_text(planner.node.files.get(path, {}), edit.mode, edit.owner, edit.group),
+            })
+    return diffs
+
+
+def _attrs_text(info: t.Mapping[str, t.Any], mode: t.Optional[str] = None, owner: t.Optional[str] = None,
+                group: t.Optional[str] = None) -> str:
+    return "mode: %s\nowner: %s\ngroup: %s\n" % (
+        mode or info.get("mode"), owner or info.get("owner") or info.get("uid"), group or info.get("group") or info.get("gid"))
+
+
+def _summary(results: t.Sequence[t.Mapping[str, t.Any]]) -> str:
+    counts: t.Dict[str, int] = {}
+    for result in results:
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    return ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items())) or "no rules selected"
