@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""TEST STAND-INS for kube-controller-manager, kube-scheduler and etcd (NOT the real programs).
+
+Installed in test images as /usr/local/bin/{kube-controller-manager,kube-scheduler,etcd} (links to this
+file; the name it is started as selects the component). The kubelet stand-in runs them from kubeadm's
+static pod manifests, so they show up in /proc with the manifests' flags. What they emulate:
+
+* kube-controller-manager / kube-scheduler: refuse to start on flags removed from Kubernetes (--address,
+  --port: the insecure port is gone since 1.24), an invalid --bind-address, --secure-port or boolean, and
+  a file named by a flag that does not exist. Serve HTTPS on --bind-address:--secure-port (10257 / 10259)
+  with a self-signed certificate, as the real ones do without --tls-cert-file; /healthz, /livez and
+  /readyz answer anonymous requests (they are --authorization-always-allow-paths by default), any other
+  path is refused with 403 for anonymous requests.
+* etcd: refuses to start when a certificate file is missing or --auto-tls / --peer-auto-tls is not a
+  boolean. Listens on every --listen-client-urls URL (HTTPS with the --cert-file certificate; client
+  certificates signed by --trusted-ca-file required when --client-cert-auth=true) and every
+  --listen-metrics-urls URL (HTTP); both serve /health.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import sys
+import typing as t
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+
+import standin_common as common
+from standin_common import StartupError
+
+SECURE_PORTS = {"kube-controller-manager": 10257, "kube-scheduler": 10259}
+BOOL_FLAGS = {
+    "allocate-node-cidrs", "leader-elect", "use-service-account-credentials", "profiling", "contention-profiling",
+    "client-cert-auth", "peer-client-cert-auth", "auto-tls", "peer-auto-tls", "experimental-initial-corrupt-check",
+    "enable-v2", "strict-reconfig-check", "help", "version", "logtostderr", "alsologtostderr",
+    "configure-cloud-routes", "enable-dynamic-provisioning", "enable-hostpath-provisioner",
+    "enable-pprof", "debug",
+}
+REMOVED = {"address", "port"}
+FILE_FLAGS = (
+    "kubeconfig", "authentication-kubeconfig", "authorization-kubeconfig", "client-ca-file",
+    "cluster-signing-cert-file", "cluster-signing-key-file", "root-ca-file", "service-account-private-key-file",
+    "requestheader-client-ca-file", "tls-cert-file", "tls-private-key-file", "config",
+)
+ETCD_FILE_FLAGS = ("cert-file", "key-file", "trusted-ca-file", "peer-cert-file", "peer-key-file",
+                   "peer-trusted-ca-file")
+HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
+
+
+def last(flags: dict[str, list[str]], name: str, default: str = "") -> str:
+    return flags.get(name, [default])[-1]
+
+
+class ControlPlaneComponent:
+    def handle(self, _handler: t.Any, raw_path: str, identity: t.Any) -> tuple[int, t.Any]:
+        path = raw_path.split("?", 1)[0]
+        if path in HEALTH_PATHS:
+            return 200, "ok"
+        if identity is None:
+            return 403, common.status(403, "Forbidden", f'forbidden: User "system:anonymous" cannot get path "{path}"')
+        return 404, "404 page not found"
+
+
+class Etcd:
+    def handle(self, _handler: t.Any, raw_path: str, identity: t.Any) -> tuple[int, t.Any]:
+        if raw_path.split("?", 1)[0] == "/health":
+            return 200, {"health": "true", "reason": ""}
+        return 404, "404 page not found"
+
+
+def run_control_plane_component(name: str, flags: dict[str, list[str]]) -> None:
+    removed = REMOVED & set(flags)
+    if removed:
+        raise StartupError(f"unknown flag: --{min(removed)}")
+    common.require_files(name, flags, FILE_FLAGS)
+    for flag in BOOL_FLAGS & set(flags):
+        common.parse_bool(flag, flags[flag][-1])
+    bind = last(flags, "bind-address", "0.0.0.0")
+    try:
+        ipaddress.ip_address(bind)
+    except ValueError:
+        raise StartupError(f'invalid argument "{bind}" for "--bind-address" flag: failed to parse IP') from None
+    port = common.parse_port("--secure-port", last(flags, "secure-port", str(SECURE_PORTS[name])), True)
+    cert, key = last(flags, "tls-cert-file"), last(flags, "tls-private-key-file")
+    if not cert:
+        cert, key = common.temporary_self_signed(name)
+    if port:
+        common.serve(name, bind, port, common.Handler, common.server_context(cert, key, None), ControlPlaneComponent())
+
+
+def run_etcd(flags: dict[str, list[str]]) -> None:
+    common.require_files("etcd", flags, ETCD_FILE_FLAGS)
+    for flag in BOOL_FLAGS & set(flags):
+        common.parse_bool(flag, flags[flag][-1])
+    client_auth = common.parse_bool("client-cert-auth", last(flags, "client-cert-auth", "false"))
+    context = None
+    if last(flags, "cert-file"):
+        context = common.server_context(last(flags, "cert-file"), last(flags, "key-file"),
+                                        last(flags, "trusted-ca-file") or None, require_client=client_auth)
+    urls = [u for u in last(flags, "listen-client-urls", "http://localhost:2379").split(",") if u]
+    urls += [u for u in last(flags, "listen-metrics-urls").split(",") if u]
+    for url in urls:
+        parsed = urllib.parse.urlparse(url)
+        tls = context if parsed.scheme == "https" else None
+        if parsed.scheme == "https" and context is None:
+            raise StartupError(f"TLS key/cert (--cert-file, --key-file) must be provided for {url}")
+        host = parsed.hostname or "0.0.0.0"
+        common.serve("etcd", "127.0.0.1" if host == "localhost" else host, parsed.port or 2379, common.Handler,
+                     tls, Etcd())
+    data_dir = last(flags, "data-dir")
+    if data_dir:
+        os.makedirs(data_dir, mode=0o700, exist_ok=True)
+
+
+def main() -> int:
+    argv0 = common.present_as(__file__)
+    name = os.path.basename(argv0)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        flags = common.parse_flags(sys.argv[1:], BOOL_FLAGS)
+        if name == "etcd":
+            run_etcd(flags)
+        elif name in SECURE_PORTS:
+            run_control_plane_component(name, flags)
+        else:
+            raise StartupError(f"started as {name!r}: expected kube-controller-manager, kube-scheduler or etcd")
+    except StartupError as exc:
+        common.die(name, str(exc))
+    common.log(name, "I started")
+    common.wait_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
