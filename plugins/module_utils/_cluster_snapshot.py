@@ -1,0 +1,227 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is private to the collection: its interface may change at any time.
+
+"""Read and write cluster policy objects through the Kubernetes API with the ``kubernetes`` client.
+
+One list call per kind builds the snapshot ``_cluster_policy`` evaluates. A kind whose API group is not
+served (404) or that the user may not list (403) is recorded in ``snapshot["missing"]`` and the rules
+reading it report an error; an expired token (401) or an unreachable server stops the run with a
+``ClusterAPIError`` whose message says what to do. Tokens never appear in messages.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+import typing as t
+
+from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_policy import (
+    KINDS,
+    Action,
+    empty_snapshot,
+)
+
+try:
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    from urllib3.exceptions import HTTPError as Urllib3HTTPError
+except ImportError:
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR: t.Optional[str] = traceback.format_exc()
+
+    class ApiException(Exception):  # type: ignore[no-redef]
+        status = 0
+
+    class ConfigException(Exception):  # type: ignore[no-redef]
+        pass
+
+    class Urllib3HTTPError(Exception):  # type: ignore[no-redef]
+        pass
+else:
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR = None
+
+MERGE_PATCH = "application/merge-patch+json"
+
+# kind -> (API class, list call, patch call, create call, delete call)
+CALLS: t.Dict[str, t.Tuple[str, str, str, str, str]] = {
+    "Namespace": ("CoreV1Api", "list_namespace", "patch_namespace", "", ""),
+    "ServiceAccount": ("CoreV1Api", "list_service_account_for_all_namespaces", "patch_namespaced_service_account", "", ""),
+    "Pod": ("CoreV1Api", "list_pod_for_all_namespaces", "", "", ""),
+    "Service": ("CoreV1Api", "list_service_for_all_namespaces", "", "", ""),
+    "ClusterRole": ("RbacAuthorizationV1Api", "list_cluster_role", "", "", ""),
+    "ClusterRoleBinding": ("RbacAuthorizationV1Api", "list_cluster_role_binding", "patch_cluster_role_binding", "",
+                           "delete_cluster_role_binding"),
+    "Role": ("RbacAuthorizationV1Api", "list_role_for_all_namespaces", "", "", ""),
+    "RoleBinding": ("RbacAuthorizationV1Api", "list_role_binding_for_all_namespaces", "patch_namespaced_role_binding", "",
+                    "delete_namespaced_role_binding"),
+    "NetworkPolicy": ("NetworkingV1Api", "list_network_policy_for_all_namespaces", "", "create_namespaced_network_policy", ""),
+}
+
+
+class ClusterAPIError(Exception):
+    """The cluster cannot be audited at all (configuration, authentication, connection)."""
+
+
+class ClusterConfigError(ClusterAPIError):
+    pass
+
+
+class ClusterAuthError(ClusterAPIError):
+    pass
+
+
+class ClusterUnreachableError(ClusterAPIError):
+    pass
+
+
+class Redactor:
+    """Removes every secret it was told about from text (tokens, passwords)."""
+
+    def __init__(self) -> None:
+        self.secrets: t.Set[str] = set()
+
+    def add(self, value: t.Any) -> None:
+        if isinstance(value, str) and len(value) >= 4:
+            self.secrets.add(value)
+            if value.lower().startswith("bearer "):
+                self.secrets.add(value[len("bearer "):])
+
+    def __call__(self, text: t.Any) -> str:
+        text = str(text)
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, "********")
+        return text
+
+
+class ClusterConnection:
+    """An API client built from a kubeconfig (and context), the in-cluster config, or host and token."""
+
+    def __init__(self, auth: t.Mapping[str, t.Any], timeout: float = 20.0) -> None:
+        if not HAS_KUBERNETES:
+            raise ClusterConfigError(
+                "the Python 'kubernetes' package is needed on the controller to read a live cluster: "
+                "pip install kubernetes (or audit a saved dump with snapshot_files)"
+            )
+        self.timeout = timeout
+        self.redact = Redactor()
+        self.redact.add(auth.get("api_key"))
+        self.client = self._build(auth)
+
+    def _build(self, auth: t.Mapping[str, t.Any]) -> t.Any:
+        configuration = k8s_client.Configuration()
+        try:
+            if auth.get("in_cluster"):
+                k8s_config.load_incluster_config(client_configuration=configuration)
+            elif auth.get("kubeconfig") or not auth.get("host"):
+                k8s_config.load_kube_config(
+                    config_file=auth.get("kubeconfig"),
+                    context=auth.get("context") or None,
+                    client_configuration=configuration,
+                    persist_config=False,
+                )
+        except (ConfigException, OSError, ValueError, TypeError, KeyError) as exc:
+            where = "the in-cluster service account" if auth.get("in_cluster") else "kubeconfig %s" % (
+                auth.get("kubeconfig") or "(default location)")
+            raise ClusterConfigError(
+                "could not load %s: %s. Check the file and the context name, or pass host and api_key."
+                % (where, self.redact(exc))
+            ) from None
+        if auth.get("host"):
+            configuration.host = auth["host"]
+        if auth.get("api_key"):
+            configuration.api_key = {"authorization": "Bearer " + auth["api_key"]}
+        for key in ("ca_cert", "client_cert", "client_key"):
+            if auth.get(key):
+                setattr(configuration, {"ca_cert": "ssl_ca_cert", "client_cert": "cert_file", "client_key": "key_file"}[key],
+                        auth[key])
+        if auth.get("validate_certs") is False:
+            configuration.verify_ssl = False
+        configuration.retries = False  # one attempt per call: a timeout is reported after `timeout` seconds
+        for value in (configuration.api_key or {}).values():
+            self.redact.add(value)
+        return k8s_client.ApiClient(configuration=configuration)
+
+    def _call(self, kind: str, which: int, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        api_name, method = CALLS[kind][0], CALLS[kind][which]
+        api = getattr(k8s_client, api_name)(self.client)
+        response = getattr(api, method)(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
+        data = response.data
+        return json.loads(data) if data else {}
+
+    def _describe(self, exc: ApiException) -> str:
+        reason = "%s %s" % (exc.status, exc.reason or "")
+        try:
+            message = json.loads(exc.body).get("message")
+        except (TypeError, ValueError, AttributeError):
+            message = None
+        return self.redact("%s: %s" % (reason.strip(), message) if message else reason.strip())
+
+    def _fatal(self, exc: BaseException) -> t.Optional[ClusterAPIError]:
+        """The error that stops the run, or None when only this call failed."""
+        if isinstance(exc, ApiException) and exc.status == 401:
+            return ClusterAuthError(
+                "the API server at %s refused the credentials (401 Unauthorized): the token has expired or is "
+                "invalid. Renew it (log in again, or refresh the kubeconfig) and run again."
+                % self.client.configuration.host
+            )
+        if isinstance(exc, ApiException) and exc.status == 0:
+            exc = Urllib3HTTPError(exc.reason)
+        if isinstance(exc, (Urllib3HTTPError, OSError)):
+            return ClusterUnreachableError(
+                "the API server at %s did not answer within %s s (%s). Check that it is reachable from this host, "
+                "or raise the request timeout." % (self.client.configuration.host, self.timeout, self.redact(
+                    type(exc).__name__ + ": " + str(exc)))
+            )
+        return None
+
+    def snapshot(self) -> t.Dict[str, t.Any]:
+        """One list call per kind; kinds that cannot be read are recorded with the reason."""
+        snap = empty_snapshot("API %s" % self.client.configuration.host)
+        for kind in KINDS:
+            try:
+                body = self._call(kind, 1)
+            except (ApiException, Urllib3HTTPError, OSError) as exc:
+                fatal = self._fatal(exc)
+                if fatal is not None:
+                    raise fatal from None
+                gv = KINDS[kind][0]
+                if exc.status == 404:
+                    snap["missing"][kind] = "API group/version %s is not served by this cluster (404)" % gv
+                elif exc.status == 403:
+                    snap["missing"][kind] = "forbidden: %s. Grant this user list on %s" % (
+                        self._describe(exc), KINDS[kind][1])
+                else:
+                    snap["missing"][kind] = self._describe(exc)
+                continue
+            snap["kinds"][kind] = [dict(item, kind=kind) for item in body.get("items") or []]
+        return snap
+
+    def apply(self, action: Action, dry_run: bool) -> t.Optional[str]:
+        """Send one write (server-side dry run in check mode). None when it worked, else the error.
+
+        Raises ClusterAPIError when the server is gone or the token expired: later writes would fail too.
+        """
+        extra = {"dry_run": "All"} if dry_run else {}
+        ns_args = (action.namespace,) if action.namespace else ()
+        try:
+            if action.method == "PATCH":
+                self._call(action.kind, 2, action.name, *ns_args, action.body, _content_type=MERGE_PATCH, **extra)
+            elif action.method == "POST":
+                self._call(action.kind, 3, *ns_args, action.body, **extra)
+            elif action.method == "DELETE":
+                self._call(action.kind, 4, action.name, *ns_args, **extra)
+        except (ApiException, Urllib3HTTPError, OSError) as exc:
+            fatal = self._fatal(exc)
+            if fatal is not None:
+                raise fatal from None
+            if exc.status == 409:
+                return "%s; the object changed since it was read: run again" % self._describe(exc)
+            return self._describe(exc)
+        return None

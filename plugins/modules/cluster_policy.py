@@ -1,0 +1,344 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cluster_policy
+short_description: Audit and fix cluster policy (CIS Kubernetes Benchmark section 5) through the Kubernetes API
+version_added: 0.1.0
+description:
+  - Reads RBAC objects, namespaces, service accounts, pods, services and network policies once (one list
+    call per kind) and evaluates the cluster rules of the catalog (CIS 1.12 section 5) on that snapshot.
+  - The same evaluation runs on a saved dump (C(kubectl get ... -o json) output) given in O(snapshot_files),
+    so an audit needs no access to the cluster.
+  - With O(remediate), fixes what can be fixed safely; C(automountServiceAccountToken=false) on default
+    service accounts, Pod Security Admission labels on namespaces (warn and audit; enforce only with
+    O(psa_enforce)), removal of bindings that grant to C(system:anonymous) or C(system:unauthenticated),
+    and a default-deny NetworkPolicy in the namespaces listed in O(default_deny_namespaces).
+  - In check mode every write is sent with the API's server-side dry run (C(dryRun=All)), so admission and
+    validation run and nothing is stored.
+  - Runs where the Kubernetes client and credentials are, usually the controller (C(delegate_to=localhost)).
+author:
+  - kubefort maintainers
+requirements:
+  - kubernetes (the Python client) to read a live cluster; not needed with O(snapshot_files).
+options:
+  kubeconfig:
+    description:
+      - Path to a kubeconfig file. Without it (and without O(host) or O(in_cluster)) the client's default
+        (C(KUBECONFIG) or C(~/.kube/config)) is used.
+    type: path
+  context:
+    description: The kubeconfig context to use; its current context when not set.
+    type: str
+  in_cluster:
+    description: Use the service account of the pod this runs in (the in-cluster configuration).
+    type: bool
+    default: false
+  host:
+    description: The API server URL, for example C(https://10.0.0.11:6443); overrides the kubeconfig's.
+    type: str
+  api_key:
+    description: A bearer token. It is never logged and never appears in messages.
+    type: str
+  ca_cert:
+    description: CA certificate file that signed the API server's certificate.
+    type: path
+  client_cert:
+    description: Client certificate file.
+    type: path
+  client_key:
+    description: Client key file.
+    type: path
+  validate_certs:
+    description: Whether to verify the API server's certificate.
+    type: bool
+    default: true
+  request_timeout:
+    description: Seconds to wait for each API call; a server that does not answer in time fails the task.
+    type: float
+    default: 20
+  snapshot_files:
+    description:
+      - Saved API objects to audit instead of a live cluster; JSON as C(kubectl get KINDS -A -o json) writes
+        it (a C(List), an API C(XList), several documents in one file) or as O(save_snapshot) writes it.
+      - Kinds the files do not contain are evaluated as having no objects; results say so.
+    type: list
+    elements: path
+    default: []
+  save_snapshot:
+    description: Write the snapshot read from the cluster to this file (JSON), for a later offline audit.
+    type: path
+  skip_rules:
+    description:
+      - Rules not to evaluate; our IDs (V(pod-host-path)), CIS IDs (V(5.2.11)) or CIS sections (V(5.2)).
+        Skipped rules are reported with status C(skipped). An unknown ID fails the task.
+    type: list
+    elements: str
+    default: []
+  exempt_namespaces:
+    description:
+      - Namespaces whose system workloads need host access; their pods are reported in the message but
+        do not fail the pod rules, and no Pod Security label is put on them.
+    type: list
+    elements: str
+    default: [kube-system]
+  remediate:
+    description: Fix what can be fixed (each kind of fix has its own switch below). Nothing is written without it.
+    type: bool
+    default: false
+  fix_default_service_accounts:
+    description: With O(remediate), set C(automountServiceAccountToken=false) on every default service account.
+    type: bool
+    default: true
+  psa_labels:
+    description: With O(remediate), add missing Pod Security Admission C(warn) and C(audit) labels at O(psa_level).
+    type: bool
+    default: true
+  psa_enforce:
+    description: With O(remediate) and O(psa_labels), also add the C(enforce) label where none is set.
+    type: bool
+    default: false
+  psa_level:
+    description: The Pod Security Standard the labels name.
+    type: str
+    choices: [baseline, restricted]
+    default: baseline
+  remove_anonymous_bindings:
+    description:
+      - With O(remediate), remove C(system:anonymous) and C(system:unauthenticated) from bindings that grant
+        them more than health and discovery; a binding left without subjects is deleted.
+    type: bool
+    default: true
+  anonymous_allowed_bindings:
+    description:
+      - Bindings (C(namespace/name) for a RoleBinding, C(name) for a ClusterRoleBinding) that may grant to
+        anonymous users. The default keeps the binding C(kubeadm join) uses to read the C(cluster-info) ConfigMap.
+    type: list
+    elements: str
+    default: [kube-public/kubeadm:bootstrap-signer-clusterinfo]
+  default_deny_namespaces:
+    description:
+      - With O(remediate), create the NetworkPolicy C(kubefort-default-deny) (all pods, no traffic allowed
+        for O(default_deny_policy_types)) in each of these namespaces that has no NetworkPolicy yet.
+    type: list
+    elements: str
+    default: []
+  default_deny_policy_types:
+    description: What the default-deny policy denies. V(Egress) also blocks DNS unless other policies allow it.
+    type: list
+    elements: str
+    choices: [Ingress, Egress]
+    default: [Ingress]
+attributes:
+  check_mode:
+    support: full
+    description: Writes are sent with C(dryRun=All); the server validates them and stores nothing.
+  diff_mode:
+    support: full
+    description: Shows the fields each write changes.
+  platform:
+    platforms: posix
+    description: Runs where the Kubernetes API can be reached, usually the controller.
+notes:
+  - Which subjects are built in (C(system:*) users and groups, service accounts in C(kube-system), the
+    C(system:masters) and C(kubeadm:cluster-admins) groups) is decided by name; the RBAC rules do not list them.
+  - A cluster-wide Pod Security default in the API server's AdmissionConfiguration, an external policy
+    engine and the kubelet's C(seccompDefault) cannot be seen through the API.
+seealso:
+  - name: CIS Kubernetes Benchmark
+    description: Section 5, Policies.
+    link: https://www.cisecurity.org/benchmark/kubernetes
+"""
+
+EXAMPLES = r"""
+- name: Audit cluster policy with the admin kubeconfig
+  kubefort.hardening.cluster_policy:
+    kubeconfig: /etc/kubernetes/admin.conf
+  delegate_to: localhost
+  register: kubefort_cluster
+
+- name: Audit a saved dump (kubectl get ns,sa,pods,svc,clusterroles,clusterrolebindings,roles,rolebindings,netpol -A -o json)
+  kubefort.hardening.cluster_policy:
+    snapshot_files: [cluster.json]
+
+- name: Label namespaces for Pod Security (warn/audit) and fix default service accounts; preview with --check --diff
+  kubefort.hardening.cluster_policy:
+    kubeconfig: ~/.kube/config
+    context: prod
+    remediate: true
+    default_deny_namespaces: [shop]
+"""
+
+RETURN = r"""
+results:
+  description: One result per cluster rule, in the report model (docs/architecture.md).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - id: default-sa-automount
+      cis: 5.1.5
+      status: would_fix
+      actual: "1: namespace shop: automountServiceAccountToken unset (defaults to true)"
+findings:
+  description: Every finding of every rule (results show the first few), by rule ID.
+  returned: success
+  type: dict
+snapshot:
+  description: Where the objects came from, how many of each kind, and the kinds that could not be read and why.
+  returned: success
+  type: dict
+  sample: {source: "API https://10.0.0.11:6443", counts: {Pod: 12}, missing: {NetworkPolicy: "API group/version networking.k8s.io/v1 is not served by this cluster (404)"}}
+diff:
+  description: The fields each write changes (with --diff).
+  returned: changed and diff mode
+  type: list
+  elements: dict
+"""
+
+import json
+import os
+import tempfile
+import typing as t
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubefort.hardening.plugins.module_utils import _cluster_policy as policy
+from ansible_collections.kubefort.hardening.plugins.module_utils._catalog import UnknownRuleError, select
+from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapshot import (
+    ClusterAPIError,
+    ClusterConnection,
+)
+from ansible_collections.kubefort.hardening.plugins.module_utils._rules_cluster import RULES
+
+AUTH_KEYS = ("kubeconfig", "context", "in_cluster", "host", "api_key", "ca_cert", "client_cert", "client_key",
+             "validate_certs")
+OPTION_KEYS = ("exempt_namespaces", "anonymous_allowed_bindings", "remediate", "fix_default_service_accounts",
+               "psa_labels", "psa_level", "psa_enforce", "remove_anonymous_bindings", "default_deny_namespaces",
+               "default_deny_policy_types")
+
+ARGUMENT_SPEC: t.Dict[str, t.Any] = {
+    "kubeconfig": {"type": "path"},
+    "context": {"type": "str"},
+    "in_cluster": {"type": "bool", "default": False},
+    "host": {"type": "str"},
+    "api_key": {"type": "str", "no_log": True},
+    "ca_cert": {"type": "path"},
+    "client_cert": {"type": "path"},
+    "client_key": {"type": "path", "no_log": False},
+    "validate_certs": {"type": "bool", "default": True},
+    "request_timeout": {"type": "float", "default": 20},
+    "snapshot_files": {"type": "list", "elements": "path", "default": []},
+    "save_snapshot": {"type": "path"},
+    "skip_rules": {"type": "list", "elements": "str", "default": []},
+    "exempt_namespaces": {"type": "list", "elements": "str", "default": ["kube-system"]},
+    "remediate": {"type": "bool", "default": False},
+    "fix_default_service_accounts": {"type": "bool", "default": True},
+    "psa_labels": {"type": "bool", "default": True},
+    "psa_enforce": {"type": "bool", "default": False},
+    "psa_level": {"type": "str", "choices": ["baseline", "restricted"], "default": "baseline"},
+    "remove_anonymous_bindings": {"type": "bool", "default": True},
+    "anonymous_allowed_bindings": {"type": "list", "elements": "str",
+                                   "default": ["kube-public/kubeadm:bootstrap-signer-clusterinfo"]},
+    "default_deny_namespaces": {"type": "list", "elements": "str", "default": []},
+    "default_deny_policy_types": {"type": "list", "elements": "str", "choices": ["Ingress", "Egress"],
+                                  "default": ["Ingress"]},
+}
+
+
+def _load_files(paths: t.Sequence[str]) -> t.Dict[str, t.Any]:
+    docs: t.List[t.Any] = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                docs.extend(policy.parse_json_documents(f.read(), path))
+        except OSError as exc:
+            raise policy.ClusterPolicyError("cannot read snapshot file %s: %s" % (path, exc.strerror)) from None
+    return policy.snapshot_from_documents(docs, "snapshot " + ", ".join(paths))
+
+
+def _save(path: str, snap: t.Mapping[str, t.Any]) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".kubefort-snapshot-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(snap, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise policy.ClusterPolicyError("cannot write snapshot to %s: %s" % (path, exc.strerror)) from None
+
+
+def _apply(conn: ClusterConnection, actions: t.Sequence[policy.Action], dry_run: bool) -> t.Dict[t.Any, t.Optional[str]]:
+    applied: t.Dict[t.Any, t.Optional[str]] = {}
+    for index, action in enumerate(actions):
+        try:
+            applied[action.key] = conn.apply(action, dry_run)
+        except ClusterAPIError as exc:
+            applied[action.key] = str(exc)
+            for later in actions[index + 1:]:
+                applied[later.key] = "not attempted: " + str(exc)
+            break
+    return applied
+
+
+def run_module(params: t.Mapping[str, t.Any], check_mode: bool) -> t.Dict[str, t.Any]:
+    """Snapshot, evaluate, fix. Returns the module result; ``failed`` with ``msg`` when nothing could be audited."""
+    try:
+        skipped = select(params["skip_rules"]) if params["skip_rules"] else []
+    except UnknownRuleError as exc:
+        return {"failed": True, "msg": "skip_rules (kubefort_skip_rules): %s" % exc, "results": []}
+    rules = [rule for rule in RULES if rule not in skipped]
+    skipped = [rule for rule in RULES if rule in skipped]
+    try:
+        opts = policy.Options(**{key: tuple(params[key]) if isinstance(params[key], list) else params[key]
+                                 for key in OPTION_KEYS})
+        if params["in_cluster"] and (params["kubeconfig"] or params["snapshot_files"]):
+            raise policy.ClusterPolicyError("in_cluster cannot be combined with kubeconfig or snapshot_files; choose one.")
+        if params["snapshot_files"]:
+            if params["remediate"]:
+                raise policy.ClusterPolicyError(
+                    "remediate needs a live cluster; snapshot_files are only audited. Unset one of them.")
+            conn, snap = None, _load_files(params["snapshot_files"])
+        else:
+            conn = ClusterConnection({key: params[key] for key in AUTH_KEYS}, timeout=params["request_timeout"])
+            snap = conn.snapshot()
+        if params["save_snapshot"]:
+            _save(params["save_snapshot"], snap)
+        outcomes = policy.evaluate(rules, snap, opts)
+        actions = policy.plan(outcomes)
+        applied = _apply(conn, actions, dry_run=check_mode) if conn is not None and actions else {}
+    except (ClusterAPIError, policy.ClusterPolicyError) as exc:
+        return {"failed": True, "msg": str(exc), "changed": False,
+                "results": policy.error_results(rules, str(exc)) + policy.skipped_results(skipped)}
+    done = [a for a in actions if a.key in applied and applied[a.key] is None]
+    return {
+        "changed": bool(done),
+        "results": policy.results(outcomes, applied, check_mode) + policy.skipped_results(skipped),
+        "findings": policy.findings_by_rule(outcomes),
+        "snapshot": {"source": snap["source"], "counts": policy.counts(snap), "missing": snap["missing"]},
+        "diff": policy.diff_of(done),
+    }
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        required_together=[("client_cert", "client_key")],
+    )
+    result = run_module(module.params, module.check_mode)
+    if not module._diff:
+        result.pop("diff", None)
+    if result.get("failed"):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
