@@ -298,9 +298,9 @@ class LiveFirewall:
             # One transaction: the file creates, deletes and recreates our table.
             self._must([self.commands["nft"], "-f", "-"], text)
             return
-        parts = text.split("COMMIT\n")
-        for (binary, restore), rules in zip((("iptables", "iptables-restore"), ("ip6tables", "ip6tables-restore")), parts):
-            self._must([self.commands[restore], "--noflush"], rules + "COMMIT\n")
+        parts = text.split("COMMIT\n")  # the IPv4 part, then the IPv6 part
+        for index, (binary, restore) in enumerate((("iptables", "iptables-restore"), ("ip6tables", "ip6tables-restore"))):
+            self._must([self.commands[restore], "--noflush"], parts[index] + "COMMIT\n")
             if self.run([self.commands[binary], "-C", "INPUT", "-j", CHAIN], None)[0] != 0:
                 self._must([self.commands[binary], "-I", "INPUT", "1", "-j", CHAIN])
 

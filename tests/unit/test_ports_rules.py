@@ -175,7 +175,7 @@ def test_catalog_holds_the_ports_rules():
     ids = [r.id for r in _rules_ports.RULES]
     assert len(ids) == len(set(ids)) == 11
     assert all(rid.startswith("ports-") for rid in ids)
-    assert all(_catalog.BY_ID[rid] is rule for rid, rule in zip(ids, _rules_ports.RULES))
+    assert all(_catalog.BY_ID[rule.id] is rule for rule in _rules_ports.RULES)
     assert {r.extra["check"] for r in _rules_ports.RULES} == {"closed", "scope", "probe", "no_any"}
     # CIS checks of settings belong to the node and control-plane areas; ours carry only related IDs
     assert all(r.cis is None for r in _rules_ports.RULES)
