@@ -1,0 +1,295 @@
+"""The report role in a real playbook run: fake hosts with results, then every written file checked.
+
+Node roles store results with set_fact; here a small playbook does the same for two fake hosts (and
+cluster-wide results on localhost), prints the progress line per host, then runs the report role.
+Checks: report.json against docs/report.schema.json, kube-bench files against kube-bench's layout,
+report.xml against the JUnit XSD, and report.html opened in headless Chromium (DOM text, filters,
+and a screenshot whose pixels show the page).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+
+import jsonschema
+import pytest
+import xmlschema
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "unit"))
+
+import test_report_kube_bench as kube_bench_layout  # noqa: E402
+import test_report_samples as samples  # noqa: E402
+
+pytestmark = pytest.mark.integration
+BIN = os.path.dirname(sys.executable)
+
+INVENTORY = """
+all:
+  hosts:
+    localhost: {ansible_connection: local, ansible_python_interpreter: "%s"}
+  children:
+    kube_control_plane:
+      hosts:
+        cp1: {ansible_connection: local, ansible_python_interpreter: "%s"}
+    kube_node:
+      hosts:
+        node1: {ansible_connection: local, ansible_python_interpreter: "%s"}
+        node2: {ansible_connection: local, ansible_python_interpreter: "%s"}
+""" % ((sys.executable,) * 4)
+
+PLAYBOOK = """
+- name: Fake node plays (results as the hardening roles store them)
+  hosts: cp1:node1
+  gather_facts: false
+  tasks:
+    - name: Store this host's results
+      ansible.builtin.set_fact:
+        kubefort_results: "{{ lookup('ansible.builtin.file', 'results/' + inventory_hostname + '.json') | from_json }}"
+        kubefort_host: "{{ lookup('ansible.builtin.file', 'results/' + inventory_hostname + '.host.json') | from_json }}"
+    - name: Show progress
+      ansible.builtin.include_role:
+        name: kubefort.hardening.report
+        tasks_from: progress
+
+- name: Report on every host
+  hosts: localhost
+  gather_facts: false
+  pre_tasks:
+    - name: Store the cluster-wide results
+      ansible.builtin.set_fact:
+        kubefort_cluster_results: "{{ lookup('ansible.builtin.file', 'results/cluster.json') | from_json }}"
+  roles:
+    - role: kubefort.hardening.report
+"""
+
+
+def write_project(path: str, cp1: list, node1: list) -> None:
+    os.makedirs(os.path.join(path, "results"), exist_ok=True)
+    with open(os.path.join(path, "inventory.yml"), "w") as handle:
+        handle.write(INVENTORY)
+    with open(os.path.join(path, "site.yml"), "w") as handle:
+        handle.write(PLAYBOOK)
+    data = {
+        "cp1": cp1,
+        "node1": node1,
+        "cluster": samples.cluster(),
+        "cp1.host": samples.HOST_INFO["cp1"],
+        "node1.host": samples.HOST_INFO["node1"],
+    }
+    for name, value in data.items():
+        with open(os.path.join(path, "results", name + ".json"), "w") as handle:
+            json.dump(value, handle)
+
+
+def playbook(path: str, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1", PATH=BIN + os.pathsep + os.environ["PATH"])
+    return subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), "-i", "inventory.yml", "site.yml", *extra],
+        cwd=path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory) -> dict:
+    """One check-mode run with the default report directory (./kubefort-report/ of the current directory)."""
+    path = str(tmp_path_factory.mktemp("audit"))
+    write_project(path, samples.control_plane(), samples.worker())
+    proc = playbook(path, "--check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {"path": path, "dir": os.path.join(path, "kubefort-report"), "stdout": proc.stdout}
+
+
+def load(path: str) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def test_every_file_is_written(audit: dict) -> None:
+    names = sorted(os.listdir(audit["dir"]))
+    assert names == ["kube-bench", "report.html", "report.json", "report.md", "report.xml"]
+    assert sorted(os.listdir(os.path.join(audit["dir"], "kube-bench"))) == ["cluster.json", "cp1.json", "node1.json"]
+
+
+def test_report_json_follows_the_schema(audit: dict) -> None:
+    report = load(os.path.join(audit["dir"], "report.json"))
+    jsonschema.validate(report, load(os.path.join(REPO, "docs", "report.schema.json")), format_checker=jsonschema.FormatChecker())
+    assert report["run"]["mode"] == "check"
+    assert report["run"]["ansible_version"].startswith("2.")
+    assert report["run"]["hosts_without_results"] == ["node2"]
+    assert [h["name"] for h in report["hosts"]] == ["cp1", "node1", "cluster"]
+    assert report["summary"]["by_status"]["fail"] == 2
+
+
+def test_kube_bench_files_follow_kube_bench_layout(audit: dict) -> None:
+    for name in ("cp1", "node1", "cluster"):
+        doc = load(os.path.join(audit["dir"], "kube-bench", name + ".json"))
+        assert list(doc) == kube_bench_layout.TOP
+        kube_bench_layout.assert_fields(doc["Totals"], kube_bench_layout.TOTALS)
+        for controls in doc["Controls"]:
+            kube_bench_layout.assert_fields(controls, kube_bench_layout.CONTROLS)
+            for group in controls["tests"]:
+                kube_bench_layout.assert_fields(group, kube_bench_layout.GROUP)
+                for check in group["results"]:
+                    kube_bench_layout.assert_fields(check, kube_bench_layout.CHECK, optional=("reason",))
+    assert load(os.path.join(audit["dir"], "kube-bench", "cp1.json"))["Totals"] == {
+        "total_pass": 2, "total_fail": 1, "total_warn": 1, "total_info": 0}
+
+
+def test_junit_is_valid_for_ci_servers(audit: dict) -> None:
+    schema = xmlschema.XMLSchema(os.path.join(REPO, "tests", "fixtures", "junit", "junit.xsd"))
+    schema.validate(os.path.join(audit["dir"], "report.xml"))
+    decoded = schema.to_dict(os.path.join(audit["dir"], "report.xml"))
+    assert decoded["@tests"] == 9 and decoded["@failures"] == 3
+
+
+def test_markdown_and_summary(audit: dict) -> None:
+    with open(os.path.join(audit["dir"], "report.md"), encoding="utf-8") as handle:
+        md = handle.read()
+    assert "**Score 57.1%** over 3 hosts and 9 results" in md
+    out = audit["stdout"]
+    assert "kubefort [1/2] cp1: score 66.7%, 1 fail, 1 manual, 2 pass" in out
+    assert "kubefort [2/2] node1: score 66.7%, 1 would_fix, 1 waived, 2 pass" in out
+    assert "kubefort cis-1.12 report: 3 hosts, 9 results, score 57.1% (check mode)" in out
+    assert "no results from: node2 (unreachable, failed, or not audited)" in out
+    assert "changed=0" in out and "failed=0" in out
+
+
+# --- the HTML page in a real browser -------------------------------------------------------------
+
+def chromium(*args: str, cwd: str) -> subprocess.CompletedProcess:
+    browser = shutil.which("chromium")
+    assert browser, "Debian's chromium is needed (.ci/apt-packages.txt installs it)"
+    return subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=" + os.path.join(cwd, "profile"), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def dom(audit: dict, fragment: str = "") -> str:
+    url = "file://" + os.path.join(audit["dir"], "report.html") + fragment
+    proc = chromium("--dump-dom", url, cwd=audit["path"])
+    assert proc.returncode == 0 and "<html" in proc.stdout, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_html_renders_scores_and_findings(audit: dict) -> None:
+    page = dom(audit)
+    assert '<b id="overall-score">57.1%</b>' in page
+    for text in ("cp1", "node1", "cluster", "4.2 Kubelet", "Set readOnlyPort: 0 in /var/lib/kubelet/config.yaml"):
+        assert text in page
+    # the filter script ran: every row is visible by default
+    assert '<span id="visible">9</span>' in page
+
+
+@pytest.mark.parametrize(
+    "fragment, visible",
+    [("#status=fail", 2), ("#status=fail,would_fix&severity=critical", 1), ("#host=node1", 4), ("#severity=low", 1), ("#q=AlwaysAllow", 1)],
+)
+def test_html_filters_work_in_the_browser(audit: dict, fragment: str, visible: int) -> None:
+    page = dom(audit, fragment)
+    assert '<span id="visible">%d</span>' % visible in page
+    rows = page.split('<table id="findings">')[1].split("</table>")[0].split("<tr data-status=")[1:]
+    assert sum(1 for row in rows if "hidden" not in row.split(">")[0]) == visible
+
+
+def png_pixels(path: str) -> tuple:
+    """Width, height and rows of RGB(A) tuples of an 8-bit RGB/RGBA PNG (Chromium's screenshots)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width = 8, b"", 0
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, color = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and color in (2, 6)
+            bpp = 3 if color == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw, stride, rows, prev = zlib.decompress(idat), width * bpp, [], bytearray(width * bpp)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 255
+            elif kind == 2:
+                line[i] = (line[i] + b) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append([tuple(line[x:x + 3]) for x in range(0, stride, bpp)])
+        prev = line
+    return width, height, rows
+
+
+def near(pixel: tuple, color: tuple, tolerance: int = 24) -> bool:
+    return all(abs(p - c) <= tolerance for p, c in zip(pixel, color))
+
+
+def test_html_screenshot_shows_the_report(audit: dict) -> None:
+    shot = os.path.join(audit["path"], "report.png")
+    proc = chromium("--window-size=1000,700", "--screenshot=" + shot, "file://" + os.path.join(audit["dir"], "report.html"), cwd=audit["path"])
+    assert proc.returncode == 0 and os.path.getsize(shot) > 10000, proc.stderr[-2000:]
+    width, height, rows = png_pixels(shot)
+    assert (width, height) == (1000, 700)
+    colors = {pixel for row in rows[::7] for pixel in row[::7]}
+    assert len(colors) > 50, "the screenshot is blank"
+    header = [row[500] for row in rows[5:40]]
+    assert sum(near(p, (0x1D, 0x2B, 0x45)) for p in header) > 25, "no dark header band at the top"
+    red = sum(near(p, (0xC6, 0x28, 0x28), 40) or near(p, (0xD8, 0x3B, 0x3B), 40) for row in rows for p in row[::3])
+    green = sum(near(p, (0x2E, 0x9E, 0x55), 40) or near(p, (0x17, 0x80, 0x3D), 40) for row in rows for p in row[::3])
+    assert red > 100, "the failing scores are not shown in red"
+    assert green > 20, "the passing sections are not shown in green"
+
+
+# --- gate, comparison and bad input --------------------------------------------------------------
+
+def test_fail_on_fails_after_the_report_is_written(tmp_path) -> None:
+    write_project(str(tmp_path), samples.control_plane(), samples.worker())
+    proc = playbook(str(tmp_path), "--check", "-e", "kubefort_fail_on=critical", "-e", "kubefort_report_dir=out")
+    assert proc.returncode == 2, proc.stdout
+    assert "1 open finding(s) at or above severity critical remain (kubefort_fail_on)" in proc.stdout
+    report = load(str(tmp_path / "out" / "report.json"))
+    assert report["summary"]["gate"] == {"fail_on": "critical", "findings": 1, "failed": True}
+    # the same findings pass a gate set above their severity
+    clean = [r for r in samples.control_plane() if r["severity"] != "critical"]
+    write_project(str(tmp_path), clean, samples.worker())
+    proc = playbook(str(tmp_path), "--check", "-e", "kubefort_fail_on=critical", "-e", "kubefort_report_dir=out")
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_comparison_with_the_previous_report(tmp_path, audit: dict) -> None:
+    previous = os.path.join(audit["dir"], "report.json")
+    write_project(str(tmp_path), samples.control_plane("pass"), samples.worker("fixed"))
+    proc = playbook(str(tmp_path), "-e", "kubefort_report_compare=" + previous)
+    assert proc.returncode == 0, proc.stdout
+    report = load(str(tmp_path / "kubefort-report" / "report.json"))
+    assert report["run"]["mode"] == "apply"
+    comparison = report["comparison"]
+    assert comparison["counts"] == {"new": 0, "fixed": 2, "regressed": 0, "still_open": 1, "gone": 0}
+    assert sorted((e["host"], e["id"]) for e in comparison["fixed"]) == [("cp1", "apiserver-authorization-mode"), ("node1", "kubelet-read-only-port")]
+    assert "0 new, 2 fixed, 0 regressed, 1 still open" in proc.stdout
+    jsonschema.validate(report, load(os.path.join(REPO, "docs", "report.schema.json")))
+
+
+def test_bad_compare_path_fails_clearly_and_writes_nothing(tmp_path) -> None:
+    write_project(str(tmp_path), samples.control_plane(), samples.worker())
+    proc = playbook(str(tmp_path), "--check", "-e", "kubefort_report_compare=missing/report.json")
+    assert proc.returncode == 2
+    assert "kubefort_report_compare: missing/report.json does not exist" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "kubefort-report").exists()
