@@ -1,0 +1,71 @@
+"""ansible-runner runs the report playbook as AWX does; the job artifacts are in playbook_on_stats.
+
+AWX runs a job with ansible-runner in a private data directory (project/, inventory/, env/) and shows
+what set_stats published as the job's artifacts: the playbook_on_stats event's artifact_data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import ansible_runner
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import test_report_outputs as outputs  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+def run_job(tmp_path, extravars: dict, cmdline: str = "") -> tuple:
+    project = tmp_path / "project"
+    outputs.write_project(str(project), outputs.samples.control_plane(), outputs.samples.worker())
+    os.makedirs(tmp_path / "inventory", exist_ok=True)
+    shutil.move(str(project / "inventory.yml"), str(tmp_path / "inventory" / "hosts.yml"))
+    envvars = {
+        "ANSIBLE_COLLECTIONS_PATH": os.path.join(outputs.REPO, ".build"),
+        "PATH": outputs.BIN + os.pathsep + os.environ["PATH"],
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    runner = ansible_runner.run(
+        private_data_dir=str(tmp_path),
+        playbook="site.yml",
+        extravars=extravars,
+        envvars=envvars,
+        cmdline=cmdline or None,
+        quiet=True,
+        timeout=300,
+    )
+    stats = [e for e in runner.events if e.get("event") == "playbook_on_stats"]
+    assert len(stats) == 1, runner.stdout.read()
+    return runner, stats[0]["event_data"]
+
+
+def test_check_job_publishes_counts_and_worst_findings(tmp_path) -> None:
+    runner, data = run_job(tmp_path, {}, "--check")
+    assert runner.status == "successful" and runner.rc == 0
+    artifacts = data["artifact_data"]["kubefort_report"]
+    assert artifacts["mode"] == "check"
+    assert artifacts["counts"] == {
+        "pass": 4, "fail": 2, "would_fix": 1, "fixed": 0, "manual": 1, "waived": 1, "not_applicable": 0, "skipped": 0, "error": 0}
+    assert artifacts["score"] == 57.1
+    assert set(artifacts["hosts"]) == {"cp1", "node1", "cluster"}
+    assert artifacts["hosts"]["node1"]["would_fix"] == 1
+    assert [(w["host"], w["id"]) for w in artifacts["worst"]][0] == ("cp1", "apiserver-authorization-mode")
+    assert artifacts["gate"] == {"fail_on": "none", "findings": 0, "failed": False}
+    # the report lands relative to the job's working directory: the project directory
+    assert os.path.isfile(tmp_path / "project" / "kubefort-report" / "report.json")
+    assert data["changed"] == {}
+
+
+def test_gated_job_fails_but_keeps_its_artifacts(tmp_path) -> None:
+    runner, data = run_job(tmp_path, {"kubefort_fail_on": "high", "kubefort_report_worst": 2})
+    assert runner.status == "failed"
+    assert data["failures"] == {"localhost": 1}
+    artifacts = data["artifact_data"]["kubefort_report"]
+    assert artifacts["mode"] == "apply"
+    assert artifacts["gate"] == {"fail_on": "high", "findings": 3, "failed": True}
+    assert len(artifacts["worst"]) == 2
