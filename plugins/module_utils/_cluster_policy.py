@@ -15,6 +15,7 @@ output (``snapshot_from_documents``). Objects keep the API's JSON shape (camelCa
 
 from __future__ import annotations
 
+import datetime
 import json
 import typing as t
 from dataclasses import dataclass, field
@@ -69,6 +70,9 @@ class Options:
     remove_anonymous_bindings: bool = True
     default_deny_namespaces: t.Tuple[str, ...] = ()
     default_deny_policy_types: t.Tuple[str, ...] = ("Ingress",)
+    level: int = 1
+    waivers: t.Tuple[t.Mapping[str, t.Any], ...] = ()
+    today: datetime.date = field(default_factory=datetime.date.today)
 
     def __post_init__(self) -> None:
         if self.psa_level not in ("baseline", "restricted"):
@@ -121,6 +125,8 @@ class Outcome:
     notes: t.List[str] = field(default_factory=list)
     error: t.Optional[str] = None
     source: str = ""
+    not_applicable: str = ""
+    waiver: t.Optional[t.Mapping[str, t.Any]] = None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -714,13 +720,41 @@ CHECKS.update({name: _check_pods for name in POD_CHECKS})
 # Evaluation, planning, results
 
 
+def waiver_for(rule: Rule, opts: Options) -> t.Tuple[t.Optional[t.Mapping[str, t.Any]], str]:
+    """The waiver that applies to a rule (by our ID or CIS ID), and a note when one expired."""
+    for waiver in opts.waivers:
+        if waiver.get("id") not in (rule.id, rule.cis):
+            continue
+        expires = waiver.get("expires")
+        if expires:
+            try:
+                day = datetime.date.fromisoformat(str(expires))
+            except ValueError:
+                raise ClusterPolicyError(
+                    "waiver for %s has an unreadable expiry %r; use YYYY-MM-DD" % (rule.id, expires)) from None
+            if day < opts.today:
+                return None, "waiver expired on %s (%s)" % (day, waiver.get("reason", ""))
+        return waiver, ""
+    return None, ""
+
+
 def evaluate(rules: t.Iterable[Rule], snap: t.Mapping[str, t.Any], opts: Options) -> t.List[Outcome]:
-    """One outcome per rule; a rule whose input kinds could not be read gets an error outcome."""
+    """One outcome per rule; a rule whose input kinds could not be read gets an error outcome.
+
+    Waived rules keep their findings (reported as waived) but get no fix.
+    """
     outcomes = []
     for rule in rules:
         kinds = rule.extra.get("kinds", ())
         outcome = Outcome(rule, source="%s: %s" % (snap.get("source", "snapshot"), ", ".join(
             KINDS[k][1] for k in kinds)))
+        outcomes.append(outcome)
+        if rule.level > opts.level:
+            outcome.not_applicable = "level %d rule; the profile is level %d (kubefort_level)" % (rule.level, opts.level)
+            continue
+        outcome.waiver, expired = waiver_for(rule, opts)
+        if expired:
+            outcome.notes.append(expired)
         missing = ["%s (%s)" % (k, snap["missing"][k]) for k in kinds if k in snap.get("missing", {})]
         if missing:
             outcome.error = "could not read " + "; ".join(missing)
@@ -729,7 +763,9 @@ def evaluate(rules: t.Iterable[Rule], snap: t.Mapping[str, t.Any], opts: Options
             unseen = [k for k in kinds if k in snap.get("unseen", ())]
             if unseen:
                 outcome.notes.append("the snapshot holds no %s objects; evaluated as none" % ", ".join(unseen))
-        outcomes.append(outcome)
+        if outcome.waiver is not None:
+            for finding in outcome.findings:
+                finding.action = None
     return outcomes
 
 
@@ -767,6 +803,9 @@ def results(
     out = []
     for o in outcomes:
         rule, extra = o.rule, o.rule.extra
+        if o.not_applicable:
+            out.append(make_result(rule, "not_applicable", source=o.source, message=o.not_applicable))
+            continue
         if o.error:
             out.append(make_result(rule, "error", source=o.source, message=o.error))
             continue
@@ -776,6 +815,10 @@ def results(
             out.append(make_result(rule, status, actual="0 findings", source=o.source, message=msg))
             continue
         actual = _summary(o.findings)
+        if o.waiver is not None:
+            out.append(make_result(rule, "waived", actual=actual, source=o.source, waiver=o.waiver,
+                                   message=_message(o, ["waived: %s" % o.waiver.get("reason", "")])))
+            continue
         if extra.get("on_finding") == "manual":
             out.append(make_result(rule, "manual", actual=actual, source=o.source,
                                    message=_message(o, ["Review needed: " + rule.remediation])))

@@ -74,6 +74,25 @@ options:
   save_snapshot:
     description: Write the snapshot read from the cluster to this file (JSON), for a later offline audit.
     type: path
+  rules:
+    description:
+      - Only these rules (our IDs, CIS IDs or CIS sections); empty means every cluster rule. Selectors that
+        name only rules of other areas select no cluster rule.
+    type: list
+    elements: str
+    default: []
+  level:
+    description: CIS profile level; rules of a higher level are reported as C(not_applicable).
+    type: int
+    choices: [1, 2]
+    default: 1
+  waivers:
+    description:
+      - Accepted findings, each with C(id) (our ID or CIS ID), C(reason) and optional C(expires) (YYYY-MM-DD).
+        A waived rule is reported as C(waived) and not fixed; after the expiry date it counts again.
+    type: list
+    elements: dict
+    default: []
   skip_rules:
     description:
       - Rules not to evaluate; our IDs (V(pod-host-path)), CIS IDs (V(5.2.11)) or CIS sections (V(5.2)).
@@ -219,7 +238,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._rules_cluster 
 
 AUTH_KEYS = ("kubeconfig", "context", "in_cluster", "host", "api_key", "ca_cert", "client_cert", "client_key",
              "validate_certs")
-OPTION_KEYS = ("exempt_namespaces", "anonymous_allowed_bindings", "remediate", "fix_default_service_accounts",
+OPTION_KEYS = ("level", "waivers", "exempt_namespaces", "anonymous_allowed_bindings", "remediate", "fix_default_service_accounts",
                "psa_labels", "psa_level", "psa_enforce", "remove_anonymous_bindings", "default_deny_namespaces",
                "default_deny_policy_types")
 
@@ -236,6 +255,9 @@ ARGUMENT_SPEC: t.Dict[str, t.Any] = {
     "request_timeout": {"type": "float", "default": 20},
     "snapshot_files": {"type": "list", "elements": "path", "default": []},
     "save_snapshot": {"type": "path"},
+    "rules": {"type": "list", "elements": "str", "default": []},
+    "level": {"type": "int", "choices": [1, 2], "default": 1},
+    "waivers": {"type": "list", "elements": "dict", "default": []},
     "skip_rules": {"type": "list", "elements": "str", "default": []},
     "exempt_namespaces": {"type": "list", "elements": "str", "default": ["kube-system"]},
     "remediate": {"type": "bool", "default": False},
@@ -290,11 +312,13 @@ def _apply(conn: ClusterConnection, actions: t.Sequence[policy.Action], dry_run:
 def run_module(params: t.Mapping[str, t.Any], check_mode: bool) -> t.Dict[str, t.Any]:
     """Snapshot, evaluate, fix. Returns the module result; ``failed`` with ``msg`` when nothing could be audited."""
     try:
+        wanted = select(params["rules"]) if params["rules"] else list(RULES)
         skipped = select(params["skip_rules"]) if params["skip_rules"] else []
     except UnknownRuleError as exc:
-        return {"failed": True, "msg": "skip_rules (kubefort_skip_rules): %s" % exc, "results": []}
-    rules = [rule for rule in RULES if rule not in skipped]
-    skipped = [rule for rule in RULES if rule in skipped]
+        return {"failed": True, "msg": "rules / skip_rules (kubefort_rules / kubefort_skip_rules): %s" % exc,
+                "results": []}
+    rules = [rule for rule in RULES if rule in wanted and rule not in skipped]
+    skipped = [rule for rule in RULES if rule in wanted and rule in skipped]
     try:
         opts = policy.Options(**{key: tuple(params[key]) if isinstance(params[key], list) else params[key]
                                  for key in OPTION_KEYS})
@@ -313,7 +337,9 @@ def run_module(params: t.Mapping[str, t.Any], check_mode: bool) -> t.Dict[str, t
         outcomes = policy.evaluate(rules, snap, opts)
         actions = policy.plan(outcomes)
         applied = _apply(conn, actions, dry_run=check_mode) if conn is not None and actions else {}
-    except (ClusterAPIError, policy.ClusterPolicyError) as exc:
+    except policy.ClusterPolicyError as exc:  # bad input: no results, the task fails
+        return {"failed": True, "msg": str(exc), "changed": False, "results": []}
+    except ClusterAPIError as exc:  # the cluster cannot be read: every rule is reported as an error
         return {"failed": True, "msg": str(exc), "changed": False,
                 "results": policy.error_results(rules, str(exc)) + policy.skipped_results(skipped)}
     done = [a for a in actions if a.key in applied and applied[a.key] is None]
