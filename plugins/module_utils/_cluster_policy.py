@@ -759,7 +759,8 @@ def evaluate(rules: t.Iterable[Rule], snap: t.Mapping[str, t.Any], opts: Options
         if missing:
             outcome.error = "could not read " + "; ".join(missing)
         else:
-            outcome.findings, outcome.exempt, outcome.notes = CHECKS[rule.extra["check"]](snap, rule, opts)
+            outcome.findings, outcome.exempt, notes = CHECKS[rule.extra["check"]](snap, rule, opts)
+            outcome.notes.extend(notes)
             unseen = [k for k in kinds if k in snap.get("unseen", ())]
             if unseen:
                 outcome.notes.append("the snapshot holds no %s objects; evaluated as none" % ", ".join(unseen))
@@ -840,8 +841,13 @@ def _fail_result(o: Outcome, actual: str, applied, check_mode: bool) -> t.Dict[s
         status = "would_fix" if check_mode else "fixed"
         return make_result(o.rule, status, actual=actual, source=o.source, message=_message(o, words))
     remaining = [f for f in o.findings if not (f in done and f.resolves)]
-    msg = [] if not done else ["%d of %d fixed; still open: %s" % (
-        len(o.findings) - len(remaining), len(o.findings), _summary(remaining))] + words
+    closed = len(o.findings) - len(remaining)
+    if not done:
+        msg: t.List[str] = []
+    elif closed:
+        msg = ["%d of %d fixed; still open: %s" % (closed, len(o.findings), _summary(remaining))] + words
+    else:
+        msg = words + ["these changes alone do not close the findings: " + o.rule.remediation]
     return make_result(o.rule, "fail", actual=actual, source=o.source, message=_message(o, msg))
 
 
