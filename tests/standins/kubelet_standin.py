@@ -24,7 +24,8 @@ hardening collection changes and what its tests probe, and nothing else:
   kubelet does) as processes with the containers' command + args, each in its own transient systemd unit
   (``kubepods-<pod>-<container>-<hash>``), so that, as with containerd, restarting the kubelet does not
   restart the pods. The directory is re-read every 2 s (KUBEFORT_STANDIN_SYNC_SECONDS); a pod whose spec
-  changed is stopped and started again, a removed one is stopped. Every manifest file loaded is appended
+  changed (any field, as the real kubelet hashes the whole pod) is stopped and
+  started again, a removed one is stopped. Every manifest file loaded is appended
   to /run/kubelet-standin/loaded-manifests.log so tests can prove a backup was never loaded.
 """
 
@@ -395,7 +396,7 @@ def desired_pods(directory: str) -> dict[str, dict[str, t.Any]]:
             common.log(NAME, f"W duplicate static pod {namespace}/{pod_name} in {path}: ignored")
             continue
         seen.add(f"{namespace}/{pod_name}")
-        digest = hashlib.sha256(json.dumps(pod.get("spec"), sort_keys=True).encode()).hexdigest()[:10]
+        digest = hashlib.sha256(json.dumps(pod, sort_keys=True, default=str).encode()).hexdigest()[:10]
         for container in pod["spec"]["containers"]:
             unit = unit_safe(f"{UNIT_PREFIX}{pod_name}-{container.get('name', 'c')}-{digest}") + ".service"
             wanted[unit] = {"name": pod_name, "namespace": namespace, "hash": digest, "path": path,
