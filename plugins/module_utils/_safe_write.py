@@ -36,10 +36,20 @@ class FileChange:
         self.owner: t.Optional[str] = spec.get("owner")
         self.group: t.Optional[str] = spec.get("group")
         self.create_parents = bool(spec.get("create_parents"))
+        self.parents_mode = int(spec.get("parents_mode") or "0755", 8)
         self.before: t.Optional[str] = None
         self.exists = False
         if not self.path.startswith("/"):
             raise ChangeError("path %r is not absolute" % self.path)
+
+
+def _make_parents(directory: str, mode: int) -> None:
+    """Create missing directories with exactly ``mode`` (makedirs alone would apply the umask)."""
+    if os.path.isdir(directory):
+        return
+    _make_parents(os.path.dirname(directory), mode)
+    os.mkdir(directory)
+    os.chmod(directory, mode)
 
 
 class Writer:
@@ -123,7 +133,7 @@ class Writer:
         host = self.fs.host_path(change.path)
         if content_changed:
             if change.create_parents:
-                os.makedirs(os.path.dirname(host), mode=0o700, exist_ok=True)
+                _make_parents(os.path.dirname(host), change.parents_mode)
             fd, tmp = tempfile.mkstemp(prefix=".kubefort-", dir=os.path.dirname(host))
             try:
                 with os.fdopen(fd, "wb") as handle:
@@ -137,7 +147,7 @@ class Writer:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
         file_args = {"path": host, "mode": change.mode, "owner": change.owner, "group": change.group,
-                     "seuser": None, "serole": None, "setype": None, "selevel": None, "attributes": None}
+                     "secontext": None, "attributes": None}
         self.module.set_fs_attributes_if_different(file_args, False)
 
     def _write_manifest(self) -> None:

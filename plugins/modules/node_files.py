@@ -61,9 +61,13 @@ options:
         description: Group to set.
         type: str
       create_parents:
-        description: Create the file's missing parent directories (mode V(0700)).
+        description: Create the file's missing parent directories.
         type: bool
         default: false
+      parents_mode:
+        description: Mode of the parent directories O(files[].create_parents) creates.
+        type: str
+        default: "0755"
   backups:
     description: With O(state=restore), the C(backups) list a previous call returned.
     type: list
@@ -159,6 +163,7 @@ def main() -> None:
                     "owner": {"type": "str"},
                     "group": {"type": "str"},
                     "create_parents": {"type": "bool", "default": False},
+                    "parents_mode": {"type": "str", "default": "0755"},
                 },
             },
             "backups": {"type": "list", "elements": "dict", "default": []},

@@ -65,6 +65,7 @@ class FileEdit:
     group: t.Optional[str] = None
     rules: t.List[str] = field(default_factory=list)
     create_parents: bool = False
+    parents_mode: t.Optional[str] = None
 
     @property
     def text(self) -> t.Optional[str]:
@@ -82,6 +83,7 @@ class FileEdit:
                 spec[key] = getattr(self, key)
         if self.create_parents:
             spec["create_parents"] = True
+            spec["parents_mode"] = self.parents_mode or "0755"
         return spec
 
 
@@ -200,6 +202,8 @@ class Planner:
         edit = self.edit(path, comp.name, rule_ids[0])
         edit.rules.extend(r for r in rule_ids if r not in edit.rules)
         edit.after = add_env_flag(edit.text or "", var, "--%s=%s" % (flag, value))
+        if edit.before is None:
+            edit.mode, edit.create_parents = "0644", True
 
     # --- config files -----------------------------------------------------------------------------
 
@@ -226,6 +230,7 @@ class Planner:
         config.after = authentication_config_text(version_tuple(fix.value))
         config.mode = "0600"
         config.create_parents = True
+        config.parents_mode = "0700"
         self._manifest_flags(comp, {"authentication-config": AUTHN_CONFIG_PATH, "anonymous-auth": None}, [finding.rule.id])
         manifest = self.edits[t.cast(t.Any, comp.manifest).path]
         directory = AUTHN_CONFIG_PATH.rsplit("/", 1)[0]
