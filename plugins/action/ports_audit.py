@@ -28,8 +28,9 @@ ARGUMENT_SPEC = {
     "allow_any_address": {"type": "list", "elements": "raw", "default": list(DEFAULT_ALLOW_ANY_ADDRESS)},
     "kube_proxy_healthz_scopes": {"type": "list", "elements": "str", "default": ["loopback", "node"]},
     "kube_proxy_metrics_scopes": {"type": "list", "elements": "str", "default": ["loopback"]},
+    "rules": {"type": "list", "elements": "str", "default": []},
     "skip": {"type": "list", "elements": "str", "default": []},
-    "waivers": {"type": "dict", "default": {}},
+    "waivers": {"type": "list", "elements": "dict", "default": []},
 }
 
 
@@ -50,6 +51,7 @@ class ActionModule(ActionBase):
             "allow_any_address": _normalize_allow(args["allow_any_address"]),
             "kube_proxy_healthz_scopes": args["kube_proxy_healthz_scopes"],
             "kube_proxy_metrics_scopes": args["kube_proxy_metrics_scopes"],
+            "rules": args["rules"],
             "skip": args["skip"],
             "waivers": args["waivers"],
         }
@@ -89,7 +91,8 @@ class ActionModule(ActionBase):
         for run in runs:
             if run.get("skipped") or "probes" not in run:
                 continue
-            extra.append({"prober": run.get("prober_label") or run.get("prober") or "remote",
+            label = run.get("prober_label") or run.get("item") or run.get("prober") or "remote"
+            extra.append({"prober": str(label),
                           "host": run.get("host"), "probes": run["probes"]})
         return extra
 

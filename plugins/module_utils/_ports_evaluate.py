@@ -114,15 +114,30 @@ def _scopes_option(name: str, value: t.Any) -> t.Tuple[str, ...]:
     return values
 
 
+def _waiver_for(rule: Rule, waivers: t.Sequence[t.Mapping[str, t.Any]]) -> t.Optional[t.Mapping[str, t.Any]]:
+    for waiver in waivers:
+        if not isinstance(waiver, t.Mapping) or not waiver.get("id") or not waiver.get("reason"):
+            raise PortsOptionsError("each waiver needs an id and a reason, e.g. {id: %s, reason: ..., expires: "
+                                    "2026-12-31}; got %r" % (rule.id, waiver))
+        if waiver["id"] == rule.id:
+            return waiver
+    return None
+
+
 def _waive(result: t.Dict[str, t.Any], waiver: t.Optional[t.Mapping[str, t.Any]], today: datetime.date) -> t.Dict[str, t.Any]:
     if not waiver or result["status"] not in ("fail", "error"):
         return result
     expires = waiver.get("expires")
-    if expires and str(expires) < today.isoformat():
-        result["message"] = ("waiver expired on %s; " % expires) + result["message"]
-        return result
+    if expires:
+        try:
+            day = datetime.date.fromisoformat(str(expires))
+        except ValueError:
+            raise PortsOptionsError("waiver for %s has an unreadable expiry %r; use YYYY-MM-DD" % (waiver["id"], expires)) from None
+        if day < today:
+            result["message"] = ("waiver expired on %s; " % day) + result["message"]
+            return result
     result["status"] = "waived"
-    result["waiver"] = {"reason": waiver.get("reason", ""), "expires": expires}
+    result["waiver"] = {"reason": waiver["reason"], "expires": str(expires) if expires else None}
     return result
 
 
@@ -137,17 +152,20 @@ def evaluate(
 
     ``listing`` is listening_ports' result, ``probe_runs`` a list of port_probe results each with a
     ``prober`` label (None: probes disabled). ``offline_reason`` makes every rule not_applicable.
-    Options: allow_any_address, kube_proxy_healthz_scopes, kube_proxy_metrics_scopes, skip (rule IDs),
-    waivers ({rule ID: {reason, expires}}).
+    Options: allow_any_address, kube_proxy_healthz_scopes, kube_proxy_metrics_scopes, rules (only these
+    rule IDs; empty: all), skip (rule IDs), waivers ([{id, reason, expires}]).
     """
     options = dict(options or {})
     allow = list(options.get("allow_any_address", DEFAULT_ALLOW_ANY_ADDRESS))
     skip = set(options.get("skip") or ())
-    waivers = options.get("waivers") or {}
+    only = set(options.get("rules") or ())
+    waivers = list(options.get("waivers") or ())
     today = today or datetime.date.today()
     listeners = list((listing or {}).get("listeners", []))
     results = []
     for rule in RULES:
+        if only and rule.id not in only:
+            continue
         check = rule.extra["check"]
         if rule.id in skip:
             result = make_result(rule, "skipped", message="skipped by configuration")
@@ -166,5 +184,5 @@ def evaluate(
             result = _scope(rule, listeners, scopes)
         else:
             result = _no_any(rule, listeners, allow)
-        results.append(_waive(result, waivers.get(rule.id), today))
+        results.append(_waive(result, _waiver_for(rule, waivers), today))
     return results

@@ -71,15 +71,23 @@ options:
     type: list
     elements: str
     default: [loopback]
+  rules:
+    description: Only these rule IDs (others, such as other areas' IDs, select nothing here); empty means all.
+    type: list
+    elements: str
+    default: []
   skip:
     description: Rule IDs to report as V(skipped).
     type: list
     elements: str
     default: []
   waivers:
-    description: Rule ID to C({reason, expires}); a failing waived rule is reported V(waived) until it expires (YYYY-MM-DD).
-    type: dict
-    default: {}
+    description:
+      - Accepted findings, each with C(id), C(reason) and optional C(expires) (YYYY-MM-DD); a failing waived
+        rule is reported V(waived) until it expires.
+    type: list
+    elements: dict
+    default: []
 attributes:
   check_mode:
     support: full

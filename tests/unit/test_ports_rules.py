@@ -152,8 +152,8 @@ def test_skip_and_waivers():
     today = datetime.date(2026, 6, 1)
     results = _ports_evaluate.evaluate(listing("legacy-node"), None, {
         "skip": ["ports-felix-health-loopback"],
-        "waivers": {"ports-cadvisor-closed": {"reason": "legacy node, replaced in Q3", "expires": "2026-09-30"},
-                    "ports-scheduler-loopback": {"reason": "old", "expires": "2026-01-01"}},
+        "waivers": [{"id": "ports-cadvisor-closed", "reason": "legacy node, replaced in Q3", "expires": "2026-09-30"},
+                    {"id": "ports-scheduler-loopback", "reason": "old", "expires": "2026-01-01"}],
     }, today=today)
     by_id = {r["id"]: r for r in results}
     assert by_id["ports-felix-health-loopback"]["status"] == "skipped"
@@ -179,3 +179,18 @@ def test_catalog_holds_the_ports_rules():
     assert {r.extra["check"] for r in _rules_ports.RULES} == {"closed", "scope", "probe", "no_any"}
     # CIS checks of settings belong to the node and control-plane areas; ours carry only related IDs
     assert all(r.cis is None for r in _rules_ports.RULES)
+
+
+def test_only_selected_rules():
+    results = _ports_evaluate.evaluate(listing("legacy-node"), None, {"rules": ["ports-cadvisor-closed", "4.2.4"]})
+    assert [r["id"] for r in results] == ["ports-cadvisor-closed"]
+
+
+@pytest.mark.parametrize(
+    "waiver, message",
+    [({"id": "ports-cadvisor-closed"}, "needs an id and a reason"),
+     ({"id": "ports-cadvisor-closed", "reason": "x", "expires": "next year"}, "use YYYY-MM-DD")],
+)
+def test_bad_waivers(waiver, message):
+    with pytest.raises(_ports_evaluate.PortsOptionsError, match=message):
+        _ports_evaluate.evaluate(listing("legacy-node"), None, {"waivers": [waiver]})
