@@ -23,7 +23,9 @@ description:
   - It does not fail when findings remain; it returns RV(gate) so a task can fail after the report is
     written (the C(kubefort.hardening.report) role does that for C(kubefort_fail_on)).
 author:
-  - kubefort maintainers
+  - kubefort maintainers (@kubefort)
+extends_documentation_fragment:
+  - kubefort.hardening.attributes
 attributes:
   check_mode:
     support: full
@@ -31,9 +33,12 @@ attributes:
   diff_mode:
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
-    details: Runs on the controller only (action plugin).
+    details: Runs on the controller only (action plugin); the hosts reported on are never contacted.
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the work run on the controller.
     support: full
 options:
   dest:

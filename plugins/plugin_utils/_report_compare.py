@@ -43,7 +43,7 @@ def load_previous(path: str) -> t.Dict[str, t.Any]:
             "kubefort_report_compare: %s is not a kubefort report.json (no \"kind\": \"kubefort-report\")." % path
         )
     version = str(document.get("schema_version", ""))
-    if version.split(".")[0] != SUPPORTED_MAJOR:
+    if version.split(".", maxsplit=1)[0] != SUPPORTED_MAJOR:
         raise ReportInputError(
             "kubefort_report_compare: %s has schema_version %r; this collection reads %s.x reports."
             % (path, version, SUPPORTED_MAJOR)

@@ -120,7 +120,10 @@ def _host_cards(report: t.Mapping[str, t.Any]) -> str:
             '<div class="card" data-host="%s"><div class="name">%s</div><div class="score %s">%s</div>'
             '<div class="bar"><span class="bg-%s" style="width:%s%%"></span></div>'
             '<div class="sub">%s</div><div class="sub">%s</div></div>'
-            % (_e(host["name"]), _e(host["name"]), _tone(score), percent(score), _tone(score), score or 0, meta or host["kind"], _e(counts_phrase(host["summary"]["by_status"])))
+            % (
+                _e(host["name"]), _e(host["name"]), _tone(score), percent(score), _tone(score), score or 0,
+                meta or host["kind"], _e(counts_phrase(host["summary"]["by_status"])),
+            )
         )
     return '<div class="cards">%s</div>' % "".join(cards)
 
@@ -155,10 +158,14 @@ def _comparison(report: t.Mapping[str, t.Any]) -> str:
     if entries:
         rows = "".join(
             "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s → %s</td></tr>"
-            % (_e(kind), _e(e["host"]), _e(e["id"]), _e(e["cis"] or ""), _pill("v", e["severity"]), _e(e["previous_status"] or "absent"), _e(e["status"]))
+            % (
+                _e(kind), _e(e["host"]), _e(e["id"]), _e(e["cis"] or ""), _pill("v", e["severity"]),
+                _e(e["previous_status"] or "absent"), _e(e["status"]),
+            )
             for kind, e in entries
         )
-        parts.append("<table><thead><tr><th>change</th><th>host</th><th>rule</th><th>CIS</th><th>severity</th><th>status</th></tr></thead><tbody>%s</tbody></table>" % rows)
+        head = "".join("<th>%s</th>" % name for name in ("change", "host", "rule", "CIS", "severity", "status"))
+        parts.append("<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (head, rows))
     return "".join(parts)
 
 

@@ -36,7 +36,7 @@ def code(value: t.Any) -> str:
 
 
 def _table(header: t.Sequence[str], rows: t.Iterable[t.Sequence[str]]) -> t.List[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines.extend("| " + " | ".join(row) + " |" for row in rows)
     return lines
 
