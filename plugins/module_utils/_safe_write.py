@@ -52,8 +52,14 @@ def _make_parents(directory: str, mode: int) -> None:
     os.chmod(directory, mode)
 
 
+def _existing(path: str, host: str) -> FileChange:
+    change = FileChange({"path": path})
+    change.exists = os.path.isfile(host)
+    return change
+
+
 class Writer:
-    """Writes a set of changes on one node, through AnsibleModule's atomic_move and attribute helpers."""
+    """Writes a set of changes on one node; renames are done here so a failure can be undone."""
 
     def __init__(self, module: t.Any, fs: NodeFS, backup_dir: str, run_id: str) -> None:
         self.module = module
@@ -140,15 +146,33 @@ class Writer:
                     handle.write(t.cast(str, change.content).encode("utf-8", "surrogateescape"))
                     handle.flush()
                     os.fsync(handle.fileno())
-                if not change.exists:
-                    os.chmod(tmp, int(change.mode or "0600", 8))
-                self.module.atomic_move(tmp, host, unsafe_writes=False)
+                self._replace(tmp, host, change)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
         file_args = {"path": host, "mode": change.mode, "owner": change.owner, "group": change.group,
                      "secontext": None, "attributes": None}
         self.module.set_fs_attributes_if_different(file_args, False)
+
+    def _replace(self, tmp: str, host: str, change: FileChange) -> None:
+        """Rename the written temporary file over the target, with the target's owner, mode and context.
+
+        Errors are raised (not reported through fail_json) so that apply() can restore what it wrote.
+        """
+        if os.path.isdir(host):
+            raise ChangeError("%s is a directory" % change.path)
+        if change.exists:
+            info = os.stat(host)
+            os.chmod(tmp, info.st_mode & 0o7777)
+            if os.geteuid() == 0:
+                os.chown(tmp, info.st_uid, info.st_gid)
+            if self.module.selinux_enabled():
+                self.module.set_context_if_different(tmp, self.module.selinux_context(host), False)
+        else:
+            os.chmod(tmp, int(change.mode or "0600", 8))
+            if self.module.selinux_enabled():
+                self.module.set_context_if_different(tmp, self.module.selinux_default_context(host), False)
+        os.rename(tmp, host)
 
     def _write_manifest(self) -> None:
         if not self.done:
@@ -170,8 +194,8 @@ class Writer:
                 os.close(fd)
                 try:
                     shutil.copyfile(source, tmp)
-                    # atomic_move keeps the target's SELinux context; mode and owner come from the backup.
-                    self.module.atomic_move(tmp, host, unsafe_writes=False)
+                    # The target's SELinux context is kept; mode and owner come from the backup.
+                    self._replace(tmp, host, _existing(entry["path"], host))
                 finally:
                     if os.path.exists(tmp):
                         os.unlink(tmp)

@@ -54,6 +54,8 @@ def select_rules(components: t.Sequence[str], only: t.Sequence[str], skip: t.Seq
 def discover(call_module: CallModule, root: str) -> t.Tuple[t.Dict[str, t.Any], int]:
     """The node snapshot, in one round trip (two when a flag points outside the usual places)."""
     first = call_module("kubefort.hardening.node_facts", dict(FIRST_REQUEST, root=root))
+    if first.get("failed") or "snapshot" not in first:
+        raise HardenError(first.get("msg", "node_facts returned no snapshot"))
     snapshot = first["snapshot"]
     trips = 1
     extra = _file_flag_paths(build_node(snapshot))
@@ -64,6 +66,8 @@ def discover(call_module: CallModule, root: str) -> t.Tuple[t.Dict[str, t.Any], 
         request["read"] = list(request.get("read", [])) + wanted_reads
     if request:
         more = call_module("kubefort.hardening.node_facts", dict(request, root=root))
+        if more.get("failed") or "snapshot" not in more:
+            raise HardenError(more.get("msg", "node_facts returned no snapshot"))
         snapshot = merge_snapshots(snapshot, more["snapshot"])
         trips += 1
     return snapshot, trips
