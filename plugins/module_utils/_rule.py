@@ -145,6 +145,8 @@ def make_result(
 def describe_expected(rule: Rule) -> str:
     """The expected value in words, from the operator and the expected value."""
     value = rule.expected
+    if isinstance(value, bool):
+        value = "true" if value else "false"
     if isinstance(value, (list, tuple)):
         value = ",".join(str(v) for v in value)
     words = {
