@@ -37,7 +37,7 @@ header .meta{opacity:.85;font-size:13px}
 main{padding:18px 28px}
 h2{font-size:17px;margin:26px 0 10px}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
-.card{background:#fff;border-radius:8px;padding:12px 16px;min-width:190px;box-shadow:0 1px 3px rgba(0,0,0,.12)}
+.card{background:#fff;border-radius:8px;padding:12px 16px;min-width:190px;max-width:300px;box-shadow:0 1px 3px rgba(0,0,0,.12)}
 .card .name{font-weight:600;word-break:break-all}
 .card .score{font-size:30px;font-weight:700}
 .card .sub{font-size:12px;color:#566}
@@ -59,7 +59,7 @@ code{background:#f0f2f5;padding:1px 4px;border-radius:3px;word-break:break-all}
 .filters fieldset{display:inline-block;border:0;margin:0 18px 4px 0;padding:0}
 .filters legend{font-weight:600;padding:0;margin-bottom:2px}
 .filters label{margin-right:8px;white-space:nowrap}
-td.fix{min-width:220px}.sub{font-size:12px;color:#566}
+#findings{table-layout:fixed}#findings td{overflow-wrap:anywhere}.sub{font-size:12px;color:#566}
 tr[hidden]{display:none}
 .gate-failed{background:#c62828;color:#fff;padding:2px 8px;border-radius:4px}
 .gate-passed{background:#2e9e55;color:#fff;padding:2px 8px;border-radius:4px}
@@ -207,14 +207,18 @@ def _finding_row(host: t.Mapping[str, t.Any], r: t.Mapping[str, t.Any]) -> str:
     )
 
 
+COLUMNS = "".join('<col style="width:%d%%">' % width for width in (7, 6, 6, 18, 11, 12, 14, 26))
+
+
 def _findings(report: t.Mapping[str, t.Any]) -> str:
     items = [(h, r) for h in report["hosts"] for r in h["results"]]
-    order = {s: i for i, s in enumerate(("fail", "would_fix", "error", "manual", "waived", "fixed", "pass", "not_applicable", "skipped"))}
-    items.sort(key=lambda hr: (order[hr[1]["status"]], -SEVERITY_RANK[hr[1]["severity"]]))
+    # open findings first, most severe first; then what needs a person; then the rest
+    group = {"fail": 0, "would_fix": 0, "error": 0, "manual": 1, "waived": 2, "fixed": 3, "pass": 4, "not_applicable": 5, "skipped": 5}
+    items.sort(key=lambda hr: (group[hr[1]["status"]], -SEVERITY_RANK[hr[1]["severity"]]))
     rows = "".join(_finding_row(h, r) for h, r in items)
     return (
-        '<table id="findings"><thead><tr><th>host</th><th>status</th><th>severity</th><th>rule</th><th>actual</th>'
-        "<th>expected</th><th>source</th><th>fix</th></tr></thead><tbody>%s</tbody></table>" % rows
+        '<table id="findings"><colgroup>%s</colgroup><thead><tr><th>host</th><th>status</th><th>severity</th><th>rule</th><th>actual</th>'
+        "<th>expected</th><th>source</th><th>fix</th></tr></thead><tbody>%s</tbody></table>" % (COLUMNS, rows)
     )
 
 

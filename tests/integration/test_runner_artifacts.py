@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 
 import ansible_runner
@@ -69,3 +70,40 @@ def test_gated_job_fails_but_keeps_its_artifacts(tmp_path) -> None:
     assert artifacts["mode"] == "apply"
     assert artifacts["gate"] == {"fail_on": "high", "findings": 3, "failed": True}
     assert len(artifacts["worst"]) == 2
+
+
+def test_harden_playbook_as_an_awx_check_job(tmp_path) -> None:
+    """playbooks/harden.yml on bundled demo nodes, run the way an AWX "Check" job template runs it."""
+    demo = tmp_path / "demo-nodes"
+    subprocess.run([sys.executable, os.path.join(outputs.REPO, "scripts", "demo_nodes.py"), str(demo)], check=True, capture_output=True)
+    project = tmp_path / "project"
+    os.makedirs(project / "playbooks")
+    shutil.copy(os.path.join(outputs.REPO, "playbooks", "harden.yml"), project / "playbooks" / "harden.yml")
+    os.makedirs(tmp_path / "inventory")
+    shutil.copy(os.path.join(outputs.REPO, "demo", "inventory.yml"), tmp_path / "inventory" / "hosts.yml")
+    runner = ansible_runner.run(
+        private_data_dir=str(tmp_path),
+        playbook="playbooks/harden.yml",
+        envvars={
+            "ANSIBLE_COLLECTIONS_PATH": os.path.join(outputs.REPO, ".build"),
+            "PATH": outputs.BIN + os.pathsep + os.environ["PATH"],
+            "KUBEFORT_DEMO_DIR": str(demo),
+        },
+        extravars={"kubefort_fail_on": "critical"},
+        cmdline="--check",
+        limit="worker1,worker2,localhost",
+        quiet=True,
+        timeout=600,
+    )
+    stats = [e for e in runner.events if e.get("event") == "playbook_on_stats"]
+    assert len(stats) == 1, runner.stdout.read()
+    data = stats[0]["event_data"]
+    artifacts = data["artifact_data"]["kubefort_report"]
+    assert set(artifacts["hosts"]) == {"worker1", "worker2"}
+    assert artifacts["mode"] == "check"
+    assert artifacts["total"] == sum(artifacts["counts"].values()) > 0
+    # the insecure demo workers have critical findings (kubelet anonymous auth), so the gate fails the job
+    assert artifacts["gate"]["failed"] is True and artifacts["gate"]["findings"] > 0
+    assert runner.status == "failed" and data["failures"] == {"localhost": 1}
+    assert any(w["severity"] == "critical" for w in artifacts["worst"])
+    assert os.path.isfile(project / "kubefort-report" / "report.html")

@@ -63,3 +63,15 @@ def test_values_are_escaped() -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x>" not in html and "<b>h</b>" not in html
     assert html.count("<script>") == 1  # only the page's own filter script
+
+
+def test_open_findings_come_first_most_severe_first() -> None:
+    results = [
+        result("kubelet-read-only-port", "pass"),
+        result("kubelet-config-mode", "fail"),  # medium
+        result("kubelet-anonymous-auth", "would_fix"),  # critical
+        result("apiserver-anonymous-auth", "manual"),  # high
+    ]
+    tags = parse(page.render(model.build_report([model.build_host("h", results)], RUN)))
+    rows = [(a["data-status"], a["data-severity"]) for t, a in tags if t == "tr" and "data-status" in a]
+    assert rows == [("would_fix", "critical"), ("fail", "medium"), ("manual", "high"), ("pass", "high")]
