@@ -14,6 +14,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._harden_args im
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import HardenError, run, select_rules
 
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = True

@@ -31,7 +31,7 @@ options:
   root:
     description:
       - Directory at which the node's file system is mounted. V(/) works on the live node.
-      - Any other directory is an offline node (an image or a copy): every path is read and written
+      - Any other directory is an offline node, an image or a copy. Every path is read and written
         under it, symlinks resolve inside it, and no process or service is looked at.
     type: path
     default: /

@@ -27,7 +27,10 @@ def run_module(module: t.Any, args: t.Dict[str, t.Any], check: bool = False, dif
     return json.loads(out.getvalue())
 
 
-def call_module_factory(check: bool = False, diff: bool = False, calls: t.Optional[t.List[str]] = None) -> t.Callable[[str, t.Dict[str, t.Any]], t.Dict[str, t.Any]]:
+CallModule = t.Callable[[str, t.Dict[str, t.Any]], t.Dict[str, t.Any]]
+
+
+def call_module_factory(check: bool = False, diff: bool = False, calls: t.Optional[t.List[str]] = None) -> CallModule:
     from ansible_collections.kubefort.hardening.plugins.modules import node_facts, node_files
 
     modules = {"kubefort.hardening.node_facts": node_facts, "kubefort.hardening.node_files": node_files}

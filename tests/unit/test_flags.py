@@ -14,8 +14,10 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._flags import p
         ("kubelet", ["--read-only-port=0", "--read-only-port=10255"], "read-only-port", "10255"),
         ("kube-apiserver", ["--anonymous-auth=false", "--anonymous-auth=true"], "anonymous-auth", "true"),
         # List flags accumulate over repeated occurrences.
-        ("kube-apiserver", ["--authorization-mode=AlwaysAllow", "--authorization-mode=Node,RBAC"], "authorization-mode", "AlwaysAllow,Node,RBAC"),
-        ("kube-apiserver", ["--enable-admission-plugins=NodeRestriction", "--enable-admission-plugins", "AlwaysPullImages"], "enable-admission-plugins", "NodeRestriction,AlwaysPullImages"),
+        ("kube-apiserver", ["--authorization-mode=AlwaysAllow", "--authorization-mode=Node,RBAC"], "authorization-mode",
+         "AlwaysAllow,Node,RBAC"),
+        ("kube-apiserver", ["--enable-admission-plugins=NodeRestriction", "--enable-admission-plugins", "AlwaysPullImages"],
+         "enable-admission-plugins", "NodeRestriction,AlwaysPullImages"),
         # The kubelet's --authorization-mode is one string, not a list.
         ("kubelet", ["--authorization-mode=AlwaysAllow", "--authorization-mode=Webhook"], "authorization-mode", "Webhook"),
         # A value in the next word.
