@@ -90,5 +90,28 @@ def scan_processes(names: t.Sequence[str], proc: str = "/proc") -> t.Dict[str, t
             argv = argv[1:]
             program = os.path.basename(argv[0])
         if program in wanted:
-            found.setdefault(program, []).append({"pid": int(pid), "argv": argv, "start_ticks": start})
+            entry = {"pid": int(pid), "argv": argv, "start_ticks": start}
+            prefix = ENV_PREFIXES.get(program)
+            if prefix:
+                entry["env"] = _process_env(proc, pid, prefix)
+            found.setdefault(program, []).append(entry)
     return found
+
+
+# Programs whose settings can come from environment variables, and the prefix of those variables.
+# Only these variables are returned (etcd's are paths and options, never key material).
+ENV_PREFIXES = {"etcd": "ETCD_"}
+
+
+def _process_env(proc: str, pid: str, prefix: str) -> t.Optional[t.Dict[str, str]]:
+    try:
+        with open(os.path.join(proc, pid, "environ"), "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    env = {}
+    for item in raw.split(b"\0"):
+        key, _, value = item.decode("utf-8", "replace").partition("=")
+        if key.startswith(prefix):
+            env[key] = value
+    return env

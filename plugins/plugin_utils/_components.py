@@ -9,12 +9,19 @@
 
 Precedence, as the components apply it:
 - the running process's command line, when the node is live and the component runs;
-- else the file it would start from: the static pod manifest, or the kubelet's systemd unit with its
-  drop-ins and environment files;
+- else the file it would start from: the static pod manifest, the systemd unit with its drop-ins and
+  environment files, the k3s/RKE2 ``config.yaml`` (+ ``config.yaml.d``) ``<component>-arg`` entries
+  applied after the distribution's own defaults, or the microk8s ``args/<component>`` file;
 - for the kubelet, flags override the config file that ``--config`` names, which is merged with the
-  ``--config-dir`` drop-ins (``*.conf``, in name order, later files winning);
+  ``--config-dir`` drop-ins (``*.conf``, in name order, later files winning); a kubelet started with
+  ``--config-dir`` only keeps its flag defaults for what the drop-ins do not set;
+- for etcd, ``ETCD_*`` environment variables count where no flag sets the same option (etcd refuses to
+  start when both do);
+- kube-proxy ignores its other flags when ``--config`` names a file;
 - else the component's documented default for its mode (a kubelet without a config file keeps the
   old flag defaults: anonymous auth on, AlwaysAllow, read-only port 10255).
+
+See ``_layouts.py`` for where each distribution keeps these files.
 """
 
 from __future__ import annotations
@@ -22,40 +29,37 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import typing as t
 from dataclasses import dataclass, field
 
 import yaml
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import (
+    FlagOccurrence,
     FlagSet,
     parse_args,
 )
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._yaml_edit import (
     YAMLEditError,
+    line_of,
     load,
 )
 
 STATIC_POD_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
 PROCESS_NAMES = STATIC_POD_COMPONENTS + ("kubelet", "kube-proxy")
+ALL_COMPONENTS = STATIC_POD_COMPONENTS + ("kubelet", "kube-proxy")
 DEFAULT_STATIC_POD_PATH = "/etc/kubernetes/manifests"
 KUBELET_UNIT = "kubelet.service"
+KUBE_PROXY_UNIT = "kube-proxy.service"
+ETCD_UNIT = "etcd.service"
+# kube-proxy flags that still apply when --config names a file.
+KUBE_PROXY_CONFIG_FLAGS = ("config", "hostname-override", "v")
 
-# Round one of discovery: the places kubeadm-style nodes keep their settings.
-FIRST_REQUEST: t.Dict[str, t.List[str]] = {
-    "read": [
-        DEFAULT_STATIC_POD_PATH + "/*.yaml",
-        DEFAULT_STATIC_POD_PATH + "/*.yml",
-        DEFAULT_STATIC_POD_PATH + "/*.json",
-        "/var/lib/kubelet/config.yaml",
-        "/var/lib/kubelet/kubeadm-flags.env",
-        "/etc/default/kubelet",
-        "/etc/sysconfig/kubelet",
-    ],
-    "stat": ["/etc/kubernetes/**", "/var/lib/kubelet/config.yaml"],
-    "list": [DEFAULT_STATIC_POD_PATH],
-    "units": [KUBELET_UNIT],
-    "processes": list(PROCESS_NAMES),
-}
+# Round one of discovery: every layout's places (see _layouts.LAYOUTS).
+FIRST_REQUEST: t.Dict[str, t.List[str]] = _layouts.first_request()
+
+Source = t.Dict[str, t.Any]
 
 
 @dataclass
@@ -65,6 +69,7 @@ class ConfigFile:
     data: t.Any
     root: t.Optional[yaml.Node]
     fmt: str  # "yaml" or "json"
+    generated: bool = False  # written by the distribution at every start: never edited
 
 
 @dataclass
@@ -80,10 +85,26 @@ class Manifest:
 
 
 @dataclass
+class ArgItem:
+    """One ``<component>-arg`` entry of a k3s/RKE2 config file or of the service's command line."""
+
+    key: str  # the key as written: "kubelet-arg" or "kubelet-arg+"
+    value: str  # "read-only-port=0"
+    path: str
+    line: t.Optional[int]
+    index: t.Optional[int]  # position in the YAML list, None for a scalar value or a command-line word
+    origin: str = "config"  # "config" or "command-line"
+
+    @property
+    def flag(self) -> str:
+        return self.value.lstrip("-").split("=", 1)[0].rstrip("+-")
+
+
+@dataclass
 class Component:
     name: str
     present: bool = False
-    kind: str = "static_pod"  # "static_pod" or "systemd"
+    kind: str = "static_pod"  # "static_pod", "systemd" or "embedded" (inside the k3s/rke2/kubelite process)
     version: t.Optional[str] = None
     disk_flags: t.Optional[FlagSet] = None
     running_flags: t.Optional[FlagSet] = None
@@ -95,11 +116,30 @@ class Component:
     config: t.Dict[str, t.Any] = field(default_factory=dict)
     config_sources: t.Dict[t.Tuple[str, ...], t.Tuple[str, t.Optional[int]]] = field(default_factory=dict)
     errors: t.List[str] = field(default_factory=list)
+    # Where remediation writes this component's flags: "manifest", "unit", "rancher" or "args_file".
+    settings: str = "manifest"
+    layout: str = "generic"
+    # True when absent config keys take the flag defaults (a kubelet started with --config-dir only).
+    flag_defaults: bool = False
+    # ETCD_* variables the component reads: name -> {value, path, line, flag}.
+    env: t.Dict[str, t.Dict[str, t.Any]] = field(default_factory=dict)
+    # k3s/RKE2: the <component>-arg entries, in the order the distribution applies them.
+    arg_items: t.List[ArgItem] = field(default_factory=list)
+    # microk8s: the args file.
+    args_file: t.Optional[str] = None
+    # Files the distribution regenerates at every start: reported, never edited.
+    generated: t.List[str] = field(default_factory=list)
+    # Flags given but ignored (kube-proxy with --config).
+    ignored_flags: t.List[str] = field(default_factory=list)
+    # Set when the settings live in the cluster (a DaemonSet's ConfigMap), not on this node.
+    cluster_side: t.Optional[str] = None
+    # systemd service to restart after a change (None: static pod or kubelet).
+    service: t.Optional[str] = None
 
     @property
     def mode(self) -> str:
         """``config`` when the component reads a config file, ``flags`` when it runs on flags only."""
-        return "config" if self.config_path else "flags"
+        return "config" if self.config_path and not self.flag_defaults else "flags"
 
     def config_value(self, dotted: str) -> t.Tuple[bool, t.Any, t.Optional[str]]:
         node: t.Any = self.config
@@ -110,6 +150,10 @@ class Component:
             node = node[part]
         path, line = self.config_sources.get(parts, (self.config_path, None))
         return True, node, "%s:%s" % (path, line) if line else str(path)
+
+    def env_value(self, flag: str) -> t.Optional[t.Dict[str, t.Any]]:
+        """The ``ETCD_*`` variable that sets ``--flag`` (value, path, line, var), if any."""
+        return next((dict(e, var=k) for k, e in self.env.items() if e.get("flag") == flag), None)
 
 
 @dataclass
@@ -137,49 +181,101 @@ def merge_snapshots(first: t.Dict[str, t.Any], more: t.Dict[str, t.Any]) -> t.Di
 def follow_up_request(snapshot: t.Dict[str, t.Any], extra_stat: t.Iterable[str] = ()) -> t.Dict[str, t.List[str]]:
     """Paths the first snapshot points to but does not hold (a second, rarely needed round trip)."""
     files = snapshot.get("files", {})
+    listings = snapshot.get("listings", {})
     read: t.List[str] = []
     listdirs: t.List[str] = []
-    flags = _kubelet_flags(snapshot)
-    if flags is not None:
-        config = flags.value("config")
-        if config and "content" not in files.get(config, {}) and config not in read:
-            read.append(config)
-        config_dir = flags.value("config-dir")
-        if config_dir and config_dir not in snapshot.get("listings", {}):
-            listdirs.append(config_dir)
-            read.append(config_dir.rstrip("/") + "/*.conf")
-        pod_path = flags.value("pod-manifest-path") or _static_pod_path_hint(files.get(config or "", {}))
-        if pod_path and pod_path != DEFAULT_STATIC_POD_PATH and pod_path not in snapshot.get("listings", {}):
-            listdirs.append(pod_path)
-            read.extend([pod_path.rstrip("/") + "/*.yaml", pod_path.rstrip("/") + "/*.yml", pod_path.rstrip("/") + "/*.json"])
+
+    def want(path: t.Optional[str]) -> None:
+        if path and "content" not in files.get(path, {}) and files.get(path, {}).get("type") != "missing" and path not in read:
+            read.append(path)
+
+    node = build_node(snapshot)
+    for comp in node.components.values():
+        for flags in (comp.disk_flags, comp.running_flags):
+            if flags is None:
+                continue
+            if comp.name in ("kubelet", "kube-proxy"):
+                want(flags.value("config"))
+            if comp.name == "kubelet":
+                config_dir = flags.value("config-dir")
+                if config_dir and config_dir not in listings and config_dir not in listdirs:
+                    listdirs.append(config_dir)
+                    read.append(config_dir.rstrip("/") + "/*.conf")
+    kubelet = node.components["kubelet"]
+    pod_path = kubelet.disk_flags.value("pod-manifest-path") if kubelet.disk_flags else None
+    pod_path = pod_path or (kubelet.config.get("staticPodPath") if kubelet.config else None)
+    if pod_path and pod_path.rstrip("/") != DEFAULT_STATIC_POD_PATH and pod_path not in listings and node.layout not in _layouts.RANCHER:
+        listdirs.append(pod_path)
+        read.extend([pod_path.rstrip("/") + "/*.yaml", pod_path.rstrip("/") + "/*.yml", pod_path.rstrip("/") + "/*.json"])
     stat = [p for p in extra_stat if p not in files]
     return {"read": read, "list": listdirs, "stat": stat} if (read or listdirs or stat) else {}
 
 
-def _static_pod_path_hint(entry: t.Dict[str, t.Any]) -> t.Optional[str]:
-    match = re.search(r"^staticPodPath:\s*[\"']?([^\"'\s#]+)", entry.get("content", ""), re.MULTILINE)
-    return match.group(1) if match else None
-
-
-def _kubelet_flags(snapshot: t.Dict[str, t.Any]) -> t.Optional[FlagSet]:
-    running = snapshot.get("processes", {}).get("kubelet")
-    if running:
-        return parse_args("kubelet", running[0]["argv"][1:])
-    unit = snapshot.get("units", {}).get(KUBELET_UNIT)
-    if unit and unit.get("argv"):
-        return parse_args("kubelet", unit["argv"][1:], unit["argv_sources"][1:])
-    return None
-
-
 def build_node(snapshot: t.Dict[str, t.Any]) -> Node:
+    files = snapshot.get("files", {})
+    layout = detect_layout(snapshot)
+    errors: t.List[str] = []
+    if layout in _layouts.RANCHER:
+        components, pod_path = _build_rancher(snapshot, _layouts.RANCHER_DISTS[layout], errors)
+    elif layout == _layouts.MICROK8S:
+        components, pod_path = _build_microk8s(snapshot, errors), ""
+    else:
+        components, pod_path = _build_kubeadm_style(snapshot, layout, errors)
+    version = next((c.version for c in components.values() if c.version), None)
+    for comp in components.values():
+        comp.version = comp.version or version
+        comp.layout = layout
+    if layout == "none" and any(c.present for c in components.values()):
+        layout = "generic"
+        for comp in components.values():
+            comp.layout = layout
+    return Node(
+        root=snapshot.get("root", "/"), live=bool(snapshot.get("live")), layout=layout,
+        components=components, files=files, static_pod_path=pod_path, errors=errors,
+    )
+
+
+def detect_layout(snapshot: t.Dict[str, t.Any], components: t.Optional[t.Dict[str, Component]] = None) -> str:
+    """The distribution layout of the node (``kubeadm``, ``kubespray``, ``k3s`` ... ``generic``, ``none``)."""
+    files = snapshot.get("files", {})
+    units = snapshot.get("units", {})
+    found = _layouts.detect(files, units, snapshot.get("processes", {}))
+    if found:
+        return found
+    unit = units.get(KUBELET_UNIT) or {}
+    if any(p.endswith("10-kubeadm.conf") for p in unit.get("dropins", [])):
+        return _layouts.KUBEADM
+    if components is not None and any(c.present for c in components.values()):
+        return "generic"
+    return "none"
+
+
+# --- kubeadm, kubespray, EKS and generic nodes ------------------------------------------------------
+
+
+def _build_kubeadm_style(snapshot: t.Dict[str, t.Any], layout: str, errors: t.List[str]) -> t.Tuple[t.Dict[str, Component], str]:
     files = snapshot.get("files", {})
     kubelet = _build_kubelet(snapshot)
     found = kubelet.config.get("staticPodPath") if kubelet.config else None
     pod_path = (kubelet.disk_flags.value("pod-manifest-path") if kubelet.disk_flags else None) or found or DEFAULT_STATIC_POD_PATH
     components: t.Dict[str, Component] = {"kubelet": kubelet}
-    errors: t.List[str] = []
     for name in STATIC_POD_COMPONENTS:
         components[name] = Component(name=name)
+    _load_static_pods(components, files, pod_path, errors, set(STATIC_POD_COMPONENTS))
+    etcd = components["etcd"]
+    if not etcd.present:
+        _etcd_from_unit(etcd, snapshot, errors)
+    _attach_processes(components, snapshot, skip=())
+    _apply_etcd_env(etcd, errors)
+    components["kube-proxy"] = _build_kube_proxy(snapshot, layout)
+    for comp in components.values():
+        if comp.settings == "manifest" and comp.kind == "systemd":
+            comp.settings = "unit"
+    return components, pod_path
+
+
+def _load_static_pods(components: t.Dict[str, Component], files: t.Mapping[str, t.Dict[str, t.Any]], pod_path: str,
+                      errors: t.List[str], wanted: t.Set[str]) -> None:
     for path in sorted(files):
         if os.path.dirname(path) != pod_path.rstrip("/") or os.path.basename(path).startswith("."):
             continue
@@ -191,38 +287,508 @@ def build_node(snapshot: t.Dict[str, t.Any]) -> Node:
             manifest, name = _load_manifest(path, files[path]["content"])
         except YAMLEditError as exc:
             errors.append(str(exc))
+            guess = re.sub(r"\.(ya?ml|json)$", "", os.path.basename(path))
+            if guess in components and guess in wanted and not components[guess].present:
+                # The component's manifest is there but unreadable: its rules report the error.
+                components[guess].present = True
+                components[guess].kind = "static_pod"
+                components[guess].errors.append("%s. Fix the manifest" % str(exc).rstrip("."))
             continue
-        if name in components and not components[name].present:
+        if name in components and name in wanted and not components[name].present:
             comp = components[name]
             comp.present = True
             comp.manifest = manifest
             comp.disk_flags = _manifest_flags(name, manifest)
             comp.version = _image_version(manifest.data, manifest.container)
+            if name == "etcd":
+                comp.env = _manifest_env(manifest)
+
+
+def _attach_processes(components: t.Dict[str, Component], snapshot: t.Dict[str, t.Any], skip: t.Iterable[str]) -> None:
     for name, comp in components.items():
+        if name in skip:
+            continue
         procs = snapshot.get("processes", {}).get(name) or []
         if procs:
             proc = procs[0]
             comp.present = True
             comp.process = proc
             comp.running_flags = parse_args(name, proc["argv"][1:], [{"path": "/proc/%d/cmdline" % proc["pid"]}] * (len(proc["argv"]) - 1))
-    version = next((c.version for c in components.values() if c.version), None)
-    for comp in components.values():
-        comp.version = comp.version or version
-    layout = detect_layout(snapshot, components)
-    return Node(
-        root=snapshot.get("root", "/"), live=bool(snapshot.get("live")), layout=layout,
-        components=components, files=files, static_pod_path=pod_path, errors=errors,
-    )
+            if name == "etcd" and proc.get("env") is not None:
+                comp.running_flags = _with_env(comp.running_flags, {
+                    var: {"value": value, "path": "/proc/%d/environ" % proc["pid"], "line": None,
+                          "flag": _etcd_flag(var)} for var, value in proc["env"].items()})
 
 
-def detect_layout(snapshot: t.Dict[str, t.Any], components: t.Dict[str, Component]) -> str:
+def _etcd_from_unit(etcd: Component, snapshot: t.Dict[str, t.Any], errors: t.List[str]) -> None:
+    """etcd run by systemd (kubespray's default ``etcd_deployment_type: host``): flags plus ETCD_* variables."""
+    unit = snapshot.get("units", {}).get(ETCD_UNIT)
+    if not unit or not unit.get("unit"):
+        return
+    etcd.present = True
+    etcd.kind = "systemd"
+    etcd.settings = "unit"
+    etcd.unit = unit
+    etcd.service = "etcd"
+    etcd.errors.extend(unit.get("errors", []))
+    argv = unit.get("argv") or []
+    etcd.disk_flags = parse_args("etcd", argv[1:], (unit.get("argv_sources") or [])[1:])
+    etcd.env = {var: {"value": e["value"], "path": e["path"], "line": e["line"], "flag": _etcd_flag(var)}
+                for var, e in unit.get("env", {}).items() if var.startswith("ETCD_")}
+
+
+def _etcd_flag(var: str) -> str:
+    return var[len("ETCD_"):].lower().replace("_", "-")
+
+
+def _manifest_env(manifest: Manifest) -> t.Dict[str, t.Dict[str, t.Any]]:
+    container = manifest.data["spec"]["containers"][manifest.container]
+    env = {}
+    for index, item in enumerate(container.get("env") or []):
+        name = str((item or {}).get("name", ""))
+        if name.startswith("ETCD_") and "value" in item:
+            line = line_of(manifest.root, ("spec", "containers", manifest.container, "env", index, "value")) if manifest.root else None
+            env[name] = {"value": str(item["value"]), "path": manifest.path, "line": line, "flag": _etcd_flag(name), "index": index}
+    return env
+
+
+def _apply_etcd_env(etcd: Component, errors: t.List[str]) -> None:
+    """Fold ETCD_* variables into etcd's flags the way etcd does: a variable counts unless its flag is set."""
+    if not etcd.env or etcd.disk_flags is None:
+        return
+    for var, entry in sorted(etcd.env.items()):
+        if etcd.disk_flags.has(entry["flag"]):
+            occ = etcd.disk_flags.find(entry["flag"])[-1].source
+            errors.append(
+                "etcd: %s (%s:%s) and --%s (%s:%s) are both set; etcd exits at start with \"conflicting environment "
+                "variable %s is shadowed by corresponding command-line flag\": remove one of them"
+                % (var, entry["path"], entry["line"], entry["flag"], occ.get("path"), occ.get("line"), var))
+    if etcd.disk_flags.has("config-file") or "ETCD_CONFIG_FILE" in etcd.env:
+        errors.append("etcd reads a --config-file: its other flags and ETCD_* variables are ignored, and kubefort "
+                      "does not read etcd config files; check the etcd settings in that file by hand")
+    etcd.disk_flags = _with_env(etcd.disk_flags, etcd.env)
+
+
+def _with_env(flags: FlagSet, env: t.Mapping[str, t.Mapping[str, t.Any]]) -> FlagSet:
+    """A copy of ``flags`` with an occurrence first for every variable whose flag is not given."""
+    merged = FlagSet(component=flags.component, positional=list(flags.positional))
+    for var, entry in sorted(env.items()):
+        flag = entry.get("flag") or _etcd_flag(var)
+        if flags.has(flag) or entry.get("value", "") == "":
+            continue
+        source = {"path": entry.get("path"), "line": entry.get("line"), "env": var}
+        merged.occurrences.append(FlagOccurrence(flag, str(entry["value"]), -1, source, "env"))
+    merged.occurrences.extend(flags.occurrences)
+    return merged
+
+
+def _build_kube_proxy(snapshot: t.Dict[str, t.Any], layout: str) -> Component:
+    """kube-proxy as a systemd unit or a process; a DaemonSet's ConfigMap is cluster-side."""
     files = snapshot.get("files", {})
-    unit = snapshot.get("units", {}).get(KUBELET_UNIT) or {}
-    if any(p.endswith("10-kubeadm.conf") for p in unit.get("dropins", [])) or "/var/lib/kubelet/kubeadm-flags.env" in files:
-        return "kubeadm"
-    if any(c.present for c in components.values()):
-        return "generic"
-    return "none"
+    comp = Component(name="kube-proxy", kind="systemd", settings="unit")
+    unit = snapshot.get("units", {}).get(KUBE_PROXY_UNIT)
+    if unit and unit.get("unit"):
+        comp.present = True
+        comp.unit = unit
+        comp.service = "kube-proxy"
+        comp.errors.extend(unit.get("errors", []))
+        comp.disk_flags = parse_args("kube-proxy", (unit.get("argv") or [])[1:], (unit.get("argv_sources") or [])[1:])
+    procs = snapshot.get("processes", {}).get("kube-proxy") or []
+    if procs:
+        proc = procs[0]
+        comp.present = True
+        comp.process = proc
+        comp.running_flags = parse_args("kube-proxy", proc["argv"][1:], [{"path": "/proc/%d/cmdline" % proc["pid"]}] * (len(proc["argv"]) - 1))
+    side = _layouts.BY_NAME[layout].cluster_side.get("kube-proxy") if layout in _layouts.BY_NAME else None
+    if not comp.present:
+        comp.cluster_side = side
+        return comp
+    _kube_proxy_config(comp, files, side if comp.unit is None else None)
+    return comp
+
+
+def _kube_proxy_config(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]], side: t.Optional[str]) -> None:
+    flags = comp.disk_flags or comp.running_flags
+    config = flags.value("config") if flags is not None else None
+    if not config:
+        return
+    entry = files.get(config, {})
+    if entry.get("type") == "missing" and comp.unit is None and comp.process is not None and comp.settings == "unit":
+        # The process reads a file mounted into its container: the DaemonSet's ConfigMap.
+        comp.cluster_side = "%s (--config %s is inside the kube-proxy container)" % (
+            side or "kube-proxy runs from a DaemonSet whose ConfigMap holds its configuration", config)
+        comp.config_path = config
+        return
+    comp.config_path = config
+    _load_config_files(comp, files, [config], "KubeProxyConfiguration", required=True)
+    for which in ("disk_flags", "running_flags"):
+        flagset = getattr(comp, which)
+        if flagset is not None:
+            setattr(comp, which, _strip_ignored(comp, flagset))
+
+
+def _strip_ignored(comp: Component, flags: FlagSet) -> FlagSet:
+    kept = FlagSet(component=flags.component, positional=list(flags.positional))
+    for occ in flags.occurrences:
+        if occ.name in KUBE_PROXY_CONFIG_FLAGS:
+            kept.occurrences.append(occ)
+        elif occ.name not in comp.ignored_flags:
+            comp.ignored_flags.append(occ.name)
+    return kept
+
+
+def _build_kubelet(snapshot: t.Dict[str, t.Any]) -> Component:
+    comp = Component(name="kubelet", kind="systemd", settings="unit")
+    files = snapshot.get("files", {})
+    unit = snapshot.get("units", {}).get(KUBELET_UNIT)
+    if unit and unit.get("unit"):
+        comp.present = True
+        comp.unit = unit
+        comp.errors.extend(unit.get("errors", []))
+        if unit.get("argv"):
+            comp.disk_flags = parse_args("kubelet", unit["argv"][1:], unit["argv_sources"][1:])
+    flags = comp.disk_flags
+    procs = snapshot.get("processes", {}).get("kubelet")
+    if procs:
+        flags = parse_args("kubelet", procs[0]["argv"][1:])
+    if flags is None:
+        return comp
+    _kubelet_config(comp, files, flags.value("config"), flags.value("config-dir"))
+    return comp
+
+
+def _kubelet_config(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]], config: t.Optional[str],
+                    config_dir: t.Optional[str], generated: t.Optional[ConfigFile] = None) -> None:
+    """The kubelet's --config file merged with its --config-dir drop-ins (``*.conf``, name order)."""
+    paths = [config] if config else []
+    dropins: t.List[str] = []
+    if config_dir:
+        prefix = config_dir.rstrip("/") + "/"
+        dropins = sorted(p for p in files if p.startswith(prefix) and p.endswith(".conf") and "/" not in p[len(prefix):]
+                         and "content" in files[p] and not os.path.basename(p).startswith("."))
+        if generated is not None and generated.path not in dropins:
+            dropins = sorted(dropins + [generated.path])
+    if not config and not dropins:
+        return
+    comp.config_path = config or dropins[0]
+    comp.flag_defaults = not config
+    _load_config_files(comp, files, paths + [p for p in dropins if p not in paths], "KubeletConfiguration",
+                       required=bool(config), generated=generated)
+
+
+def _load_config_files(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]], paths: t.Sequence[str], kind: str,
+                       required: bool, generated: t.Optional[ConfigFile] = None) -> None:
+    what = "the %s's config file" % comp.name
+    for index, path in enumerate(paths):
+        if generated is not None and path == generated.path and "content" not in files.get(path, {}):
+            comp.configs.append(generated)
+            _merge(comp.config, generated.data, (), comp.config_sources, "%s (generated at start)" % path, None)
+            continue
+        entry = files.get(path, {})
+        if "content" not in entry:
+            if index == 0 and required:
+                comp.errors.append(
+                    "%s %s %s" % (what, path, "cannot be read: " + entry["error"] if entry.get("error") else "does not exist")
+                )
+            continue
+        text = entry["content"]
+        try:
+            if text.lstrip().startswith("{"):
+                data, root, fmt = json.loads(text), None, "json"
+            else:
+                data, root = load(text, path)
+                fmt = "yaml"
+        except (YAMLEditError, ValueError) as exc:
+            comp.errors.append("%s %s cannot be parsed: %s" % (what, path, exc))
+            continue
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            comp.errors.append("%s %s is not a mapping" % (what, path))
+            continue
+        if data.get("kind", kind) != kind:
+            comp.errors.append("%s is kind %s, not %s" % (path, data.get("kind"), kind))
+            continue
+        is_generated = generated is not None and path == generated.path
+        comp.configs.append(ConfigFile(path, text, data, root, fmt, generated=is_generated))
+        _merge(comp.config, data, (), comp.config_sources, path, root)
+
+
+# --- k3s and RKE2 ------------------------------------------------------------------------------------
+
+
+def rancher_config_paths(files: t.Mapping[str, t.Any], dist: _layouts.Rancher) -> t.List[str]:
+    """config.yaml, then config.yaml.d/*.yaml and *.yml in name order (the order k3s/RKE2 merge them)."""
+    prefix = dist.config_dir + "/"
+    dropins = sorted(p for p in files if p.startswith(prefix) and "/" not in p[len(prefix):]
+                     and p.endswith((".yaml", ".yml")) and "content" in files[p])
+    return [dist.config] + dropins
+
+
+def rancher_config(files: t.Mapping[str, t.Dict[str, t.Any]], dist: _layouts.Rancher,
+                   errors: t.List[str]) -> t.Tuple[t.Dict[str, t.Any], t.Dict[str, t.List[ArgItem]]]:
+    """Merged config values, and for every list key its entries with file and line.
+
+    A key replaces the value of earlier files; ``key+`` appends to it.
+    """
+    values: t.Dict[str, t.Any] = {}
+    items: t.Dict[str, t.List[ArgItem]] = {}
+    for path in rancher_config_paths(files, dist):
+        entry = files.get(path, {})
+        if "content" not in entry:
+            if entry.get("error"):
+                errors.append(entry["error"])
+            continue
+        try:
+            data, root = load(entry["content"], path)
+        except YAMLEditError as exc:
+            errors.append(str(exc))
+            continue
+        if data is None:
+            continue
+        if not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
+            errors.append("%s is not a YAML mapping" % path)
+            continue
+        for key_node, value_node in root.value:
+            key = str(key_node.value)
+            base = key.rstrip("+")
+            new = _arg_items(key, value_node, path)
+            value = data.get(key)
+            if key.endswith("+"):
+                items[base] = items.get(base, []) + new
+                old = values.get(base)
+                old_list = old if isinstance(old, list) else ([] if old is None else [old])
+                values[base] = old_list + (value if isinstance(value, list) else [value])
+            else:
+                items[base] = new
+                values[base] = value
+    return values, items
+
+
+def _arg_items(key: str, node: yaml.Node, path: str) -> t.List[ArgItem]:
+    if isinstance(node, yaml.SequenceNode):
+        return [ArgItem(key, str(item.value), path, item.start_mark.line + 1, index)
+                for index, item in enumerate(node.value) if isinstance(item, yaml.ScalarNode)]
+    if isinstance(node, yaml.ScalarNode) and node.value not in ("", "~", "null"):
+        return [ArgItem(key, str(node.value), path, node.start_mark.line + 1, None)]
+    return []
+
+
+def _command_line_items(unit: t.Optional[t.Mapping[str, t.Any]], arg_key: str) -> t.List[ArgItem]:
+    """``--kubelet-arg=x`` / ``--kubelet-arg x`` words of the service's ExecStart (after config values)."""
+    if not unit or not unit.get("argv"):
+        return []
+    argv, sources = unit["argv"], unit.get("argv_sources") or []
+    found = []
+    i = 2
+    while i < len(argv):
+        word = argv[i]
+        src = sources[i] if i < len(sources) else {}
+        if word.startswith("--%s=" % arg_key):
+            found.append(ArgItem(arg_key, word.split("=", 1)[1], src.get("path", ""), src.get("line"), None, "command-line"))
+        elif word == "--" + arg_key and i + 1 < len(argv):
+            found.append(ArgItem(arg_key, argv[i + 1], src.get("path", ""), src.get("line"), None, "command-line"))
+            i += 1
+        i += 1
+    return found
+
+
+def get_args(initial: t.Mapping[str, t.Tuple[str, Source]], extra: t.Sequence[ArgItem]) -> t.Tuple[t.List[str], t.List[Source]]:
+    """k3s' ``GetArgs``: an entry replaces the default of its flag, ``flag+=`` appends to it, ``flag-=``
+    prepends; repeated entries become repeated flags. Flags come out sorted by name."""
+    initial = dict(initial)
+    multi: t.Dict[str, t.List[t.Tuple[str, Source]]] = {}
+    for item in extra:
+        arg, has_value, value = item.value.lstrip("-").partition("=")
+        if not has_value:
+            value = "true"
+        name = arg.rstrip("+-")
+        source = {"path": item.path, "line": item.line, "arg": item.key}
+        existing = multi.get(name, [])
+        if arg.endswith("+"):
+            new = ([initial[name]] if name in initial else []) + existing + [(value, source)]
+        elif arg.endswith("-"):
+            new = [(value, source)] + ([initial[name]] if name in initial else []) + existing
+        else:
+            new = existing + [(value, source)]
+        initial.pop(name, None)
+        multi[name] = new
+    for name, value in initial.items():
+        multi[name] = [value]
+    words: t.List[str] = []
+    sources: t.List[Source] = []
+    for name in sorted(multi):
+        for value, source in multi[name]:
+            words.append("--%s=%s" % (name, value))
+            sources.append(source)
+    return words, sources
+
+
+def _rancher_role(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher, values: t.Mapping[str, t.Any]) -> t.Tuple[str, t.Optional[t.Dict[str, t.Any]]]:
+    """``server`` or ``agent``, and the unit that runs it."""
+    units = snapshot.get("units", {})
+    wants = snapshot.get("listings", {}).get("/etc/systemd/system/multi-user.target.wants", [])
+    candidates = [(u, "server") for u in dist.server_units] + [(u, "agent") for u in dist.agent_units]
+    present = [(u, role) for u, role in candidates if (units.get(u) or {}).get("unit")]
+    enabled = [(u, role) for u, role in present if u in wants]
+    for unit_name, role in enabled or present:
+        argv = units[unit_name].get("argv") or []
+        if len(argv) > 1 and argv[1] in ("server", "agent"):
+            role = argv[1]
+        if len(enabled or present) == 1 or role == "server":
+            return role, dict(units[unit_name], name=unit_name)
+    processes = snapshot.get("processes", {})
+    for program in dist.programs:
+        for proc in processes.get(program) or []:
+            if len(proc["argv"]) > 1 and proc["argv"][1] in ("server", "agent"):
+                return proc["argv"][1], None
+    manifests = dist.pod_manifests and any(
+        p.startswith(dist.pod_manifests + "/kube-apiserver") for p in snapshot.get("files", {}))
+    return ("agent" if values.get("server") and not manifests else "server"), None
+
+
+def _build_rancher(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher,
+                   errors: t.List[str]) -> t.Tuple[t.Dict[str, Component], str]:
+    files = snapshot.get("files", {})
+    values, items = rancher_config(files, dist)
+    role, unit = _rancher_role(snapshot, dist, values)
+    service = unit["name"][: -len(".service")] if unit else dist.name + ("-server" if dist.name == _layouts.RKE2 and role == "server"
+                                                                         else "-agent" if role == "agent" else "")
+    pod_path = dist.pod_manifests or ""
+    components: t.Dict[str, Component] = {}
+    for name in ALL_COMPONENTS:
+        components[name] = Component(name=name, kind="embedded", settings="rancher", service=service)
+    if dist.pod_manifests:
+        _load_static_pods(components, files, dist.pod_manifests, errors, set(STATIC_POD_COMPONENTS) | {"kube-proxy"})
+    manifest_version = next((c.version for c in components.values() if c.version), None)
+    for name, comp in components.items():
+        if not _rancher_runs(name, role, values, files, dist, comp):
+            comp.present = False
+            continue
+        comp.present = True
+        arg_key = dist.arg_keys[name]
+        comp.arg_items = items.get(arg_key, []) + _command_line_items(unit, arg_key)
+        if name == "kubelet":
+            _rancher_kubelet(comp, files, dist, manifest_version)
+            continue
+        deployed = comp.disk_flags
+        if comp.manifest is not None:
+            comp.generated.append(comp.manifest.path)
+            comp.kind = "static_pod"
+            base = _flag_map(deployed) if deployed is not None else {}
+        else:
+            base = {k: (v, {"path": "%s default" % dist.name}) for k, v in _layouts.RANCHER_DEFAULTS.get(name, {}).items()}
+        words, sources = get_args(base, comp.arg_items)
+        comp.disk_flags = parse_args(name, words, sources)
+        if deployed is not None and snapshot.get("live"):
+            comp.running_flags = deployed
+    _attach_processes(components, snapshot, skip=("kubelet",) if dist.name == _layouts.K3S else ())
+    if dist.name == _layouts.K3S:
+        # Everything runs inside the k3s process: its command line shows none of the components' flags.
+        for comp in components.values():
+            comp.running_flags = None
+    return components, pod_path
+
+
+def _rancher_runs(name: str, role: str, values: t.Mapping[str, t.Any], files: t.Mapping[str, t.Any],
+                  dist: _layouts.Rancher, comp: Component) -> bool:
+    if name in ("kubelet",):
+        return True
+    if name == "kube-proxy":
+        return not values.get("disable-kube-proxy")
+    if role != "server":
+        return False
+    if name == "etcd":
+        if values.get("disable-etcd"):
+            return False
+        if dist.name == _layouts.RKE2:
+            return comp.present or not values.get("datastore-endpoint")
+        etcd_dir = dist.data_dir + "/server/db/etcd/config"
+        return bool(values.get("cluster-init")) or files.get(etcd_dir, {}).get("type") == "file"
+    disabled = {"kube-apiserver": "disable-apiserver", "kube-controller-manager": "disable-controller-manager",
+                "kube-scheduler": "disable-scheduler"}[name]
+    return not values.get(disabled)
+
+
+def _flag_map(flags: FlagSet) -> t.Dict[str, t.Tuple[str, Source]]:
+    """Each flag's effective value and the source of its last occurrence (a generated manifest's flags)."""
+    result: t.Dict[str, t.Tuple[str, Source]] = {}
+    for occ in flags.occurrences:
+        value = flags.value(occ.name)
+        result[occ.name] = (t.cast(str, value), dict(occ.source, generated=True))
+    return result
+
+
+def _rancher_kubelet(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]], dist: _layouts.Rancher,
+                     version: t.Optional[str]) -> None:
+    """The kubelet k3s/RKE2 start: --config-dir with their generated defaults, then the kubelet-arg entries."""
+    comp.kind = "systemd"
+    base: t.Dict[str, t.Tuple[str, Source]] = {"config-dir": (dist.kubelet_config_dir, {"path": "%s default" % dist.name})}
+    if not _layouts.read_only_port_open(dist.name, version):
+        base["read-only-port"] = ("0", {"path": "%s default" % dist.name})
+    words, sources = get_args(base, [i for i in comp.arg_items if i.flag not in ("config", "config-dir")])
+    comp.disk_flags = parse_args("kubelet", words, sources)
+    defaults_path = "%s/00-%s-defaults.conf" % (dist.kubelet_config_dir, dist.name)
+    text = yaml.safe_dump(dict(_layouts.RANCHER_KUBELET_CONFIG), sort_keys=False)
+    generated = ConfigFile(defaults_path, text, json.loads(json.dumps(_layouts.RANCHER_KUBELET_CONFIG)), None, "yaml", generated=True)
+    _kubelet_config(comp, files, None, dist.kubelet_config_dir, generated)
+    comp.generated.append(defaults_path)
+    for config in comp.configs:
+        if config.path == defaults_path:
+            config.generated = True
+
+
+# --- microk8s ----------------------------------------------------------------------------------------
+
+_SNAP_VARS = {
+    "SNAP_DATA": _layouts.MICROK8S_SNAP_DATA,
+    "SNAP_COMMON": _layouts.MICROK8S_SNAP_COMMON,
+    "SNAP": "/snap/microk8s/current",
+}
+
+
+def parse_args_file(text: str, path: str) -> t.Tuple[t.List[str], t.List[Source]]:
+    """Words of a microk8s args file (the snap's wrapper reads it as a shell array), with their lines."""
+    words: t.List[str] = []
+    sources: t.List[Source] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            parts = shlex.split(stripped, comments=True, posix=True)
+        except ValueError:
+            parts = stripped.split()
+        for part in parts:
+            words.append(re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: _SNAP_VARS.get(m.group(1) or m.group(2), m.group(0)), part))
+            sources.append({"path": path, "line": number})
+    return words, sources
+
+
+def _build_microk8s(snapshot: t.Dict[str, t.Any], errors: t.List[str]) -> t.Dict[str, Component]:
+    files = snapshot.get("files", {})
+    components = {name: Component(name=name, kind="embedded", settings="args_file",
+                                  service="snap.microk8s.daemon-kubelite") for name in ALL_COMPONENTS}
+    for name in _layouts.MICROK8S_COMPONENTS:
+        path = "%s/%s" % (_layouts.MICROK8S_ARGS, name)
+        entry = files.get(path, {})
+        if "content" not in entry:
+            if entry.get("error"):
+                errors.append(entry["error"])
+            continue
+        comp = components[name]
+        comp.present = True
+        comp.args_file = path
+        words, sources = parse_args_file(entry["content"], path)
+        comp.disk_flags = parse_args(name, words, sources)
+        if name == "kubelet":
+            _kubelet_config(comp, files, comp.disk_flags.value("config"), comp.disk_flags.value("config-dir"))
+        if name == "kube-proxy" and comp.disk_flags.value("config"):
+            _kube_proxy_config(comp, files, None)
+    return components
+
+
+# --- shared helpers -----------------------------------------------------------------------------------
 
 
 def _load_manifest(path: str, text: str) -> t.Tuple[Manifest, str]:
@@ -269,63 +835,6 @@ def _image_version(data: t.Dict[str, t.Any], index: int) -> t.Optional[str]:
     image = str(((data.get("spec") or {}).get("containers") or [{}])[index].get("image", ""))
     match = re.search(r":v?(\d+\.\d+(?:\.\d+)?)", image.rsplit("/", 1)[-1])
     return match.group(1) if match else None
-
-
-def _build_kubelet(snapshot: t.Dict[str, t.Any]) -> Component:
-    comp = Component(name="kubelet", kind="systemd")
-    files = snapshot.get("files", {})
-    unit = snapshot.get("units", {}).get(KUBELET_UNIT)
-    if unit and unit.get("unit"):
-        comp.present = True
-        comp.unit = unit
-        comp.errors.extend(unit.get("errors", []))
-        if unit.get("argv"):
-            comp.disk_flags = parse_args("kubelet", unit["argv"][1:], unit["argv_sources"][1:])
-    flags = comp.disk_flags
-    procs = snapshot.get("processes", {}).get("kubelet")
-    if procs:
-        flags = parse_args("kubelet", procs[0]["argv"][1:])
-    if flags is None:
-        return comp
-    comp.config_path = flags.value("config")
-    if comp.config_path:
-        _load_kubelet_config(comp, files, flags.value("config-dir"))
-    return comp
-
-
-def _load_kubelet_config(comp: Component, files: t.Dict[str, t.Dict[str, t.Any]], config_dir: t.Optional[str]) -> None:
-    paths = [t.cast(str, comp.config_path)]
-    if config_dir:
-        prefix = config_dir.rstrip("/") + "/"
-        paths += sorted(p for p in files if p.startswith(prefix) and p.endswith(".conf") and "/" not in p[len(prefix):])
-    for index, path in enumerate(paths):
-        entry = files.get(path, {})
-        if "content" not in entry:
-            if index == 0:
-                comp.errors.append(
-                    "the kubelet's config file %s %s" % (path, "cannot be read: " + entry["error"] if entry.get("error") else "does not exist")
-                )
-            continue
-        text = entry["content"]
-        try:
-            if text.lstrip().startswith("{"):
-                data, root, fmt = json.loads(text), None, "json"
-            else:
-                data, root = load(text, path)
-                fmt = "yaml"
-        except (YAMLEditError, ValueError) as exc:
-            comp.errors.append("the kubelet's config file %s cannot be parsed: %s" % (path, exc))
-            continue
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            comp.errors.append("the kubelet's config file %s is not a mapping" % path)
-            continue
-        if data.get("kind", "KubeletConfiguration") != "KubeletConfiguration":
-            comp.errors.append("%s is kind %s, not KubeletConfiguration" % (path, data.get("kind")))
-            continue
-        comp.configs.append(ConfigFile(path, text, data, root, fmt))
-        _merge(comp.config, data, (), comp.config_sources, path, root)
 
 
 def _merge(target: t.Dict[str, t.Any], data: t.Dict[str, t.Any], prefix: t.Tuple[str, ...],

@@ -15,15 +15,17 @@ the environment file its unit reads for extra arguments. No second, conflicting 
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import typing as t
 from dataclasses import dataclass, field
 
+import yaml
+
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import (
     BOOL_FLAGS,
     FlagSet,
-    parse_args,
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import (
     sha256_text,
@@ -31,7 +33,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import 
 from ansible_collections.kubefort.hardening.plugins.module_utils._systemd import (
     parse_env_file,
 )
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _yaml_edit
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts, _yaml_edit
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import (
     AUTHN_CONFIG_PATH,
     authentication_config_text,
@@ -48,6 +50,9 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate impor
     transform,
     version_tuple,
 )
+
+
+KUBEFORT_DROPIN = "90-kubefort.conf"
 
 
 class EditError(ValueError):
@@ -110,11 +115,15 @@ class Planner:
         for finding in fixes:
             fix = t.cast(Fix, finding.fix)
             try:
+                if fix.kind == "config" and self._config_as_flag(finding, fix):
+                    fix = Fix("flag", fix.component, t.cast(str, finding.rule.flag), normalize(fix.value))
+                    finding.fix = fix
                 if fix.kind == "flag":
                     flag_groups.setdefault((fix.component, fix.target), []).append(finding)
                 elif fix.kind == "config":
                     self._config(finding, fix)
                 elif fix.kind == "attrs":
+                    self._refuse_generated(fix.component, fix.target)
                     edit = self.edit(fix.target, fix.component, finding.rule.id)
                     edit.mode = fix.mode or edit.mode
                     edit.owner = fix.owner or edit.owner
@@ -143,7 +152,13 @@ class Planner:
             value = transform(finding.rule, normalize(value), expected)
         value = normalize(value)
         rule_ids = [f.rule.id for f in group]
-        if comp.manifest is not None:
+        if comp.settings == "rancher":
+            self._rancher_flag(comp, flag, t.cast(str, value), rule_ids)
+        elif comp.settings == "args_file":
+            self._args_file_flag(comp, flag, t.cast(str, value), rule_ids)
+        elif _from_env(comp, flag):
+            self._env_flag(comp, flag, t.cast(str, value), rule_ids)
+        elif comp.manifest is not None:
             self._manifest_flags(comp, {flag: value}, rule_ids)
         else:
             self._systemd_flag(comp, flag, t.cast(str, value), rule_ids)
@@ -205,6 +220,93 @@ class Planner:
         if edit.before is None:
             edit.mode, edit.create_parents = "0644", True
 
+    # --- ETCD_* environment variables ---------------------------------------------------------------
+
+    def _env_flag(self, comp: Component, flag: str, value: str, rule_ids: t.Sequence[str]) -> None:
+        """Change the variable that sets the option (adding a flag next to it would stop etcd)."""
+        entry = t.cast(t.Dict[str, t.Any], comp.env_value(flag))
+        path, line, var = entry["path"], entry.get("line"), entry["var"]
+        if not line:
+            raise EditError("%s sets --%s but its line is unknown; change it by hand" % (var, flag))
+        edit = self.edit(path, comp.name, rule_ids[0])
+        edit.rules.extend(r for r in rule_ids if r not in edit.rules)
+        if comp.manifest is not None and path == comp.manifest.path:
+            index = entry["index"]
+            edit.after = replace_scalar(t.cast(str, edit.text),
+                                        ("spec", "containers", comp.manifest.container, "env", index, "value"), value, path)
+        else:
+            edit.after = set_env_line(t.cast(str, edit.text), line, var, value)
+
+    # --- k3s / RKE2 config.yaml -------------------------------------------------------------------
+
+    def _rancher_flag(self, comp: Component, flag: str, value: str, rule_ids: t.Sequence[str]) -> None:
+        """Set ``flag=value`` in the <component>-arg list entries, never in the generated files.
+
+        An entry that sets the flag is replaced (later ones removed); without one, an entry is appended to
+        the file that last defines the list, or to config.yaml.
+        """
+        dist = _layouts.RANCHER_DISTS[comp.layout]
+        arg_key = dist.arg_keys[comp.name]
+        mine = [i for i in comp.arg_items if i.flag == flag]
+        if any(i.origin == "command-line" for i in mine):
+            where = next(i for i in mine if i.origin == "command-line")
+            raise EditError("--%s %s=... is on the %s command line (%s:%s); change it there by hand"
+                            % (arg_key, flag, dist.name, where.path, where.line))
+        word = "%s=%s" % (flag, value)
+        targets: t.Dict[t.Tuple[str, str], t.Dict[str, t.Any]] = {}
+        for number, item in enumerate(mine):
+            slot = targets.setdefault((item.path, item.key), {"replace": {}, "remove": set()})
+            if number == 0:
+                slot["replace"][item.index] = word
+            else:
+                slot["remove"].add(item.index)
+        if not mine:
+            contributing = [i for i in comp.arg_items if i.origin == "config"]
+            path, key = (contributing[-1].path, contributing[-1].key) if contributing else (dist.config, arg_key)
+            targets.setdefault((path, key), {"replace": {}, "remove": set()})["append"] = [word]
+        for (path, key), slot in targets.items():
+            edit = self.edit(path, comp.name, rule_ids[0])
+            edit.rules.extend(r for r in rule_ids if r not in edit.rules)
+            edit.after = set_list_entries(edit.text or "", key, slot["replace"], slot["remove"], slot.get("append", []), path)
+
+    # --- microk8s args files ----------------------------------------------------------------------
+
+    def _args_file_flag(self, comp: Component, flag: str, value: str, rule_ids: t.Sequence[str]) -> None:
+        path = comp.args_file
+        if not path:
+            raise EditError("%s has no args file to change" % comp.name)
+        edit = self.edit(path, comp.name, rule_ids[0])
+        edit.rules.extend(r for r in rule_ids if r not in edit.rules)
+        flags = comp.disk_flags or FlagSet(comp.name)
+        occurrences = flags.find(flag)
+        text = t.cast(str, edit.text)
+        for number, occ in enumerate(reversed(occurrences)):
+            line = occ.source.get("line")
+            if not line:
+                raise EditError("cannot tell which line of %s sets --%s" % (path, flag))
+            if number == len(occurrences) - 1:
+                text = replace_line_flag(text, line, flag, value)
+            else:
+                text = remove_args_line(text, line, flag)
+        if not occurrences:
+            text = text + ("" if not text or text.endswith("\n") else "\n") + "--%s=%s\n" % (flag, value)
+        edit.after = text
+
+    def _config_as_flag(self, finding: Finding, fix: Fix) -> bool:
+        """Whether a config-file fix must be written as a flag: the file is generated at every start."""
+        comp = self.node.components[fix.component]
+        if comp.settings != "rancher":
+            return False
+        if not finding.rule.flag:
+            raise EditError("%s is set in %s, which %s rewrites at every start, and has no flag; set it in a "
+                            "kubelet drop-in of your own" % (fix.target, comp.config_path, comp.layout))
+        return True
+
+    def _refuse_generated(self, component: str, path: str) -> None:
+        comp = self.node.components.get(component)
+        if comp is not None and path in comp.generated:
+            raise EditError("%s is generated by %s at every start; the change would not last" % (path, comp.layout))
+
     # --- config files -----------------------------------------------------------------------------
 
     def _config(self, finding: Finding, fix: Fix) -> None:
@@ -213,12 +315,26 @@ class Planner:
         path = comp.config_sources.get(keypath, (comp.config_path, None))[0] or comp.config_path
         if not path:
             raise EditError("%s has no config file to change" % comp.name)
+        if path in comp.generated:
+            path = self._own_dropin(comp, path)
         edit = self.edit(path, comp.name, finding.rule.id)
+        if edit.before is None and edit.after is None:
+            edit.after = json.dumps({"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration"}, indent=2) + "\n"
+            edit.mode = "0600"
         text = t.cast(str, edit.text)
         if text.lstrip().startswith("{"):
             edit.after = _json_set(text, keypath, fix.value, path)
         else:
             edit.after = _yaml_edit.set_value(text, keypath, fix.value, path)
+
+    def _own_dropin(self, comp: Component, generated: str) -> str:
+        """A drop-in of our own next to files the distribution regenerates (EKS AL2023's nodeadm)."""
+        flags = comp.disk_flags or FlagSet(comp.name)
+        config_dir = flags.value("config-dir")
+        if comp.name != "kubelet" or not config_dir:
+            raise EditError("%s is generated by %s at every boot; change its source (the node configuration) instead"
+                            % (generated, comp.layout))
+        return config_dir.rstrip("/") + "/" + KUBEFORT_DROPIN
 
     # --- API server anonymous access ---------------------------------------------------------------
 
@@ -358,3 +474,95 @@ def add_env_flag(text: str, var: str, word: str) -> str:
         raise EditError("could not add %s to %s safely" % (word, var))
     return new
 
+
+
+def _from_env(comp: Component, flag: str) -> bool:
+    """Whether the effective value of ``--flag`` comes from an ETCD_* variable."""
+    found = comp.disk_flags.find(flag) if comp.disk_flags is not None else []
+    return bool(found) and all(o.form == "env" for o in found)
+
+
+def set_env_line(text: str, line: int, var: str, value: str) -> str:
+    """Set ``VAR=value`` on one line of an environment file or an ``Environment=`` unit line."""
+    lines = text.splitlines(keepends=True)
+    if line < 1 or line > len(lines):
+        raise EditError("line %d is outside the file" % line)
+    old = lines[line - 1]
+    pattern = re.compile(r"(?<![\w])(%s=)(\"[^\"]*\"|'[^']*'|[^\s\"']*)" % re.escape(var))
+    match = pattern.search(old)
+    if not match:
+        raise EditError("%s is not on line %d as expected" % (var, line))
+    current = match.group(2)
+    quote = current[0] if current[:1] in ("\"", "'") else ""
+    lines[line - 1] = old[:match.start(2)] + quote + value + quote + old[match.end(2):]
+    new = "".join(lines)
+    if parse_env_file(new).get(var, ("", 0))[0] != value and "Environment=" not in old:
+        raise EditError("could not set %s safely" % var)
+    return new
+
+
+def remove_args_line(text: str, line: int, flag: str) -> str:
+    """Remove ``--flag[=value]`` from one line of a microk8s args file (the line too when nothing is left)."""
+    new = replace_line_flag(text, line, flag, None)
+    lines = new.splitlines(keepends=True)
+    if not lines[line - 1].strip():
+        del lines[line - 1]
+    return "".join(lines)
+
+
+def replace_scalar(text: str, path: t.Tuple[t.Union[str, int], ...], value: str, what: str) -> str:
+    """Replace one scalar (found by a path of keys and list indexes), checked by reparsing."""
+    data, root = _yaml_edit.load(text, what)
+    node = root
+    for key in path:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            node = None
+        if node is None:
+            raise EditError("%s: %s not found" % (what, ".".join(map(str, path))))
+    if not isinstance(node, yaml.ScalarNode):
+        raise EditError("%s: %s is not a scalar" % (what, ".".join(map(str, path))))
+    new = text[:node.start_mark.index] + _yaml_edit.scalar_text(value) + text[node.end_mark.index:]
+    expected = copy.deepcopy(data)
+    target = expected
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return _yaml_edit._checked(new, expected, what)
+
+
+def set_list_entries(text: str, key: str, replace: t.Mapping[t.Optional[int], str], remove: t.Iterable[t.Optional[int]],
+                     append: t.Sequence[str], what: str) -> str:
+    """Replace, remove and append entries of a top-level list (``kubelet-arg: [...]``) of a config.yaml.
+
+    A block list is edited in place; a scalar or flow list is rewritten as a flow list; a missing key is
+    added at the end of the file. The result must parse to exactly the intended change.
+    """
+    data, root = _yaml_edit.load(text, what) if text.strip() else (None, None)
+    if data is not None and not isinstance(data, dict):
+        raise EditError("%s is not a YAML mapping" % what)
+    data = data or {}
+    old = data.get(key)
+    items = list(old) if isinstance(old, list) else ([] if old is None else [old])
+    removed = set(remove)
+    if isinstance(old, list):
+        new_items = [str(replace.get(i, v)) for i, v in enumerate(items) if i not in removed]
+    else:
+        new_items = [] if None in removed else [str(replace.get(None, v)) for v in items]
+    new_items += list(append)
+    expected = copy.deepcopy(data)
+    expected[key] = new_items
+    node = next((v for k, v in root.value if k.value == key), None) if isinstance(root, yaml.MappingNode) else None
+    if node is None:
+        block = "%s:\n%s" % (key, "".join("- %s\n" % _yaml_edit.scalar_text(v) for v in new_items))
+        new = text + ("" if not text or text.endswith("\n") else "\n") + block
+    elif isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value:
+        clean = {i: v for i, v in replace.items() if i is not None}
+        return _yaml_edit.edit_sequence(text, (key,), clean, {i for i in remove if i is not None}, list(append), what)
+    else:
+        flow = "[" + ", ".join(_yaml_edit.scalar_text(v) for v in new_items) + "]"
+        new = text[:node.start_mark.index] + flow + text[node.end_mark.index:]
+    return _yaml_edit._checked(new, expected, what)

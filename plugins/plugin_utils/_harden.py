@@ -52,7 +52,11 @@ def select_rules(components: t.Sequence[str], only: t.Sequence[str], skip: t.Seq
 
 
 def discover(call_module: CallModule, root: str) -> t.Tuple[t.Dict[str, t.Any], int]:
-    """The node snapshot, in one round trip (two when a flag points outside the usual places)."""
+    """The node snapshot, in one round trip (two when a flag points outside the usual places).
+
+    Round one reads every distribution's places at once (_layouts.first_request), so the layout is known
+    without a round trip of its own.
+    """
     first = call_module("kubefort.hardening.node_facts", dict(FIRST_REQUEST, root=root))
     if first.get("failed") or "snapshot" not in first:
         raise HardenError(first.get("msg", "node_facts returned no snapshot"))
@@ -132,6 +136,7 @@ def run(
             "root": node.root,
             "live": node.live,
             "components": sorted(n for n, c in node.components.items() if c.present),
+            "cluster_side": {n: c.cluster_side for n, c in node.components.items() if c.cluster_side},
         },
         "restart": _restarts(node, planner, findings),
         "backups": written.get("backups", []),
@@ -163,23 +168,30 @@ def _result(finding: Finding, planner: Planner, waived: t.Mapping[str, t.Any], c
 
 
 def _restarts(node: Node, planner: Planner, findings: t.Sequence[Finding]) -> t.Dict[str, t.Any]:
+    """What must restart for the changes to apply: the kubelet, static pods, or a distribution's service
+    (k3s, rke2-server, snap.microk8s.daemon-kubelite, etcd) that runs the changed component."""
     pods = []
+    services = []
     kubelet = False
+
+    def restart(comp_name: str, path: t.Optional[str]) -> None:
+        nonlocal kubelet
+        comp = node.components.get(comp_name)
+        if comp is not None and comp.service:
+            services.append(comp.service)
+        elif comp is not None and comp.manifest is not None and (path is None or path == comp.manifest.path):
+            pods.append(comp.name)
+        elif comp_name == "kubelet":
+            kubelet = True
+
     for edit in planner.edits.values():
         if edit.after is None or edit.after == edit.before:
             continue
-        comp = node.components.get(edit.component)
-        if comp is not None and comp.manifest is not None and edit.path == comp.manifest.path:
-            pods.append(comp.name)
-        elif edit.component == "kubelet":
-            kubelet = True
+        restart(edit.component, edit.path)
     for finding in findings:
         if finding.restart_only:
-            if finding.rule.component == "kubelet":
-                kubelet = True
-            elif finding.rule.component not in pods:
-                pods.append(finding.rule.component)
-    return {"kubelet": kubelet, "static_pods": sorted(set(pods))}
+            restart(finding.rule.component, None)
+    return {"kubelet": kubelet, "static_pods": sorted(set(pods)), "services": sorted(set(services))}
 
 
 def _diffs(planner: Planner) -> t.List[t.Dict[str, str]]:

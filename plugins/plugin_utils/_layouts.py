@@ -1,0 +1,305 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is private to the collection: its interface may change at any time.
+
+"""Where each Kubernetes distribution keeps its node settings, in one table.
+
+Every layout names the files, directories, units and processes that decide its components' settings.
+Round one of discovery asks for the union of all layouts (paths that do not exist cost nothing), so an
+audit needs one ``node_facts`` round trip, two when a flag names a file outside these places.
+
+How each layout expresses a component's flags (``Layout.settings``):
+
+- ``manifest``: a static pod manifest's ``command``/``args`` (kubeadm, kubespray control plane);
+- ``unit``: a systemd unit with its drop-ins and environment files (kubelet everywhere but k3s, rke2 and
+  microk8s; kubespray's etcd, whose ``ETCD_*`` variables live in ``/etc/etcd.env``);
+- ``rancher``: ``/etc/rancher/{k3s,rke2}/config.yaml`` and ``config.yaml.d/*.yaml`` list entries
+  (``kubelet-arg``, ``kube-apiserver-arg`` ...), applied after the distribution's own defaults;
+- ``args_file``: microk8s ``/var/snap/microk8s/current/args/<component>``, one flag per line.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass, field
+
+KUBEADM = "kubeadm"
+KUBESPRAY = "kubespray"
+K3S = "k3s"
+RKE2 = "rke2"
+MICROK8S = "microk8s"
+EKS = "eks"
+
+RANCHER = (K3S, RKE2)
+MICROK8S_ARGS = "/var/snap/microk8s/current/args"
+MICROK8S_SNAP_DATA = "/var/snap/microk8s/current"
+MICROK8S_SNAP_COMMON = "/var/snap/microk8s/common"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One distribution's node layout: what identifies it and what discovery reads in round one."""
+
+    name: str
+    description: str
+    markers: t.Tuple[str, ...]  # a node path whose presence identifies the layout
+    read: t.Tuple[str, ...] = ()
+    stat: t.Tuple[str, ...] = ()
+    listdirs: t.Tuple[str, ...] = ()
+    units: t.Tuple[str, ...] = ()
+    processes: t.Tuple[str, ...] = ()
+    # component -> how its flags are written (see the module docstring)
+    settings: t.Mapping[str, str] = field(default_factory=dict)
+    # components whose settings are cluster-side (a DaemonSet and its ConfigMap), not on the node
+    cluster_side: t.Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rancher:
+    """k3s and RKE2: one binary, one config file, components configured by ``<component>-arg`` lists."""
+
+    name: str
+    config: str
+    data_dir: str
+    server_units: t.Tuple[str, ...]
+    agent_units: t.Tuple[str, ...]
+    programs: t.Tuple[str, ...]
+    pod_manifests: t.Optional[str]
+    kubelet_config_dir: str
+    # component -> the config.yaml key holding its extra arguments
+    arg_keys: t.Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def config_dir(self) -> str:
+        return self.config + ".d"
+
+
+ARG_KEYS = {
+    "kube-apiserver": "kube-apiserver-arg",
+    "kube-controller-manager": "kube-controller-manager-arg",
+    "kube-scheduler": "kube-scheduler-arg",
+    "etcd": "etcd-arg",
+    "kubelet": "kubelet-arg",
+    "kube-proxy": "kube-proxy-arg",
+}
+
+K3S_DIST = Rancher(
+    name=K3S,
+    config="/etc/rancher/k3s/config.yaml",
+    data_dir="/var/lib/rancher/k3s",
+    server_units=("k3s.service",),
+    agent_units=("k3s-agent.service",),
+    programs=("k3s",),
+    pod_manifests=None,
+    kubelet_config_dir="/var/lib/rancher/k3s/agent/etc/kubelet.conf.d",
+    arg_keys=ARG_KEYS,
+)
+RKE2_DIST = Rancher(
+    name=RKE2,
+    config="/etc/rancher/rke2/config.yaml",
+    data_dir="/var/lib/rancher/rke2",
+    server_units=("rke2-server.service",),
+    agent_units=("rke2-agent.service",),
+    programs=("rke2",),
+    pod_manifests="/var/lib/rancher/rke2/agent/pod-manifests",
+    kubelet_config_dir="/var/lib/rancher/rke2/agent/etc/kubelet.conf.d",
+    arg_keys=ARG_KEYS,
+)
+RANCHER_DISTS = {K3S: K3S_DIST, RKE2: RKE2_DIST}
+
+# The settings k3s passes its embedded components before the user's ``-arg`` entries, from k3s'
+# pkg/daemons/control/server.go and pkg/daemons/agent (only the ones the catalog can look at).
+# RKE2 runs the same code for the kubelet; its control plane runs as static pods whose generated
+# manifests hold the defaults, so RKE2 entries here are used only before the first start.
+RANCHER_DEFAULTS: t.Mapping[str, t.Mapping[str, str]] = {
+    "kube-apiserver": {
+        "anonymous-auth": "false",
+        "authorization-mode": "Node,RBAC",
+        "enable-admission-plugins": "NodeRestriction",
+        "profiling": "false",
+        "allow-privileged": "true",
+        "bind-address": "127.0.0.1",
+    },
+    "kube-controller-manager": {
+        "profiling": "false",
+        "bind-address": "127.0.0.1",
+        "use-service-account-credentials": "true",
+    },
+    "kube-scheduler": {
+        "profiling": "false",
+        "bind-address": "127.0.0.1",
+    },
+    "etcd": {
+        "client-cert-auth": "true",
+        "peer-client-cert-auth": "true",
+    },
+    "kube-proxy": {
+        "proxy-mode": "iptables",
+        "healthz-bind-address": "127.0.0.1",
+    },
+}
+
+# The kubelet defaults k3s and RKE2 write to ``<data>/agent/etc/kubelet.conf.d/00-<name>-defaults.conf``
+# at every start (v1.32 and later; older releases passed the same values as flags).
+RANCHER_KUBELET_CONFIG: t.Mapping[str, t.Any] = {
+    "apiVersion": "kubelet.config.k8s.io/v1beta1",
+    "kind": "KubeletConfiguration",
+    "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True}},
+    "authorization": {"mode": "Webhook"},
+}
+# Releases whose kubelet ran with the read-only port 10255 open: the generated drop-in omits
+# readOnlyPort 0 and the kubelet, started with --config-dir only, keeps its flag default.
+# k3s-io/k3s#12164 (fixed in v1.32.4+k3s1), rancher/rke2#8094 (fixed in v1.32.6 and v1.33.2).
+READ_ONLY_PORT_OPEN: t.Mapping[str, t.Tuple[t.Tuple[t.Tuple[int, ...], t.Tuple[int, ...]], ...]] = {
+    K3S: (((1, 32, 0), (1, 32, 4)),),
+    RKE2: (((1, 32, 0), (1, 32, 6)), ((1, 33, 0), (1, 33, 2))),
+}
+
+MICROK8S_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
+
+LAYOUTS: t.Tuple[Layout, ...] = (
+    Layout(
+        name=KUBEADM,
+        description="kubeadm: static pods in /etc/kubernetes/manifests, kubelet unit + kubeadm-flags.env + /var/lib/kubelet/config.yaml",
+        markers=("/var/lib/kubelet/kubeadm-flags.env",),
+        read=(
+            "/etc/kubernetes/manifests/*.yaml",
+            "/etc/kubernetes/manifests/*.yml",
+            "/etc/kubernetes/manifests/*.json",
+            "/var/lib/kubelet/config.yaml",
+            "/var/lib/kubelet/kubeadm-flags.env",
+            "/etc/default/kubelet",
+            "/etc/sysconfig/kubelet",
+        ),
+        stat=("/etc/kubernetes/**", "/var/lib/kubelet/config.yaml"),
+        listdirs=("/etc/kubernetes/manifests",),
+        units=("kubelet.service", "kube-proxy.service"),
+        processes=("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kubelet", "kube-proxy"),
+        settings={"kubelet": "unit", "kube-proxy": "unit", "default": "manifest"},
+        cluster_side={"kube-proxy": "the kube-proxy DaemonSet reads the kube-system/kube-proxy ConfigMap"},
+    ),
+    Layout(
+        name=KUBESPRAY,
+        description="kubespray: kubeadm static pods, kubelet.env + /etc/kubernetes/kubelet-config.yaml, etcd as a systemd unit with /etc/etcd.env",
+        markers=("/etc/kubernetes/kubelet.env", "/etc/etcd.env"),
+        read=("/etc/kubernetes/kubelet.env", "/etc/kubernetes/kubelet-config.yaml", "/etc/etcd.env"),
+        stat=("/etc/ssl/etcd/ssl/*", "/etc/etcd.env"),
+        units=("etcd.service",),
+        settings={"kubelet": "unit", "etcd": "unit", "default": "manifest"},
+        cluster_side={"kube-proxy": "the kube-proxy DaemonSet reads the kube-system/kube-proxy ConfigMap"},
+    ),
+    Layout(
+        name=K3S,
+        description="k3s: /etc/rancher/k3s/config.yaml(+.d) <component>-arg lists over k3s defaults; one k3s process",
+        markers=("/etc/rancher/k3s/config.yaml", "/etc/systemd/system/k3s.service", "/etc/systemd/system/k3s-agent.service"),
+        read=(
+            K3S_DIST.config,
+            K3S_DIST.config_dir + "/*.yaml",
+            K3S_DIST.config_dir + "/*.yml",
+            K3S_DIST.kubelet_config_dir + "/*.conf",
+        ),
+        stat=("/etc/rancher/k3s/**", "/var/lib/rancher/k3s/server/db/etcd/config"),
+        listdirs=(K3S_DIST.config_dir, K3S_DIST.kubelet_config_dir),
+        units=K3S_DIST.server_units + K3S_DIST.agent_units,
+        processes=K3S_DIST.programs,
+        settings={"default": "rancher"},
+    ),
+    Layout(
+        name=RKE2,
+        description="RKE2: /etc/rancher/rke2/config.yaml(+.d) <component>-arg lists; generated static pods in agent/pod-manifests (read-only)",
+        markers=("/etc/rancher/rke2/config.yaml", "/usr/local/lib/systemd/system/rke2-server.service",
+                 "/usr/lib/systemd/system/rke2-server.service", "/usr/local/lib/systemd/system/rke2-agent.service",
+                 "/usr/lib/systemd/system/rke2-agent.service"),
+        read=(
+            RKE2_DIST.config,
+            RKE2_DIST.config_dir + "/*.yaml",
+            RKE2_DIST.config_dir + "/*.yml",
+            RKE2_DIST.kubelet_config_dir + "/*.conf",
+            "/var/lib/rancher/rke2/agent/pod-manifests/*.yaml",
+        ),
+        stat=("/etc/rancher/rke2/**",),
+        listdirs=(RKE2_DIST.config_dir, RKE2_DIST.kubelet_config_dir, "/var/lib/rancher/rke2/agent/pod-manifests"),
+        units=RKE2_DIST.server_units + RKE2_DIST.agent_units,
+        processes=RKE2_DIST.programs,
+        settings={"default": "rancher"},
+    ),
+    Layout(
+        name=MICROK8S,
+        description="microk8s: one flag per line in /var/snap/microk8s/current/args/<component>",
+        markers=(MICROK8S_ARGS + "/kubelet", MICROK8S_ARGS + "/kube-apiserver"),
+        read=tuple(MICROK8S_ARGS + "/" + c for c in MICROK8S_COMPONENTS),
+        stat=(MICROK8S_ARGS + "/*",),
+        processes=("kubelite",),
+        settings={"default": "args_file"},
+    ),
+    Layout(
+        name=EKS,
+        description="EKS workers: JSON kubelet config /etc/kubernetes/kubelet/{kubelet-config.json (AL2), config.json + config.json.d (AL2023)}",
+        markers=("/etc/kubernetes/kubelet/kubelet-config.json", "/etc/kubernetes/kubelet/config.json", "/etc/eks/kubelet/environment"),
+        read=(
+            "/etc/kubernetes/kubelet/kubelet-config.json",
+            "/etc/kubernetes/kubelet/config.json",
+            "/etc/kubernetes/kubelet/config.json.d/*.conf",
+            "/etc/eks/kubelet/environment",
+        ),
+        stat=("/etc/kubernetes/kubelet/**",),
+        listdirs=("/etc/kubernetes/kubelet/config.json.d",),
+        settings={"kubelet": "unit", "default": "manifest"},
+        cluster_side={"kube-proxy": "the kube-proxy add-on DaemonSet reads the kube-system/kube-proxy-config ConfigMap"},
+    ),
+)
+BY_NAME = {layout.name: layout for layout in LAYOUTS}
+# Most specific first: kubespray also has kubeadm's files, RKE2 also has static pods.
+DETECTION_ORDER = (K3S, RKE2, MICROK8S, EKS, KUBESPRAY, KUBEADM)
+
+
+def first_request() -> t.Dict[str, t.List[str]]:
+    """Round one of discovery: every layout's files, listings, units and processes."""
+    request: t.Dict[str, t.List[str]] = {"read": [], "stat": [], "list": [], "units": [], "processes": []}
+    for layout in LAYOUTS:
+        for key, values in (("read", layout.read), ("stat", layout.stat), ("list", layout.listdirs),
+                            ("units", layout.units), ("processes", layout.processes)):
+            request[key].extend(v for v in values if v not in request[key])
+    return request
+
+
+def detect(files: t.Mapping[str, t.Mapping[str, t.Any]], units: t.Mapping[str, t.Mapping[str, t.Any]],
+           processes: t.Mapping[str, t.Any]) -> t.Optional[str]:
+    """The layout whose markers are on the node (files, unit files or running programs)."""
+
+    def exists(path: str) -> bool:
+        return files.get(path, {}).get("type") not in (None, "missing", "unknown")
+
+    unit_paths = {str(u.get("unit")) for u in units.values() if u.get("unit")}
+    for name in DETECTION_ORDER:
+        layout = BY_NAME[name]
+        if any(exists(m) or m in unit_paths for m in layout.markers):
+            return name
+        if name in RANCHER:
+            dist = RANCHER_DISTS[name]
+            if any(units.get(u, {}).get("unit") for u in dist.server_units + dist.agent_units):
+                return name
+            if any(processes.get(p) for p in dist.programs):
+                return name
+        if name == MICROK8S and processes.get("kubelite"):
+            return name
+    return None
+
+
+def settings_kind(layout: str, component: str) -> str:
+    kinds = BY_NAME[layout].settings if layout in BY_NAME else {}
+    return kinds.get(component, kinds.get("default", "manifest" if component != "kubelet" else "unit"))
+
+
+def read_only_port_open(dist: str, version: t.Optional[str]) -> bool:
+    """Whether this k3s/RKE2 release left the kubelet's read-only port at its flag default 10255."""
+    if not version:
+        return False
+    try:
+        parts = tuple(int(p) for p in version.lstrip("v").split("+")[0].split("-")[0].split(".")[:3])
+    except ValueError:
+        return False
+    return any(low <= parts < high for low, high in READ_ONLY_PORT_OPEN.get(dist, ()))
