@@ -262,6 +262,10 @@ def _evaluate_one(node: Node, rule: Rule, options: Options) -> Finding:
     unreadable = comp.disk_flags is None and comp.running_flags is None and comp.kind == "static_pod"
     if comp.errors and (unreadable or rule.config_key or rule.extra.get("file") == "config"):
         return Finding(rule, "error", message="; ".join(comp.errors) + ". Fix the file, then run again.")
+    cluster_side = getattr(comp, "cluster_side", None)
+    if cluster_side and (rule.config_key or rule.flag):
+        return Finding(rule, "manual", message="%s takes its settings from %s in the cluster, not from this node: "
+                       "check the setting there" % (comp.name, cluster_side))
     expected = options.overrides.get(rule.id, rule.expected)
     check = rule.extra.get("check")
     if rule.extra.get("file"):
@@ -358,7 +362,15 @@ def _judge(comp: Component, rule: Rule, ok: t.Callable[[Setting], bool], expecte
 
 def _file_state(node: Node, path: str) -> str:
     kind = node.file(path).get("type")
-    return "exists" if kind in ("file", "dir", "other") else "missing" if kind == "missing" else "unknown"
+    if kind in ("file", "dir", "other"):
+        return "exists"
+    if kind == "missing":
+        return "missing"
+    # Discovery walks whole directories (/etc/kubernetes/**): a path absent from a walked one is missing.
+    parent = os.path.dirname(path)
+    if node.file(parent).get("type") == "dir" and any(os.path.dirname(p) == parent for p in node.files if p != parent):
+        return "missing"
+    return "unknown"
 
 
 def _check_flags_set(node: Node, comp: Component, rule: Rule, expected: t.Any, options: Options) -> Finding:
@@ -739,7 +751,7 @@ def _evaluate_file(node: Node, comp: Component, rule: Rule, expected: t.Any) -> 
     paths, optional = file_targets(node, comp, rule)
     present = []
     for path in paths:
-        kind = node.file(path).get("type")
+        kind = _file_state(node, path)
         if kind in ("missing", "unknown") and path in optional:
             continue
         if kind in ("missing", "unknown"):
