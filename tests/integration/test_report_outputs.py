@@ -24,8 +24,8 @@ import xmlschema
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests", "unit"))
 
-import test_report_kube_bench as kube_bench_layout  # noqa: E402
-import test_report_samples as samples  # noqa: E402
+import test_report_kube_bench as kube_bench_layout
+import test_report_samples as samples
 
 pytestmark = pytest.mark.integration
 BIN = os.path.dirname(sys.executable)

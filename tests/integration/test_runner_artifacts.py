@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import test_report_outputs as outputs  # noqa: E402
+import test_report_outputs as outputs
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def test_check_job_publishes_counts_and_worst_findings(tmp_path) -> None:
     assert artifacts["score"] == 57.1
     assert set(artifacts["hosts"]) == {"cp1", "node1", "cluster"}
     assert artifacts["hosts"]["node1"]["would_fix"] == 1
-    assert [(w["host"], w["id"]) for w in artifacts["worst"]][0] == ("cp1", "apiserver-authorization-mode")
+    assert (artifacts["worst"][0]["host"], artifacts["worst"][0]["id"]) == ("cp1", "apiserver-authorization-mode")
     assert artifacts["gate"] == {"fail_on": "none", "findings": 0, "failed": False}
     # the report lands relative to the job's working directory: the project directory
     assert os.path.isfile(tmp_path / "project" / "kubefort-report" / "report.json")

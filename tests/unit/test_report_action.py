@@ -10,11 +10,10 @@ from unittest.mock import MagicMock
 
 import pytest
 import yaml
-from test_report_samples import HOST_INFO, cluster, control_plane, worker
-
 from ansible.errors import AnsibleActionFail
 from ansible_collections.kubefort.hardening.plugins.action.report import ActionModule
 from ansible_collections.kubefort.hardening.plugins.modules import report as stub
+from test_report_samples import HOST_INFO, cluster, control_plane, worker
 
 BUILD = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), ".build")
 

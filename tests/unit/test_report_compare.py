@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_report_model import RUN
-from test_report_samples import result
-
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_compare as compare
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_model as model
+from test_report_model import RUN
+from test_report_samples import result
 
 
 def report(statuses: dict) -> dict:

@@ -6,9 +6,8 @@ import json
 import os
 
 import pytest
-from test_report_model import fleet
-
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_files as files
+from test_report_model import fleet
 
 
 def test_every_format_is_rendered() -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from test_report_model import RUN, fleet
-from test_report_samples import result
-
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import SEVERITIES, STATUSES
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_html as page
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_model as model
+from test_report_model import RUN, fleet
+from test_report_samples import result
 
 
 class Collect(HTMLParser):

@@ -7,11 +7,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import xmlschema
-from test_report_model import RUN, fleet
-from test_report_samples import result
-
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_junit as junit
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_model as model
+from test_report_model import RUN, fleet
+from test_report_samples import result
 
 XSD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "junit", "junit.xsd")
 

@@ -11,12 +11,12 @@ fields in declaration order, and so do we.
 from __future__ import annotations
 
 import json
+import typing as t
 
 import pytest
-from test_report_samples import HOST_INFO, cluster, control_plane, result, worker
-
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_kube_bench as kb
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_model as model
+from test_report_samples import HOST_INFO, cluster, control_plane, result, worker
 
 TOP = ["Controls", "Totals"]
 TOTALS = {"total_pass": int, "total_fail": int, "total_warn": int, "total_info": int}
@@ -40,7 +40,7 @@ CHECK = {
 NODE_TYPES = {"master", "node", "etcd", "controlplane", "policies"}
 
 
-def document(results: list, info: dict = None) -> dict:
+def document(results: list, info: t.Optional[dict] = None) -> dict:
     host = model.build_host("h", results, info or HOST_INFO["node1"])
     # round trip through JSON, as a reader sees the file
     return json.loads(json.dumps(kb.host_document(host, "cis-1.12")))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from test_report_model import RUN, fleet
-from test_report_samples import result
-
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_compare as compare
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_markdown as markdown
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_model as model
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_text as text
+from test_report_model import RUN, fleet
+from test_report_samples import result
 
 
 def test_sections_and_findings() -> None:

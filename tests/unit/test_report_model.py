@@ -7,9 +7,8 @@ import os
 
 import jsonschema
 import pytest
-from test_report_samples import HOST_INFO, cluster, control_plane, result, worker
-
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_model as model
+from test_report_samples import HOST_INFO, cluster, control_plane, result, worker
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = {
