@@ -92,7 +92,7 @@ def ssh_client_address(environ: t.Mapping[str, str], proc_path: str = "/proc", p
     """
     value = environ.get("SSH_CONNECTION")
     current = os.getpid() if pid is None else pid
-    for _ in range(32):
+    for _depth in range(32):
         if value:
             break
         current = _parent(proc_path, current)
@@ -282,14 +282,14 @@ class LiveFirewall:
     def loaded_mark(self) -> t.Optional[str]:
         """The fingerprint of our loaded ruleset, ``""`` when it is loaded without one, None when absent."""
         if self.backend == "nftables":
-            rc, out, _ = self.run([self.commands["nft"], "list", "table", "inet", TABLE], None)
+            rc, out, dummy = self.run([self.commands["nft"], "list", "table", "inet", TABLE], None)
             return _find_mark(out) if rc == 0 else None
         marks = []
         for binary in ("iptables", "ip6tables"):
-            rc, out, _ = self.run([self.commands[binary], "-S", CHAIN], None)
+            rc, out, dummy = self.run([self.commands[binary], "-S", CHAIN], None)
             if rc != 0:
                 return None
-            hooked, _, _ = self.run([self.commands[binary], "-C", "INPUT", "-j", CHAIN], None)
+            hooked = self.run([self.commands[binary], "-C", "INPUT", "-j", CHAIN], None)[0]
             marks.append(_find_mark(out) if hooked == 0 else "")
         return marks[0] if marks[0] == marks[1] else ""
 

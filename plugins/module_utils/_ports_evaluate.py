@@ -98,9 +98,9 @@ def _probe(rule: Rule, probe_runs: t.Sequence[t.Mapping[str, t.Any]]) -> t.Dict[
         return make_result(rule, "skipped", message="probe %s was not run" % rule.extra["probe"])
     actual = "; ".join("from %s: %s" % (who, p.get("message") or p.get("outcome")) for who, p in seen)
     source = "; ".join("GET %s from %s" % (p.get("url"), who) for who, p in seen)
-    if any(p.get("denied") is False for _, p in seen):
+    if any(p.get("denied") is False for who, p in seen):
         return make_result(rule, "fail", actual=actual, source=source)
-    if any(p.get("denied") is None for _, p in seen):
+    if any(p.get("denied") is None for who, p in seen):
         return make_result(rule, "error", actual=actual, source=source,
                            message="at least one probe could not tell whether access is denied")
     return make_result(rule, "pass", actual=actual, source=source)

@@ -28,7 +28,7 @@ description:
   - Idempotent; the loaded ruleset carries a fingerprint of what was rendered, so a second run with
     the same input changes nothing, and check mode predicts exactly.
 author:
-  - kubefort maintainers
+  - kubefort maintainers (@kubefort)
 options:
   state:
     description: V(present) loads and persists the firewall; V(absent) removes every trace of it.
@@ -88,8 +88,9 @@ attributes:
     support: full
     description: Shows the files and unit link before and after, and the loaded ruleset's fingerprint.
   platform:
+    support: full
     platforms: posix
-    description: Linux with nftables or iptables; run with O(become).
+    description: Linux with nftables or iptables; run with C(become).
 notes:
   - Workloads that reach the kubelet API from pods (metrics-server, Prometheus) need their pod CIDR
     in the sources of port 10250.

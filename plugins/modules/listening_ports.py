@@ -20,7 +20,7 @@ description:
   - The socket tables are those of the network namespace the module runs in, which is the host's for
     host-network components (kubelet, kube-proxy, static control-plane pods).
 author:
-  - kubefort maintainers
+  - kubefort maintainers (@kubefort)
 options:
   proc_path:
     description:
@@ -35,10 +35,11 @@ attributes:
     support: none
     description: Nothing is changed, so there is nothing to diff.
   platform:
+    support: full
     platforms: posix
     description: Linux nodes (the module reads the Linux proc file system).
 notes:
-  - Run with O(become) so that the file descriptors of every process can be read; without it, sockets of
+  - Run with C(become) so that the file descriptors of every process can be read; without it, sockets of
     other users' processes are listed with O(proc_path) data but without a process (RV(listeners[].pid) null).
 seealso:
   - module: kubefort.hardening.ports_audit

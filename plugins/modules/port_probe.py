@@ -23,7 +23,7 @@ description:
     firewalls included, is tested.
   - Server certificates are not verified; the probe tests access, not identity.
 author:
-  - kubefort maintainers
+  - kubefort maintainers (@kubefort)
 options:
   host:
     description:
@@ -78,6 +78,7 @@ attributes:
     support: none
     description: Nothing is changed.
   platform:
+    support: full
     platforms: posix
     description: Any host with Python; the node, the controller or another inventory host.
 seealso:

@@ -21,7 +21,7 @@ description:
   - With O(root) other than V(/) (an offline node image), nothing live can be checked; every rule is
     reported V(not_applicable) with the reason.
 author:
-  - kubefort maintainers
+  - kubefort maintainers (@kubefort)
 options:
   root:
     description: Where the node's file system is. Anything but V(/) is an offline node.
@@ -96,6 +96,7 @@ attributes:
     support: none
     description: Nothing is changed.
   platform:
+    support: full
     platforms: posix
     description: Linux nodes.
   action:

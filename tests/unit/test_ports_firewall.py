@@ -27,8 +27,8 @@ SSH = "10.77.0.5 40022 10.77.0.2 22"
 
 # ---- rendering and validation ---------------------------------------------------------------------
 
-def policies(ports=PORTS, common=(), protected=()):
-    return _firewall.parse_policies(ports, common, protected)
+def policies(ports=None, common=(), protected=()):
+    return _firewall.parse_policies(PORTS if ports is None else ports, common, protected)
 
 
 def test_nft_ruleset_is_valid_and_limited_to_our_table(tmp_path):
