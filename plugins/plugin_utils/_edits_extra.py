@@ -1,0 +1,123 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is private to the collection: its interface may change at any time.
+
+"""Fix kinds beyond _edits.Planner's own: further files of multi-file rules, operator-supplied files, mounts.
+
+``plan_extra(planner, findings)`` runs inside ``Planner.plan`` after the flag groups and before
+validation, so every text it changes is validated like the others:
+
+- ``Finding.more_fixes`` of kind ``attrs``: the other files (and the parent directory) of a file rule;
+- ``supplied_file``: writes content the operator gave through a role variable under
+  /etc/kubernetes/kubefort (mode 600), points the flag at it, mounts the directory into the static pod
+  and, for an admission plugin configuration, enables the plugin;
+- ``flag_mount``: sets a path flag (``--audit-log-path``) and mounts the path's directory from the host,
+  so what the component writes there survives restarts and is readable on the node.
+"""
+
+from __future__ import annotations
+
+import os
+import typing as t
+
+from ansible_collections.kubefort.hardening.plugins.module_utils._flags import split_list
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _yaml_edit
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, _load_manifest
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import SUPPLIED_DIR, Finding, Fix
+
+if t.TYPE_CHECKING:
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
+
+
+class ExtraEditError(ValueError):
+    """A fix of this module cannot be written safely."""
+
+
+def plan_extra(planner: "Planner", findings: t.Sequence[Finding]) -> None:
+    for finding in findings:
+        if finding.status != "fail":
+            continue
+        fixes = list(finding.more_fixes) + ([finding.fix] if finding.fix is not None else [])
+        for fix in fixes:
+            try:
+                if fix.kind == "attrs" and fix is not finding.fix:
+                    _attrs(planner, finding, fix)
+                elif fix.kind == "supplied_file":
+                    _supplied_file(planner, finding, fix)
+                elif fix.kind == "flag_mount":
+                    _flag_mount(planner, finding, fix)
+            except (ExtraEditError, _yaml_edit.YAMLEditError, ValueError) as exc:
+                planner.errors[finding.rule.id] = str(exc)
+
+
+def _attrs(planner: "Planner", finding: Finding, fix: Fix) -> None:
+    edit = planner.edit(fix.target, fix.component or finding.rule.component, finding.rule.id)
+    edit.mode = fix.mode or edit.mode
+    edit.owner = fix.owner or edit.owner
+    edit.group = fix.group or edit.group
+
+
+def _static_pod(planner: "Planner", fix: Fix) -> Component:
+    comp = planner.node.components[fix.component]
+    if comp.manifest is None:
+        raise ExtraEditError("%s is not a static pod here: set --%s in its own configuration by hand" % (comp.name, fix.target))
+    return comp
+
+
+def _supplied_file(planner: "Planner", finding: Finding, fix: Fix) -> None:
+    comp = _static_pod(planner, fix)
+    path, content = fix.value["path"], fix.value["content"]
+    if not str(content).strip():
+        raise ExtraEditError("the content supplied for --%s is empty" % fix.target)
+    _yaml_edit.load(str(content), path)  # refuses content that is not YAML before anything is written
+    target = planner.edit(path, comp.name, finding.rule.id)
+    target.after = str(content) if str(content).endswith("\n") else str(content) + "\n"
+    target.mode, target.create_parents = "0600", True
+    wanted: t.Dict[str, t.Optional[str]] = {fix.target: path}
+    plugin = fix.value.get("plugin")
+    if plugin:
+        current = _current_flags(planner, comp).value("enable-admission-plugins")
+        items = split_list(current)
+        if plugin not in items:
+            wanted["enable-admission-plugins"] = ",".join(items + [plugin])
+    planner._manifest_flags(comp, wanted, [finding.rule.id])
+    _mount(planner, comp, SUPPLIED_DIR, "kubefort-config", read_only=True)
+
+
+def _flag_mount(planner: "Planner", finding: Finding, fix: Fix) -> None:
+    comp = _static_pod(planner, fix)
+    path = str(fix.value)
+    if not os.path.isabs(path):
+        raise ExtraEditError("--%s must be an absolute path, not %r" % (fix.target, path))
+    planner._manifest_flags(comp, {fix.target: path}, [finding.rule.id])
+    _mount(planner, comp, os.path.dirname(path), "kubefort-%s" % fix.target, read_only=False)
+
+
+def _current_flags(planner: "Planner", comp: Component) -> t.Any:
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import _manifest_flags
+
+    manifest = t.cast(t.Any, comp.manifest)
+    edit = planner.edits.get(manifest.path)
+    text = edit.text if edit is not None and edit.text is not None else manifest.text
+    current, _name = _load_manifest(manifest.path, t.cast(str, text))
+    return _manifest_flags(comp.name, current)
+
+
+def _mount(planner: "Planner", comp: Component, directory: str, name: str, read_only: bool) -> None:
+    manifest = planner.edits[t.cast(t.Any, comp.manifest).path]
+    text = t.cast(str, manifest.text)
+    current, _name = _load_manifest(manifest.path, text)
+    container = current.data["spec"]["containers"][current.container]
+    if any(m.get("mountPath") == directory for m in container.get("volumeMounts") or []):
+        return
+    mount: t.Dict[str, t.Any] = {"mountPath": directory, "name": name}
+    if read_only:
+        mount["readOnly"] = True
+    text = _yaml_edit.append_mapping(text, ("spec", "containers", current.container, "volumeMounts"), mount, manifest.path)
+    text = _yaml_edit.append_mapping(text, ("spec", "volumes"),
+                                     {"hostPath": {"path": directory, "type": "DirectoryOrCreate"}, "name": name},
+                                     manifest.path)
+    manifest.after = text

@@ -1,0 +1,108 @@
+"""Fixes that need more than one flag: operator-supplied files, host mounts, multi-file attributes.
+
+The findings come from the catalog's evaluation of the real kubeadm API server manifest of demo node cp1;
+the planner then turns them into file texts, which must still be valid Pods.
+"""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+
+from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
+    Component,
+    Node,
+    _load_manifest,
+    _manifest_flags,
+)
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_extra import plan_extra
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options, evaluate
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PATH = "/etc/kubernetes/manifests/kube-apiserver.yaml"
+POLICY = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n"
+ADMISSION = ("apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: EventRateLimit\n"
+             "  path: /etc/kubernetes/kubefort/event-rate-limit.yaml\n")
+
+
+def cp1(mode: str = "0600") -> Node:
+    with open(os.path.join(REPO, "demo", "nodes", "cp1", PATH.lstrip("/"))) as handle:
+        text = handle.read()
+    manifest, name = _load_manifest(PATH, text)
+    comp = Component(name=name, present=True, version="1.28.7", manifest=manifest)
+    comp.disk_flags = _manifest_flags(name, manifest)
+    files = {
+        PATH: {"type": "file", "mode": mode, "uid": 0, "gid": 0, "owner": "root", "group": "root", "content": text},
+        "/etc/kubernetes/manifests": {"type": "dir", "mode": "0777", "uid": 0, "gid": 0, "owner": "root", "group": "root"},
+        "/etc/kubernetes": {"type": "dir", "mode": "0755", "uid": 0, "gid": 0, "owner": "root", "group": "root"},
+    }
+    return Node(root="/", live=False, layout="kubeadm", components={name: comp}, files=files,
+                static_pod_path="/etc/kubernetes/manifests")
+
+
+def plan(rule_ids, mode="0600", **options):
+    node = cp1(mode)
+    findings = evaluate(node, [_catalog.BY_ID[r] for r in rule_ids], Options(**options))
+    planner = Planner(node)
+    planner.plan(findings)
+    plan_extra(planner, findings)
+    planner._validate()
+    return planner
+
+
+def container(planner):
+    data = yaml.safe_load(planner.edits[PATH].after)
+    return data, data["spec"]["containers"][0]
+
+
+def test_supplied_audit_policy_is_written_flagged_and_mounted():
+    planner = plan(["apiserver-audit-policy"], supplied={"audit_policy": POLICY})
+    policy = planner.edits["/etc/kubernetes/kubefort/audit-policy.yaml"]
+    assert (policy.after, policy.mode, policy.create_parents, policy.before) == (POLICY, "0600", True, None)
+    data, main = container(planner)
+    assert "--audit-policy-file=/etc/kubernetes/kubefort/audit-policy.yaml" in main["command"]
+    assert {"mountPath": "/etc/kubernetes/kubefort", "name": "kubefort-config", "readOnly": True} in main["volumeMounts"]
+    assert {"hostPath": {"path": "/etc/kubernetes/kubefort", "type": "DirectoryOrCreate"}, "name": "kubefort-config"} in data["spec"]["volumes"]
+    assert planner.errors == {}
+
+
+def test_audit_log_path_gets_a_writable_host_mount():
+    planner = plan(["apiserver-audit-log-path", "apiserver-audit-log-maxage"])
+    data, main = container(planner)
+    assert "--audit-log-path=/var/log/kubernetes/audit/audit.log" in main["command"]
+    assert "--audit-log-maxage=30" in main["command"]
+    assert {"mountPath": "/var/log/kubernetes/audit", "name": "kubefort-audit-log-path"} in main["volumeMounts"]
+    assert planner.edits[PATH].rules == ["apiserver-audit-log-maxage", "apiserver-audit-log-path"] or \
+        sorted(planner.edits[PATH].rules) == ["apiserver-audit-log-maxage", "apiserver-audit-log-path"]
+
+
+def test_event_rate_limit_and_node_restriction_both_end_up_in_the_plugin_list():
+    planner = plan(["apiserver-node-restriction-plugin", "apiserver-always-pull-images", "apiserver-event-rate-limit"],
+                   supplied={"admission_config": ADMISSION})
+    _data, main = container(planner)
+    plugins = [w for w in main["command"] if w.startswith("--enable-admission-plugins=")]
+    assert plugins == ["--enable-admission-plugins=NodeRestriction,EventRateLimit"]
+    assert "--admission-control-config-file=/etc/kubernetes/kubefort/admission-config.yaml" in main["command"]
+
+
+def test_supplied_content_that_is_not_yaml_is_refused_and_not_written():
+    planner = plan(["apiserver-audit-policy"], supplied={"audit_policy": "rules: [\n"})
+    assert "apiserver-audit-policy" in planner.errors
+    assert "/etc/kubernetes/kubefort/audit-policy.yaml" not in planner.edits
+
+
+def test_parent_directory_fix_is_planned_with_the_file_rule():
+    planner = plan(["apiserver-manifest-permissions"], mode="0644")
+    assert planner.edits[PATH].mode == "0600"
+    assert planner.edits["/etc/kubernetes/manifests"].mode == "0755"
+    assert planner.edits["/etc/kubernetes/manifests"].rules == ["apiserver-manifest-permissions"]
+
+
+def test_cipher_fix_through_the_planner_writes_the_whole_list():
+    planner = plan(["apiserver-tls-cipher-suites"])
+    _data, main = container(planner)
+    words = [w for w in main["command"] if w.startswith("--tls-cipher-suites=")]
+    assert len(words) == 1 and "TLS_RSA" not in words[0] and words[0].count(",") == 10
