@@ -7,7 +7,7 @@
 
 """Read and write cluster policy objects through the Kubernetes API with the ``kubernetes`` client.
 
-One list call per kind builds the snapshot ``_cluster_policy`` evaluates. A kind whose API group is not
+One list call per kind (through the client's REST layer, with its configuration and authentication) builds the snapshot ``_cluster_policy`` evaluates. A kind whose API group is not
 served (404) or that the user may not list (403) is recorded in ``snapshot["missing"]`` and the rules
 reading it report an error; an expired token (401) or an unreachable server stops the run with a
 ``ClusterAPIError`` whose message says what to do. Tokens never appear in messages.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import traceback
 import typing as t
+from urllib.parse import quote, urlencode
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_policy import (
     KINDS,
@@ -49,20 +50,23 @@ else:
 
 MERGE_PATCH = "application/merge-patch+json"
 
-# kind -> (API class, list call, patch call, create call, delete call)
-CALLS: t.Dict[str, t.Tuple[str, str, str, str, str]] = {
-    "Namespace": ("CoreV1Api", "list_namespace", "patch_namespace", "", ""),
-    "ServiceAccount": ("CoreV1Api", "list_service_account_for_all_namespaces", "patch_namespaced_service_account", "", ""),
-    "Pod": ("CoreV1Api", "list_pod_for_all_namespaces", "", "", ""),
-    "Service": ("CoreV1Api", "list_service_for_all_namespaces", "", "", ""),
-    "ClusterRole": ("RbacAuthorizationV1Api", "list_cluster_role", "", "", ""),
-    "ClusterRoleBinding": ("RbacAuthorizationV1Api", "list_cluster_role_binding", "patch_cluster_role_binding", "",
-                           "delete_cluster_role_binding"),
-    "Role": ("RbacAuthorizationV1Api", "list_role_for_all_namespaces", "", "", ""),
-    "RoleBinding": ("RbacAuthorizationV1Api", "list_role_binding_for_all_namespaces", "patch_namespaced_role_binding", "",
-                    "delete_namespaced_role_binding"),
-    "NetworkPolicy": ("NetworkingV1Api", "list_network_policy_for_all_namespaces", "", "create_namespaced_network_policy", ""),
-}
+
+def api_path(kind: str, namespace: t.Optional[str] = None, name: t.Optional[str] = None) -> str:
+    """The REST path of a kind (all namespaces when no namespace), or of one object."""
+    group_version, plural, namespaced = KINDS[kind]
+    path = "/api/v1" if group_version == "v1" else "/apis/" + group_version
+    if namespaced and namespace:
+        path += "/namespaces/" + quote(namespace, safe="")
+    path += "/" + plural
+    return path + "/" + quote(name, safe="") if name else path
+
+
+class HTTPStatusError(Exception):
+    """A non-2xx answer of the API server."""
+
+    def __init__(self, status: int, reason: str, body: t.Any) -> None:
+        super().__init__("%s %s" % (status, reason))
+        self.status, self.reason, self.body = status, reason, body
 
 
 class ClusterAPIError(Exception):
@@ -148,14 +152,31 @@ class ClusterConnection:
             self.redact.add(value)
         return k8s_client.ApiClient(configuration=configuration)
 
-    def _call(self, kind: str, which: int, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        api_name, method = CALLS[kind][0], CALLS[kind][which]
-        api = getattr(k8s_client, api_name)(self.client)
-        response = getattr(api, method)(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
-        data = response.data
+    def _request(self, method: str, path: str, query: t.Optional[t.Dict[str, str]] = None,
+                 body: t.Any = None, content_type: str = "application/json") -> t.Any:
+        """One call through the client's REST layer (its TLS, proxy and auth settings, token refresh hooks).
+
+        The generated typed API would validate every call's arguments with pydantic first, which costs
+        about two seconds of CPU per run for the handful of calls made here.
+        """
+        configuration = self.client.configuration
+        headers = dict(self.client.default_headers, Accept="application/json")
+        if body is not None:
+            headers["Content-Type"] = content_type
+        for setting in configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        url = configuration.host.rstrip("/") + path + ("?" + urlencode(query) if query else "")
+        response = self.client.rest_client.request(method, url, headers=headers, body=body,
+                                                   _request_timeout=self.timeout)
+        data = getattr(response, "data", None)
+        if data is None and callable(getattr(response, "read", None)):
+            data = response.read()
+        if not 200 <= response.status <= 299:
+            raise HTTPStatusError(response.status, response.reason or "", data)
         return json.loads(data) if data else {}
 
-    def _describe(self, exc: ApiException) -> str:
+    def _describe(self, exc: t.Any) -> str:
         reason = "%s %s" % (exc.status, exc.reason or "")
         try:
             message = json.loads(exc.body).get("message")
@@ -165,7 +186,7 @@ class ClusterConnection:
 
     def _fatal(self, exc: BaseException) -> t.Optional[ClusterAPIError]:
         """The error that stops the run, or None when only this call failed."""
-        if isinstance(exc, ApiException) and exc.status == 401:
+        if isinstance(exc, (ApiException, HTTPStatusError)) and exc.status == 401:
             return ClusterAuthError(
                 "the API server at %s refused the credentials (401 Unauthorized): the token has expired or is "
                 "invalid. Renew it (log in again, or refresh the kubeconfig) and run again."
@@ -173,6 +194,11 @@ class ClusterConnection:
             )
         if isinstance(exc, ApiException) and exc.status == 0:
             exc = Urllib3HTTPError(exc.reason)
+        if isinstance(exc, (Urllib3HTTPError, OSError)) and ("SSL" in str(exc) or "certificate" in str(exc)):
+            return ClusterUnreachableError(
+                "TLS with the API server at %s failed (%s). Check the CA (ca_cert, or certificate-authority in the "
+                "kubeconfig) and the server name." % (self.client.configuration.host, self.redact(exc))
+            )
         if isinstance(exc, (Urllib3HTTPError, OSError)):
             return ClusterUnreachableError(
                 "the API server at %s did not answer within %s s (%s). Check that it is reachable from this host, "
@@ -186,8 +212,8 @@ class ClusterConnection:
         snap = empty_snapshot("API %s" % self.client.configuration.host)
         for kind in KINDS:
             try:
-                body = self._call(kind, 1)
-            except (ApiException, Urllib3HTTPError, OSError) as exc:
+                body = self._request("GET", api_path(kind))
+            except (HTTPStatusError, ApiException, Urllib3HTTPError, OSError) as exc:
                 fatal = self._fatal(exc)
                 if fatal is not None:
                     raise fatal from None
@@ -208,16 +234,15 @@ class ClusterConnection:
 
         Raises ClusterAPIError when the server is gone or the token expired: later writes would fail too.
         """
-        extra = {"dry_run": "All"} if dry_run else {}
-        ns_args = (action.namespace,) if action.namespace else ()
+        query = {"dryRun": "All"} if dry_run else None
         try:
-            if action.method == "PATCH":
-                self._call(action.kind, 2, action.name, *ns_args, action.body, _content_type=MERGE_PATCH, **extra)
-            elif action.method == "POST":
-                self._call(action.kind, 3, *ns_args, action.body, **extra)
-            elif action.method == "DELETE":
-                self._call(action.kind, 4, action.name, *ns_args, **extra)
-        except (ApiException, Urllib3HTTPError, OSError) as exc:
+            if action.method == "POST":
+                self._request("POST", api_path(action.kind, action.namespace), query, action.body)
+            else:
+                body = action.body if action.method == "PATCH" else None
+                self._request(action.method, api_path(action.kind, action.namespace, action.name), query, body,
+                              MERGE_PATCH)
+        except (HTTPStatusError, ApiException, Urllib3HTTPError, OSError) as exc:
             fatal = self._fatal(exc)
             if fatal is not None:
                 raise fatal from None

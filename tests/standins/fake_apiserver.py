@@ -177,6 +177,7 @@ class FakeAPIServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 1 << 16  # headers and body leave in one segment (no Nagle/delayed-ACK stall)
 
             def log_message(self, *args: t.Any) -> None:  # keep test output clean
                 pass
@@ -189,6 +190,7 @@ class FakeAPIServer:
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
+                    self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
                     pass  # the client gave up (timeout tests)
 
