@@ -40,7 +40,8 @@ RULES: t.Tuple[Rule, ...] = (
         remediation="Set readOnlyPort: 0 in the kubelet config (or --read-only-port=0); the node role "
         "fixes it (CIS 4.2.4). Until then, the ports firewall can block 10255.",
         rationale="The read-only port serves pod specs and node state to anyone, without authentication.",
-        extra={"check": "closed", "ports": (10255,), "related_cis": ("4.2.4",)},
+        extra={"check": "closed", "ports": (10255,), "related_cis": ("4.2.4",),
+               "related_rules": ("kubelet-read-only-port",)},
     ),
     Rule(
         id="ports-kubelet-readonly-anonymous",
@@ -55,7 +56,8 @@ RULES: t.Tuple[Rule, ...] = (
         "firewall (kubefort_ports_firewall).",
         rationale="An answer here hands every pod spec on the node, environment variables included, to "
         "anyone who can reach the port.",
-        extra={"check": "probe", "probe": "kubelet-readonly", "related_cis": ("4.2.4",)},
+        extra={"check": "probe", "probe": "kubelet-readonly", "related_cis": ("4.2.4",),
+               "related_rules": ("kubelet-read-only-port",)},
     ),
     Rule(
         id="ports-kubelet-api-anonymous",
@@ -70,7 +72,8 @@ RULES: t.Tuple[Rule, ...] = (
         "kubelet config (CIS 4.2.1, 4.2.2; the node role fixes them); allow 10250 only from the control "
         "plane with the ports firewall.",
         rationale="Anonymous access to the kubelet API gives full control of the node's containers.",
-        extra={"check": "probe", "probe": "kubelet-api", "related_cis": ("4.2.1", "4.2.2")},
+        extra={"check": "probe", "probe": "kubelet-api", "related_cis": ("4.2.1", "4.2.2"),
+               "related_rules": ("kubelet-anonymous-auth", "kubelet-authorization-mode")},
     ),
     Rule(
         id="ports-apiserver-anonymous",
@@ -86,7 +89,8 @@ RULES: t.Tuple[Rule, ...] = (
         "RBAC from granting anything to system:anonymous.",
         rationale="Anonymous API requests expose discovery data and whatever RBAC grants to "
         "system:anonymous.",
-        extra={"check": "probe", "probe": "kube-apiserver", "related_cis": ("1.2.1",)},
+        extra={"check": "probe", "probe": "kube-apiserver", "related_cis": ("1.2.1",),
+               "related_rules": ("apiserver-anonymous-auth",)},
     ),
     Rule(
         id="ports-cadvisor-closed",
@@ -100,7 +104,7 @@ RULES: t.Tuple[Rule, ...] = (
         remediation="Remove --cadvisor-port from the kubelet's flags (the port was removed in Kubernetes "
         "1.12; a kubelet that still opens it is too old and must be upgraded).",
         rationale="cAdvisor serves container metrics and machine details without authentication.",
-        extra={"check": "closed", "ports": (4149, 4194)},
+        extra={"check": "closed", "ports": (4149, 4194), "related_rules": ("kubelet-cadvisor-port",)},
     ),
     Rule(
         id="ports-controller-manager-loopback",
@@ -116,6 +120,7 @@ RULES: t.Tuple[Rule, ...] = (
         rationale="Its health and metrics port needs no remote clients; exposing it widens the attack "
         "surface of the control plane.",
         extra={"check": "scope", "ports": (10257, 10252), "scopes": ("loopback",), "related_cis": ("1.3.7",),
+               "related_rules": ("controller-manager-bind-address",),
                "process": "kube-controller-manager"},
     ),
     Rule(
@@ -131,6 +136,7 @@ RULES: t.Tuple[Rule, ...] = (
         "fixes it).",
         rationale="Its health and metrics port needs no remote clients.",
         extra={"check": "scope", "ports": (10259, 10251), "scopes": ("loopback",), "related_cis": ("1.4.2",),
+               "related_rules": ("scheduler-bind-address",),
                "process": "kube-scheduler"},
     ),
     Rule(
@@ -146,6 +152,7 @@ RULES: t.Tuple[Rule, ...] = (
         "balancers check it) or 127.0.0.1 (the node role); limit its sources with the ports firewall.",
         rationale="Load balancers may need the health port; the rest of the network does not.",
         extra={"check": "scope", "ports": (10256,), "scopes": ("loopback", "node"), "option": "kube_proxy_healthz_scopes",
+               "related_rules": ("kube-proxy-healthz-bind-address",),
                "process": "kube-proxy"},
     ),
     Rule(
@@ -161,6 +168,7 @@ RULES: t.Tuple[Rule, ...] = (
         "role), or to the node address when a scraper needs it and the firewall limits it.",
         rationale="The metrics server has no authentication.",
         extra={"check": "scope", "ports": (10249,), "scopes": ("loopback",), "option": "kube_proxy_metrics_scopes",
+               "related_cis": ("4.3.1",), "related_rules": ("kube-proxy-metrics-bind-address",),
                "process": "kube-proxy"},
     ),
     Rule(

@@ -194,3 +194,12 @@ def test_only_selected_rules():
 def test_bad_waivers(waiver, message):
     with pytest.raises(_ports_evaluate.PortsOptionsError, match=message):
         _ports_evaluate.evaluate(listing("legacy-node"), None, {"waivers": [waiver]})
+
+
+def test_related_rules_exist_in_the_catalog():
+    # the config rules that fix what these live checks find (node and control-plane areas)
+    related = {rid for r in _rules_ports.RULES for rid in r.extra.get("related_rules", ())}
+    assert related and related <= set(_catalog.BY_ID)
+    for rule in _rules_ports.RULES:
+        for cis in rule.extra.get("related_cis", ()):
+            assert any(r.cis == cis for r in _catalog.ALL_RULES), (rule.id, cis)
