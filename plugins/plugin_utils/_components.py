@@ -268,6 +268,9 @@ def _build_kubeadm_style(snapshot: t.Dict[str, t.Any], layout: str, errors: t.Li
     _attach_processes(components, snapshot, skip=())
     _apply_etcd_env(etcd, errors)
     components["kube-proxy"] = _build_kube_proxy(snapshot, layout)
+    if layout == _layouts.EKS and kubelet.config_path in _layouts.NODEADM_GENERATED:
+        # nodeadm rewrites these at every boot from the instance's NodeConfig.
+        kubelet.generated.extend(p for c in kubelet.configs for p in [c.path] if p in _layouts.NODEADM_GENERATED)
     for comp in components.values():
         if comp.settings == "manifest" and comp.kind == "systemd":
             comp.settings = "unit"
@@ -650,7 +653,7 @@ def _rancher_role(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher, values: 
 def _build_rancher(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher,
                    errors: t.List[str]) -> t.Tuple[t.Dict[str, Component], str]:
     files = snapshot.get("files", {})
-    values, items = rancher_config(files, dist)
+    values, items = rancher_config(files, dist, errors)
     role, unit = _rancher_role(snapshot, dist, values)
     service = unit["name"][: -len(".service")] if unit else dist.name + ("-server" if dist.name == _layouts.RKE2 and role == "server"
                                                                          else "-agent" if role == "agent" else "")
@@ -824,6 +827,8 @@ def _manifest_flags(name: str, manifest: Manifest) -> FlagSet:
             sequence_items,
         )
         line_nodes = sequence_items(manifest.root, ("spec", "containers", manifest.container, manifest.key))
+        if manifest.key == "command":
+            line_nodes = line_nodes + sequence_items(manifest.root, ("spec", "containers", manifest.container, "args"))
     sources = []
     for index in range(manifest.offset, len(manifest.words)):
         line = line_nodes[index].start_mark.line + 1 if index < len(line_nodes) else None

@@ -152,11 +152,15 @@ RANCHER_KUBELET_CONFIG: t.Mapping[str, t.Any] = {
 }
 # Releases whose kubelet ran with the read-only port 10255 open: the generated drop-in omits
 # readOnlyPort 0 and the kubelet, started with --config-dir only, keeps its flag default.
-# k3s-io/k3s#12164 (fixed in v1.32.4+k3s1), rancher/rke2#8094 (fixed in v1.32.6 and v1.33.2).
+# k3s-io/k3s#12164 (fixed in v1.32.4+k3s1); rancher/rke2#8094/#8100 (fix validated June 2025: taken here
+# as the first releases after it, v1.32.6 and v1.33.2, which is approximate).
 READ_ONLY_PORT_OPEN: t.Mapping[str, t.Tuple[t.Tuple[t.Tuple[int, ...], t.Tuple[int, ...]], ...]] = {
     K3S: (((1, 32, 0), (1, 32, 4)),),
     RKE2: (((1, 32, 0), (1, 32, 6)), ((1, 33, 0), (1, 33, 2))),
 }
+
+# Files nodeadm (EKS AL2023) regenerates at every boot: remediation writes its own drop-in instead.
+NODEADM_GENERATED = ("/etc/kubernetes/kubelet/config.json", "/etc/kubernetes/kubelet/config.json.d/00-nodeadm.conf")
 
 MICROK8S_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
 
