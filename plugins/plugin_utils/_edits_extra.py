@@ -14,12 +14,15 @@ validation, so every text it changes is validated like the others:
 - ``supplied_file``: writes content the operator gave through a role variable under
   /etc/kubernetes/kubefort (mode 600), points the flag at it, mounts the directory into the static pod
   and, for an admission plugin configuration, enables the plugin;
+- ``config_list``: sets a top-level list key of a component's config file (``tlsCipherSuites``), as a
+  block sequence, keeping the rest of the file byte for byte;
 - ``flag_mount``: sets a path flag (``--audit-log-path``) and mounts the path's directory from the host,
   so what the component writes there survives restarts and is readable on the node.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import typing as t
 
@@ -49,6 +52,8 @@ def plan_extra(planner: "Planner", findings: t.Sequence[Finding]) -> None:
                     _supplied_file(planner, finding, fix)
                 elif fix.kind == "flag_mount":
                     _flag_mount(planner, finding, fix)
+                elif fix.kind == "config_list":
+                    _config_list(planner, finding, fix)
             except (ExtraEditError, _yaml_edit.YAMLEditError, ValueError) as exc:
                 planner.errors[finding.rule.id] = str(exc)
 
@@ -121,3 +126,49 @@ def _mount(planner: "Planner", comp: Component, directory: str, name: str, read_
                                      {"hostPath": {"path": directory, "type": "DirectoryOrCreate"}, "name": name},
                                      manifest.path)
     manifest.after = text
+
+
+def _config_list(planner: "Planner", finding: Finding, fix: Fix) -> None:
+    comp = planner.node.components[fix.component]
+    keypath = tuple(fix.target.split("."))
+    if len(keypath) != 1:
+        raise ExtraEditError("%s: only top-level list keys can be set, not %s" % (comp.name, fix.target))
+    path = comp.config_sources.get(keypath, (comp.config_path, None))[0] or comp.config_path
+    if not path:
+        raise ExtraEditError("%s has no config file to change" % comp.name)
+    edit = planner.edit(path, comp.name, finding.rule.id)
+    text = t.cast(str, edit.text)
+    items = [str(v) for v in fix.value]
+    if text.lstrip().startswith("{"):
+        data = json.loads(text)
+        data[keypath[0]] = items
+        edit.after = json.dumps(data, indent=2) + ("\n" if text.endswith("\n") else "")
+        return
+    edit.after = set_top_level_list(text, keypath[0], items, path)
+
+
+def set_top_level_list(text: str, key: str, items: t.Sequence[str], what: str) -> str:
+    """``text`` with the top-level ``key`` set to ``items`` (a block sequence), everything else kept."""
+    data, root = _yaml_edit.load(text, what)
+    block = "%s:\n%s" % (key, "".join("- %s\n" % _yaml_edit.scalar_text(i) for i in items))
+    found = None
+    if root is not None:
+        found = next(((k, v) for k, v in root.value if k.value == key), None)
+    if found is None:
+        new = text + ("" if not text or text.endswith("\n") else "\n") + block
+    else:
+        key_node, value_node = found
+        if key_node.start_mark.column != 0:
+            raise ExtraEditError("%s: %s is not a top-level key at column 0" % (what, key))
+        end = value_node.end_mark.index
+        if end and text[end - 1] != "\n":
+            # A flow sequence, or the last line without a newline: replace up to the end of the line.
+            newline = text.find("\n", end)
+            end = len(text) if newline == -1 else newline + 1
+        new = text[:key_node.start_mark.index] + block + text[end:]
+    expected = dict(data or {})
+    expected[key] = list(items)
+    after, _root = _yaml_edit.load(new, what + " (after the edit)")
+    if after != expected:
+        raise ExtraEditError("%s: setting %s would change more than that key; not written" % (what, key))
+    return new

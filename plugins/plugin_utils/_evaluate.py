@@ -71,7 +71,7 @@ class Fix:
     """One change a rule asks for.
 
     ``kind`` is ``flag``, ``config``, ``attrs`` or ``apiserver_anonymous`` (planned by _edits.Planner), or
-    ``supplied_file`` / ``flag_mount`` (planned by _edits_extra).
+    ``supplied_file``, ``flag_mount`` / ``config_list`` (planned by _edits_extra).
     """
 
     kind: str
@@ -148,7 +148,8 @@ def _flag_source(flags: FlagSet, name: str) -> str:
     where = []
     for src in flags.sources(name):
         path, line = src.get("path"), src.get("line")
-        where.append("%s:%s" % (path, line) if line else str(path))
+        place = "%s:%s" % (path, line) if line else str(path)
+        where.append("%s in %s" % (src["env"], place) if src.get("env") else place)
     return "--%s at %s" % (name, ", ".join(where) if where else "command line")
 
 
@@ -327,7 +328,8 @@ def _setting_fix(comp: Component, rule: Rule, setting: Setting, expected: t.Any,
     config_key = config_key or rule.config_key
     if setting.origin == "flag" or not config_key or comp.mode == "flags":
         return Fix("flag", comp.name, t.cast(str, rule.flag), normalize(value))
-    return Fix("config", comp.name, config_key, value)
+    # Lists (tlsCipherSuites) are written by _edits_extra; the Planner's config edit takes scalars.
+    return Fix("config_list" if isinstance(value, (list, tuple)) else "config", comp.name, config_key, value)
 
 
 # --- named checks ----------------------------------------------------------------------------------

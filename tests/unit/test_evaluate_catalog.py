@@ -262,7 +262,7 @@ CASES = [
      "fail", ("config", "featureGates.RotateKubeletServerCertificate", True)),
     ("kubelet-tls-cipher-suites", kl(config={"tlsCipherSuites": ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]}), "pass", None),
     ("kubelet-tls-cipher-suites", kl(config={"tlsCipherSuites": ["TLS_RSA_WITH_AES_128_GCM_SHA256"]}), "fail",
-     ("config", "tlsCipherSuites", None)),
+     ("config_list", "tlsCipherSuites", None)),
     ("kubelet-pod-pids-limit", kl(config={"podPidsLimit": 4096}), "pass", None),
     ("kubelet-pod-pids-limit", kl(config={}), "fail", None),
     ("kubelet-seccomp-default", kl(config={"seccompDefault": True}), "pass", None),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import yaml
 
+from ansible_collections.kubefort.hardening.plugins.module_utils._flags import parse_args
 from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
     Component,
@@ -18,7 +20,11 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._components imp
     _manifest_flags,
 )
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_extra import plan_extra
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_extra import (
+    ExtraEditError,
+    plan_extra,
+    set_top_level_list,
+)
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options, evaluate
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -106,3 +112,39 @@ def test_cipher_fix_through_the_planner_writes_the_whole_list():
     _data, main = container(planner)
     words = [w for w in main["command"] if w.startswith("--tls-cipher-suites=")]
     assert len(words) == 1 and "TLS_RSA" not in words[0] and words[0].count(",") == 10
+
+
+KUBELET = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n# keep me\nreadOnlyPort: 0\n"
+
+
+@pytest.mark.parametrize("before, after", [
+    (KUBELET, KUBELET + "tlsCipherSuites:\n- A\n- B\n"),
+    ("kind: KubeletConfiguration\ntlsCipherSuites:\n- X\n- Y  # weak\nreadOnlyPort: 0\n",
+     "kind: KubeletConfiguration\ntlsCipherSuites:\n- A\n- B\nreadOnlyPort: 0\n"),
+    ("kind: KubeletConfiguration\ntlsCipherSuites: [X, Y]\nreadOnlyPort: 0\n",
+     "kind: KubeletConfiguration\ntlsCipherSuites:\n- A\n- B\nreadOnlyPort: 0\n"),
+    ("kind: KubeletConfiguration\ntlsCipherSuites:\n  - X\n  - Y", "kind: KubeletConfiguration\ntlsCipherSuites:\n- A\n- B\n"),
+])
+def test_top_level_list_is_set_keeping_everything_else(before, after):
+    assert set_top_level_list(before, "tlsCipherSuites", ["A", "B"], "config.yaml") == after
+
+
+def test_top_level_list_refuses_an_indented_document():
+    with pytest.raises(ExtraEditError):
+        set_top_level_list("  kind: KubeletConfiguration\n  tlsCipherSuites: [X]\n", "tlsCipherSuites", ["A"], "config.yaml")
+
+
+def test_kubelet_cipher_fix_is_written_into_the_config_file():
+    text = KUBELET
+    comp = Component(name="kubelet", present=True, kind="systemd", version="1.30.2",
+                     config_path="/var/lib/kubelet/config.yaml", config=yaml.safe_load(text))
+    comp.disk_flags = parse_args("kubelet", ["--config=/var/lib/kubelet/config.yaml"])
+    node = Node(root="/", live=False, layout="kubeadm", components={"kubelet": comp},
+                files={"/var/lib/kubelet/config.yaml": {"type": "file", "mode": "0600", "uid": 0, "gid": 0, "content": text}},
+                static_pod_path="/etc/kubernetes/manifests")
+    findings = evaluate(node, [_catalog.BY_ID["kubelet-tls-cipher-suites"]], Options())
+    planner = Planner(node)
+    planner.plan(findings)
+    plan_extra(planner, findings)
+    after = planner.edits["/var/lib/kubelet/config.yaml"].after
+    assert after.startswith(KUBELET) and yaml.safe_load(after)["tlsCipherSuites"][0] == "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
