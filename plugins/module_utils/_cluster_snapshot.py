@@ -7,7 +7,8 @@
 
 """Read and write cluster policy objects through the Kubernetes API with the ``kubernetes`` client.
 
-One list call per kind (through the client's REST layer, with its configuration and authentication) builds the snapshot ``_cluster_policy`` evaluates. A kind whose API group is not
+One list call per kind (through the client's REST layer, with its configuration and authentication)
+builds the snapshot ``_cluster_policy`` evaluates. A kind whose API group is not
 served (404) or that the user may not list (403) is recorded in ``snapshot["missing"]`` and the rules
 reading it report an error; an expired token (401) or an unreachable server stops the run with a
 ``ClusterAPIError`` whose message says what to do. Tokens never appear in messages.

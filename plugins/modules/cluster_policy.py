@@ -24,7 +24,7 @@ description:
     validation run and nothing is stored.
   - Runs where the Kubernetes client and credentials are, usually the controller (C(delegate_to=localhost)).
 author:
-  - kubefort maintainers
+  - kubefort maintainers (@kubefort)
 requirements:
   - kubernetes (the Python client) to read a live cluster; not needed with O(snapshot_files).
 options:
@@ -162,6 +162,7 @@ attributes:
     support: full
     description: Shows the fields each write changes.
   platform:
+    support: full
     platforms: posix
     description: Runs where the Kubernetes API can be reached, usually the controller.
 notes:
@@ -213,7 +214,10 @@ snapshot:
   description: Where the objects came from, how many of each kind, and the kinds that could not be read and why.
   returned: success
   type: dict
-  sample: {source: "API https://10.0.0.11:6443", counts: {Pod: 12}, missing: {NetworkPolicy: "API group/version networking.k8s.io/v1 is not served by this cluster (404)"}}
+  sample:
+    source: API https://10.0.0.11:6443
+    counts: {Pod: 12}
+    missing: {NetworkPolicy: "API group/version networking.k8s.io/v1 is not served by this cluster (404)"}
 diff:
   description: The fields each write changes (with --diff).
   returned: changed and diff mode

@@ -47,7 +47,7 @@ RESOURCES = {
     "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings", True),
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies", True),
 }
-BY_PLURAL = {(gv, plural): kind for kind, (gv, plural, _) in RESOURCES.items()}
+BY_PLURAL = {(spec[0], spec[1]): kind for kind, spec in RESOURCES.items()}
 
 
 def make_certificates(directory: str) -> tuple[str, str, str]:
@@ -162,7 +162,7 @@ class FakeAPIServer:
         return path
 
     def objects(self, kind: str) -> list[dict]:
-        return [o for (k, _, _), o in sorted(self.store.items()) if k == kind]
+        return [obj for key, obj in sorted(self.store.items()) if key[0] == kind]
 
     def get(self, kind: str, namespace: str, name: str) -> dict | None:
         return self.store.get((kind, namespace or "", name))
@@ -258,7 +258,7 @@ class FakeAPIServer:
         key = (kind, namespace, name or "")
         if method == "GET" and name is None:
             items = [dict((k, v) for k, v in o.items() if k not in ("kind", "apiVersion"))
-                     for (k, ns, _), o in sorted(self.store.items()) if k == kind and (not namespace or ns == namespace)]
+                     for key, o in sorted(self.store.items()) if key[0] == kind and (not namespace or key[1] == namespace)]
             return 200, {"kind": kind + "List", "apiVersion": gv, "metadata": {"resourceVersion": str(self._rv)},
                          "items": items}
         if method == "POST":

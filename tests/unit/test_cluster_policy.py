@@ -119,7 +119,7 @@ def test_default_service_accounts() -> None:
 
 
 def test_check_mode_says_would_fix() -> None:
-    _, results = run(["default-sa-automount"], fixture_snapshot(), check_mode=True, remediate=True)
+    results = run(["default-sa-automount"], fixture_snapshot(), check_mode=True, remediate=True)[1]
     assert results["default-sa-automount"]["status"] == "would_fix"
     assert "would set automountServiceAccountToken: false" in results["default-sa-automount"]["message"]
 
@@ -176,7 +176,7 @@ def test_default_deny_only_in_listed_namespaces() -> None:
 
 def test_failed_write_is_an_error_result() -> None:
     snap = fixture_snapshot()
-    actions, _ = run(["default-sa-automount"], snap, remediate=True)
+    actions = run(["default-sa-automount"], snap, remediate=True)[0]
     applied = {a.key: None for a in actions}
     applied[actions[0].key] = '403 Forbidden: serviceaccounts "default" is forbidden'
     result = run(["default-sa-automount"], snap, applied=applied, remediate=True)[1]["default-sa-automount"]
@@ -191,8 +191,8 @@ def test_waiver_reports_and_blocks_the_fix() -> None:
     assert results["default-sa-automount"]["status"] == "waived"
     assert results["default-sa-automount"]["waiver"] == waiver
     expired = dict(waiver, expires="2020-01-01")
-    _, results = run(["default-sa-automount"], fixture_snapshot(), remediate=True, waivers=(expired,),
-                     today=datetime.date(2026, 11, 30))
+    results = run(["default-sa-automount"], fixture_snapshot(), remediate=True, waivers=(expired,),
+                  today=datetime.date(2026, 11, 30))[1]
     assert results["default-sa-automount"]["status"] == "fixed"
     assert "waiver expired on 2020-01-01" in results["default-sa-automount"]["message"]
     with pytest.raises(cp.ClusterPolicyError, match="YYYY-MM-DD"):
@@ -206,8 +206,8 @@ def test_level_one_profile() -> None:
 
 
 def test_diff_shows_changed_fields() -> None:
-    actions, _ = run(["default-sa-automount", "namespace-network-policy"], fixture_snapshot(), remediate=True,
-                     default_deny_namespaces=("shop",))
+    actions = run(["default-sa-automount", "namespace-network-policy"], fixture_snapshot(), remediate=True,
+                  default_deny_namespaces=("shop",))[0]
     diff = cp.diff_of(actions)
     assert diff[0]["before_header"] == "ServiceAccount default/default (before)"
     assert json.loads(diff[0]["after"]) == {"automountServiceAccountToken": False}
