@@ -1,0 +1,66 @@
+"""The layout table: one round trip finds any distribution, and detection prefers the most specific layout."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+
+import pytest
+
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import run, select_rules
+from kubefort_testlib import DEMO_NODES, REPO, call_module_factory
+
+FIXTURES = os.path.join(REPO, "tests", "fixtures", "nodes")
+
+
+def covered(path, request):
+    """Whether round one reads or stats ``path`` (or names it as a unit file)."""
+    patterns = request["read"] + request["stat"]
+    for pattern in patterns:
+        if pattern.endswith("/**") and path.startswith(pattern[:-2]):
+            return True
+        if fnmatch.fnmatch(path, pattern):
+            return True
+    return os.path.basename(path) in request["units"]
+
+
+@pytest.mark.parametrize("layout", _layouts.LAYOUTS, ids=lambda layout: layout.name)
+def test_round_one_asks_for_every_marker(layout):
+    request = _layouts.first_request()
+    for marker in layout.markers:
+        assert covered(marker, request), marker
+    assert set(layout.processes) <= set(request["processes"])
+
+
+@pytest.mark.parametrize("files, units, processes, expected", [
+    ({"/var/lib/kubelet/kubeadm-flags.env": {"type": "file"}}, {}, {}, "kubeadm"),
+    # kubespray runs kubeadm too: its own files win.
+    ({"/var/lib/kubelet/kubeadm-flags.env": {"type": "file"}, "/etc/kubernetes/kubelet.env": {"type": "file"}}, {}, {}, "kubespray"),
+    ({}, {"k3s-agent.service": {"unit": "/etc/systemd/system/k3s-agent.service"}}, {}, "k3s"),
+    ({}, {"rke2-server.service": {"unit": "/usr/lib/systemd/system/rke2-server.service"}}, {}, "rke2"),
+    ({}, {}, {"kubelite": [{"pid": 1}]}, "microk8s"),
+    ({"/etc/kubernetes/kubelet/kubelet-config.json": {"type": "file"}}, {}, {}, "eks"),
+    ({"/etc/rancher/k3s/config.yaml": {"type": "missing"}}, {}, {}, None),
+])
+def test_detect(files, units, processes, expected):
+    assert _layouts.detect(files, units, processes) == expected
+
+
+@pytest.mark.parametrize("root", [os.path.join(FIXTURES, n) for n in sorted(os.listdir(FIXTURES))]
+                         + [os.path.join(DEMO_NODES, "cp1"), os.path.join(DEMO_NODES, "worker2")])
+def test_an_audit_is_one_round_trip(root):
+    calls = []
+    components = ["kubelet", "kube-proxy", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"]
+    outcome = run(call_module_factory(check=True, calls=calls), root, select_rules(components, [], []), Options(), True,
+                  "/var/lib/kubefort/backups", False)
+    assert outcome["round_trips"] == 1 and calls == ["kubefort.hardening.node_facts"]
+
+
+@pytest.mark.parametrize("dist, version, open_port", [
+    ("k3s", "v1.32.3+k3s1", True), ("k3s", "v1.32.4+k3s1", False), ("k3s", "v1.31.7+k3s1", False),
+    ("rke2", "v1.32.5+rke2r1", True), ("rke2", "v1.33.2+rke2r1", False), ("k3s", None, False), ("k3s", "garbage", False),
+])
+def test_read_only_port_releases(dist, version, open_port):
+    assert _layouts.read_only_port_open(dist, version) is open_port
