@@ -128,21 +128,21 @@ def _host_cards(report: t.Mapping[str, t.Any]) -> str:
     return '<div class="cards">%s</div>' % "".join(cards)
 
 
+def _score_cell(section: t.Optional[t.Mapping[str, t.Any]]) -> str:
+    if section is None:
+        return '<td class="num none">–</td>'
+    return '<td class="num %s" title="%s">%s</td>' % (
+        _tone(section["score"]), _e(counts_phrase(section["by_status"])), percent(section["score"]))
+
+
 def _section_matrix(report: t.Mapping[str, t.Any]) -> str:
-    names = sorted({s["name"] for h in report["hosts"] for s in h["sections"]}, key=section_key)
-    head = "".join("<th>%s</th>" % _e(h["name"]) for h in report["hosts"])
+    fleet = {s["name"]: s for s in report["summary"]["sections"]}
+    per_host = [{s["name"]: s for s in h["sections"]} for h in report["hosts"]]
+    head = "<th>all hosts</th>" + "".join("<th>%s</th>" % _e(h["name"]) for h in report["hosts"])
     rows = []
-    for name in names:
-        cells = []
-        for host in report["hosts"]:
-            section = next((s for s in host["sections"] if s["name"] == name), None)
-            if section is None:
-                cells.append('<td class="num none">–</td>')
-            else:
-                cells.append(
-                    '<td class="num %s" title="%s">%s</td>' % (_tone(section["score"]), _e(counts_phrase(section["by_status"])), percent(section["score"]))
-                )
-        rows.append("<tr><th>%s</th>%s</tr>" % (_e(name), "".join(cells)))
+    for name in fleet:
+        cells = _score_cell(fleet[name]) + "".join(_score_cell(sections.get(name)) for sections in per_host)
+        rows.append("<tr><th>%s</th>%s</tr>" % (_e(name), cells))
     return '<table id="sections"><thead><tr><th>section</th>%s</tr></thead><tbody>%s</tbody></table>' % (head, "".join(rows))
 
 

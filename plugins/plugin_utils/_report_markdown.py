@@ -74,7 +74,10 @@ def _hosts_block(report: t.Mapping[str, t.Any]) -> t.List[str]:
 
 
 def _sections_block(report: t.Mapping[str, t.Any]) -> t.List[str]:
-    rows = []
+    rows = [
+        ("**all hosts**", cell(section["name"]), percent(section["score"]), cell(counts_phrase(section["by_status"])))
+        for section in report["summary"]["sections"]
+    ]
     for host in report["hosts"]:
         for section in host["sections"]:
             rows.append((cell(host["name"]), cell(section["name"]), percent(section["score"]), cell(counts_phrase(section["by_status"]))))

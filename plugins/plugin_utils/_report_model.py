@@ -153,20 +153,23 @@ def build_host(name: str, results: t.Any, info: t.Any = None, kind: str = "node"
     if not isinstance(results, (list, tuple)):
         raise ReportInputError("host %s: kubefort_results must be a list of result dicts." % name)
     normalized = [_normalize_result(raw, name, index) for index, raw in enumerate(results)]
-    sections: t.Dict[str, t.List[t.Dict[str, t.Any]]] = {}
-    for result in normalized:
-        sections.setdefault(result["section"], []).append(result)
     host = {"name": name, "kind": kind}
     host.update(_normalize_host_info(info, name))
     host["summary"] = summarize(normalized)
-    host["sections"] = [
-        dict(name=section, **_section_summary(sections[section])) for section in sorted(sections, key=section_key)
-    ]
+    host["sections"] = section_summaries(normalized)
     host["results"] = normalized
     return host
 
 
-def _section_summary(results: t.List[t.Dict[str, t.Any]]) -> t.Dict[str, t.Any]:
+def section_summaries(results: t.Iterable[t.Mapping[str, t.Any]]) -> t.List[t.Dict[str, t.Any]]:
+    """Counts and score per report section, in benchmark order."""
+    sections: t.Dict[str, t.List[t.Mapping[str, t.Any]]] = {}
+    for result in results:
+        sections.setdefault(result["section"], []).append(result)
+    return [dict(name=section, **_section_summary(sections[section])) for section in sorted(sections, key=section_key)]
+
+
+def _section_summary(results: t.List[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
     summary = summarize(results)
     return {"total": summary["total"], "by_status": summary["by_status"], "open": summary["open"], "score": summary["score"]}
 
@@ -214,6 +217,7 @@ def build_report(
     all_results = [result for host in hosts for result in host["results"]]
     summary = summarize(all_results)
     summary["hosts"] = len(hosts)
+    summary["sections"] = section_summaries(all_results)
     summary["gate"] = gate(summary["open_by_severity"], fail_on)
     return {
         "schema_version": SCHEMA_VERSION,

@@ -52,7 +52,10 @@ def test_score_per_section_matrix() -> None:
     matrix = html.split('<table id="sections">')[1].split("</table>")[0]
     assert "<th>1.2 API Server</th>" in matrix
     api_row = matrix.split("<th>1.2 API Server</th>")[1].split("</tr>")[0]
-    assert re.findall(r">([^<]+)</td>", api_row) == ["0%", "–", "–"]
+    assert re.findall(r">([^<]+)</td>", api_row) == ["0%", "0%", "–", "–"]
+    kubelet_row = matrix.split("<th>4.2 Kubelet</th>")[1].split("</tr>")[0]
+    # all hosts, cp1, node1, cluster
+    assert re.findall(r">([^<]+)</td>", kubelet_row) == ["66.7%", "100%", "50%", "–"]
 
 
 def test_values_are_escaped() -> None:

@@ -19,6 +19,7 @@ def test_sections_and_findings() -> None:
         assert "\n%s\n" % heading in md
     assert "| cp1 | kubeadm | 1.31.4 | control_plane | 66.7% | 2 | 1 | 0 | 0 | 1 | 0 | 0 | 0 | 0 |" in md
     assert "| node1 | 4.2 Kubelet | 50% | 1 pass, 1 would_fix |" in md
+    assert "| **all hosts** | 4.2 Kubelet | 66.7% | 2 pass, 1 would_fix |" in md
     open_block = md.split("## Open findings")[1].split("## Fixed")[0]
     assert open_block.index("critical") < open_block.index("| high |")
     assert "`AlwaysAllow`" in open_block

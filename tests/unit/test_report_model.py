@@ -64,6 +64,11 @@ def test_counts_and_scores() -> None:
     assert [s["name"] for s in cp1["sections"]] == ["1.1 Control Plane Node Configuration Files", "1.2 API Server", "4.2 Kubelet"]
     assert cp1["sections"][1]["score"] == 0.0
     assert cp1["sections"][0]["score"] == 100.0
+    fleet_sections = {s["name"]: s for s in summary["sections"]}
+    assert list(fleet_sections)[:2] == ["1.1 Control Plane Node Configuration Files", "1.2 API Server"]
+    assert fleet_sections["4.2 Kubelet"]["by_status"]["pass"] == 2
+    assert fleet_sections["4.2 Kubelet"]["score"] == pytest.approx(66.7)
+    assert list(fleet_sections)[-1] == "Ports"
 
 
 @pytest.mark.parametrize(
