@@ -48,6 +48,8 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._yaml_edit impo
 
 STATIC_POD_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
 PROCESS_NAMES = STATIC_POD_COMPONENTS + ("kubelet", "kube-proxy")
+# Programs a static pod manifest may run (RKE2 and old kubespray run kube-proxy as a static pod).
+MANIFEST_PROGRAMS = STATIC_POD_COMPONENTS + ("kube-proxy",)
 ALL_COMPONENTS = STATIC_POD_COMPONENTS + ("kubelet", "kube-proxy")
 DEFAULT_STATIC_POD_PATH = "/etc/kubernetes/manifests"
 KUBELET_UNIT = "kubelet.service"
@@ -681,6 +683,13 @@ def _build_rancher(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher,
             base = _flag_map(deployed) if deployed is not None else {}
         else:
             base = {k: (v, {"path": "%s default" % dist.name}) for k, v in _layouts.RANCHER_DEFAULTS.get(name, {}).items()}
+        if name == "etcd":
+            etcd_config = dist.data_dir + "/server/db/etcd/config"
+            if "content" in files.get(etcd_config, {}):
+                # The etcd config file k3s/RKE2 generate (etcd-arg entries are merged into it at start).
+                base.pop("config-file", None)
+                base.update(etcd_config_flags(files[etcd_config]["content"], etcd_config, errors))
+                comp.generated.append(etcd_config)
         words, sources = get_args(base, comp.arg_items)
         comp.disk_flags = parse_args(name, words, sources)
         if deployed is not None and snapshot.get("live"):
@@ -711,6 +720,37 @@ def _rancher_runs(name: str, role: str, values: t.Mapping[str, t.Any], files: t.
     disabled = {"kube-apiserver": "disable-apiserver", "kube-controller-manager": "disable-controller-manager",
                 "kube-scheduler": "disable-scheduler"}[name]
     return not values.get(disabled)
+
+
+# etcd config file sections whose keys are the flags of the same name (peer-ones prefixed with "peer-").
+_ETCD_TLS_SECTIONS = {"client-transport-security": "", "peer-transport-security": "peer-"}
+
+
+def etcd_config_flags(text: str, path: str, errors: t.List[str]) -> t.Dict[str, t.Tuple[str, Source]]:
+    """The flags an etcd ``--config-file`` sets (its keys are flag names; TLS keys sit in two sections)."""
+    try:
+        data, root = load(text, path)
+    except YAMLEditError as exc:
+        errors.append(str(exc))
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    flags: t.Dict[str, t.Tuple[str, Source]] = {}
+
+    def add(flag: str, value: t.Any, keypath: t.Tuple[str, ...]) -> None:
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        flags[flag] = (str(value), {"path": path, "line": line_of(root, keypath), "generated": True})
+
+    for key, value in data.items():
+        if key in _ETCD_TLS_SECTIONS and isinstance(value, dict):
+            for sub, subvalue in value.items():
+                add(_ETCD_TLS_SECTIONS[key] + sub, subvalue, (key, sub))
+        elif not isinstance(value, dict):
+            add(str(key), value, (key,))
+    return flags
 
 
 def _flag_map(flags: FlagSet) -> t.Dict[str, t.Tuple[str, Source]]:
@@ -810,7 +850,7 @@ def _load_manifest(path: str, text: str) -> t.Tuple[Manifest, str]:
         command = container.get("command") or []
         args = container.get("args") or []
         program = os.path.basename(str(command[0])) if command else ""
-        if program in STATIC_POD_COMPONENTS:
+        if program in MANIFEST_PROGRAMS:
             key, words, offset = ("command", [str(w) for w in command], 1)
             if args:
                 # The container runs command + args; flags in args come after those in command.

@@ -560,9 +560,47 @@ def set_list_entries(text: str, key: str, replace: t.Mapping[t.Optional[int], st
         block = "%s:\n%s" % (key, "".join("- %s\n" % _yaml_edit.scalar_text(v) for v in new_items))
         new = text + ("" if not text or text.endswith("\n") else "\n") + block
     elif isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value:
-        clean = {i: v for i, v in replace.items() if i is not None}
-        return _yaml_edit.edit_sequence(text, (key,), clean, {i for i in remove if i is not None}, list(append), what)
+        new = _edit_block_list(text, node, replace, removed, append)
     else:
-        flow = "[" + ", ".join(_yaml_edit.scalar_text(v) for v in new_items) + "]"
+        items_nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        style = next((n.style for n in items_nodes if isinstance(n, yaml.ScalarNode)), None)
+        flow = "[" + ", ".join(_styled(v, style) for v in new_items) + "]"
         new = text[:node.start_mark.index] + flow + text[node.end_mark.index:]
     return _yaml_edit._checked(new, expected, what)
+
+
+def _styled(value: str, style: t.Optional[str]) -> str:
+    """A YAML scalar in the quoting style of its neighbours (so an edit changes only the value)."""
+    if style == '"':
+        return json.dumps(value)
+    if style == "'":
+        return "'%s'" % value.replace("'", "''")
+    return _yaml_edit.scalar_text(value)
+
+
+def _edit_block_list(text: str, node: yaml.SequenceNode, replace: t.Mapping[t.Optional[int], str],
+                     removed: t.Set[t.Optional[int]], append: t.Sequence[str]) -> str:
+    edits: t.List[t.Tuple[int, int, str]] = []
+    for index, value in replace.items():
+        if index is None:
+            continue
+        item = node.value[index]
+        edits.append((item.start_mark.index, item.end_mark.index, _styled(value, getattr(item, "style", None))))
+    for index in removed:
+        if index is None:
+            continue
+        item = node.value[index]
+        start = text.rfind("\n", 0, item.start_mark.index) + 1
+        end = text.find("\n", max(item.end_mark.index - 1, item.start_mark.index))
+        edits.append((start, len(text) if end == -1 else end + 1, ""))
+    if append:
+        last = node.value[-1]
+        line_start = text.rfind("\n", 0, last.start_mark.index) + 1
+        prefix = text[line_start:last.start_mark.index]
+        at = text.find("\n", max(last.end_mark.index - 1, last.start_mark.index))
+        at = len(text) if at == -1 else at + 1
+        lead = "" if at == 0 or text[at - 1] == "\n" else "\n"
+        edits.append((at, at, lead + "".join("%s%s\n" % (prefix, _styled(v, getattr(last, "style", None))) for v in append)))
+    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text

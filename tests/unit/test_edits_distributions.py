@@ -19,11 +19,11 @@ COMPONENTS = ["kubelet", "kube-apiserver", "kube-controller-manager", "kube-sche
 EXPECTED = {
     "kubespray": ({"/etc/kubernetes/kubelet-config.yaml": ("readOnlyPort: 10255\n", "readOnlyPort: 0\n")}, []),
     "k3s": ({
-        "/etc/rancher/k3s/config.yaml": ('  - "read-only-port=10255"\n', "  - read-only-port=0\n"),
+        "/etc/rancher/k3s/config.yaml": ('  - "read-only-port=10255"\n', '  - "read-only-port=0"\n'),
         "/etc/rancher/k3s/config.yaml.d/50-legacy-monitoring.yaml": (
-            '  - "authorization-mode=AlwaysAllow"\n', "  - authorization-mode=Node,RBAC\n"),
+            '  - "authorization-mode=AlwaysAllow"\n', '  - "authorization-mode=Node,RBAC"\n'),
     }, ["k3s"]),
-    "rke2": ({"/etc/rancher/rke2/config.yaml": ('kubelet-arg: "anonymous-auth=true"\n', "kubelet-arg: [anonymous-auth=false]\n")},
+    "rke2": ({"/etc/rancher/rke2/config.yaml": ('kubelet-arg: "anonymous-auth=true"\n', 'kubelet-arg: ["anonymous-auth=false"]\n')},
              ["rke2-server"]),
     "microk8s": ({
         "/var/snap/microk8s/current/args/kube-apiserver": ("--authorization-mode=AlwaysAllow\n", "--authorization-mode=Node,RBAC\n"),
@@ -77,3 +77,91 @@ def test_fix_writes_the_source_of_truth_once(tmp_path, fixture):
     again = harden(root, check=False)
     assert not again["changed"] and again["diff"] == []
     assert {r["status"] for r in again["results"]} <= {"pass", "not_applicable"}
+
+
+# --- the edit primitives -------------------------------------------------------------------------------
+
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule  # noqa: E402
+from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import snapshot  # noqa: E402
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import FIRST_REQUEST, build_node  # noqa: E402
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import (  # noqa: E402
+    Planner,
+    set_env_line,
+    set_list_entries,
+)
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import evaluate  # noqa: E402
+
+
+@pytest.mark.parametrize("text, replace, remove, append, expected", [
+    # a block list keeps its quoting, comments and the other entries
+    ('kubelet-arg:\n  - "a=1"  # why\n  - b=2\nx: 1\n', {0: "a=0"}, set(), [], 'kubelet-arg:\n  - "a=0"  # why\n  - b=2\nx: 1\n'),
+    ("kubelet-arg:\n- a=1\n- a=2\n", {0: "a=0"}, {1}, [], "kubelet-arg:\n- a=0\n"),
+    ("kubelet-arg:\n  - 'b=2'\n", {}, set(), ["a=0"], "kubelet-arg:\n  - 'b=2'\n  - 'a=0'\n"),
+    # a missing key is added at the end, a scalar or flow value becomes a flow list
+    ("token: x", {}, set(), ["a=0"], "token: x\nkubelet-arg:\n- a=0\n"),
+    ("", {}, set(), ["a=0"], "kubelet-arg:\n- a=0\n"),
+    ("kubelet-arg: a=1\n", {None: "a=0"}, set(), [], "kubelet-arg: [a=0]\n"),
+    ('kubelet-arg: ["b=2"]  # flow\n', {}, set(), ["a=0"], 'kubelet-arg: ["b=2", "a=0"]  # flow\n'),
+])
+def test_set_list_entries(text, replace, remove, append, expected):
+    assert set_list_entries(text, "kubelet-arg", replace, remove, append, "config.yaml") == expected
+
+
+@pytest.mark.parametrize("text, line, value, expected", [
+    ("ETCD_CLIENT_CERT_AUTH=false\n", 1, "true", "ETCD_CLIENT_CERT_AUTH=true\n"),
+    ('A=1\nETCD_X="no"  # keep\n', 2, "yes", 'A=1\nETCD_X="yes"  # keep\n'),
+    ("[Service]\nEnvironment=ETCD_X=1 ETCD_Y=2\n", 2, "3", "[Service]\nEnvironment=ETCD_X=3 ETCD_Y=2\n"),
+])
+def test_set_env_line(text, line, value, expected):
+    var = "ETCD_CLIENT_CERT_AUTH" if "CLIENT" in text else "ETCD_X"
+    assert set_env_line(text, line, var, value) == expected
+
+
+PEER_AUTH = Rule(id="test-etcd-peer-client-cert-auth", title="etcd peers must present certificates", component="etcd",
+                 section="2 etcd", severity="high", flag="peer-client-cert-auth", operator="eq", expected=True,
+                 default={"any": False}, fix="true")
+
+
+def plan(root):
+    r = FIRST_REQUEST
+    node = build_node(snapshot(root, r["read"], r["stat"], r["list"], r["units"], r["processes"]))
+    findings = evaluate(node, [PEER_AUTH], Options())
+    planner = Planner(node)
+    planner.plan(findings)
+    return node, findings, planner
+
+
+def test_etcd_env_file_variable_is_fixed_in_place(tmp_path):
+    root = fixture_copy(tmp_path, "kubespray")
+    node, findings, planner = plan(root)
+    assert findings[0].status == "fail" and findings[0].actual == "False"
+    assert findings[0].source.endswith("/etc/etcd.env:29")
+    edit = planner.edits["/etc/etcd.env"]
+    assert edit.after == edit.before.replace("ETCD_PEER_CLIENT_CERT_AUTH=False\n", "ETCD_PEER_CLIENT_CERT_AUTH=true\n")
+    assert list(planner.edits) == ["/etc/etcd.env"]  # no flag added to the unit (etcd would refuse to start)
+
+
+def test_etcd_env_in_a_manifest_is_fixed_in_place(tmp_path):
+    root = str(tmp_path)
+    manifest = open(os.path.join(REPO, "demo/nodes/cp1/etc/kubernetes/manifests/etcd.yaml")).read()
+    manifest = manifest.replace("    image:", "    env:\n    - name: ETCD_PEER_CLIENT_CERT_AUTH\n      value: \"false\"\n    image:", 1)
+    manifest = manifest.replace("    - --peer-client-cert-auth=true\n", "")
+    path = os.path.join(root, "etc/kubernetes/manifests/etcd.yaml")
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as handle:
+        handle.write(manifest)
+    _node, findings, planner = plan(root)
+    assert findings[0].status == "fail"
+    edit = planner.edits["/etc/kubernetes/manifests/etcd.yaml"]
+    assert edit.after == manifest.replace('      value: "false"\n', '      value: "true"\n')
+
+
+def test_k3s_command_line_entry_is_not_edited(tmp_path):
+    root = fixture_copy(tmp_path, "k3s")
+    unit = os.path.join(root, "etc/systemd/system/k3s.service")
+    text = open(unit).read().replace("    server \\\n", "    server \\\n    '--kubelet-arg' \\\n    'anonymous-auth=true' \\\n")
+    with open(unit, "w") as handle:
+        handle.write(text)
+    outcome = harden(root, check=True)
+    result = next(r for r in outcome["results"] if r["id"] == "kubelet-anonymous-auth")
+    assert result["status"] == "error" and "on the k3s command line" in result["message"]
