@@ -51,8 +51,8 @@ class CallbackModule(CallbackBase):
         self.tasks.append({"name": task.get_name(), "action": task.action, "hosts": 0, "_start": time.monotonic()})
 
     def _record(self, result: t.Any, outcome: str) -> None:
-        host = self.hosts.setdefault(result._host.get_name(), {"plugin_round_trips": 0, "fact_round_trips": None,
-                                                                 "outcomes": {}, "results": 0})
+        empty = {"plugin_round_trips": 0, "fact_round_trips": None, "outcomes": {}, "results": 0}
+        host = self.hosts.setdefault(result._host.get_name(), empty)
         host["outcomes"][outcome] = host["outcomes"].get(outcome, 0) + 1
         if self.tasks:
             self.tasks[-1]["hosts"] += 1
