@@ -156,3 +156,14 @@ def test_ports_role_check_apply_idempotent(lab):
     saved, recap = play(lab, "again", "-e", "kubefort_ports_firewall=true")
     assert "changed=0" in recap
     assert by_id(saved, "node1")["ports-kubelet-api-anonymous"]["actual"].endswith("from peer: connection refused")
+
+
+def test_firewall_refused_when_kubelet_api_has_no_source(lab):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = sh("ip", "netns", "exec", lab["node"], os.path.join(REPO, ".venv", "bin", "ansible-playbook"),
+              "-i", str(lab["dir"] / "inventory.json"), str(lab["dir"] / "play.yml"), "-e", "run=nosource",
+              "-e", "kubefort_ports_firewall=true", "-e", '{"kubefort_ports_control_plane_sources": []}',
+              "--limit", "node1", env=env, check=False, cwd=REPO)
+    assert proc.returncode != 0
+    assert "port 10250 has no allowed sources" in proc.stdout
+    assert "kubefort" not in sh("ip", "netns", "exec", lab["node"], "nft", "list", "tables").stdout
