@@ -20,10 +20,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._rule import (
     SEVERITIES,
     STATUSES,
 )
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._report_model import (
-    SEVERITY_RANK,
-    section_key,
-)
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._report_model import SEVERITY_RANK
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._report_text import (
     counts_phrase,
     percent,
