@@ -458,7 +458,7 @@ def _check_ciphers(node: Node, comp: Component, rule: Rule, expected: t.Any, opt
 
 def _gate_value(flags_value: t.Optional[str], gate: str) -> t.Optional[str]:
     for pair in split_list(flags_value):
-        key, _, val = pair.partition("=")
+        key, _sep, val = pair.partition("=")
         if key.strip() == gate:
             return val.strip()
     return None
@@ -502,10 +502,10 @@ def split_host_port(value: str) -> t.Tuple[str, str]:
     """("127.0.0.1", "10249") from "127.0.0.1:10249", "[::1]:10249", ":10249", "127.0.0.1" or "127.0.0.0/8:10249"."""
     text = value.strip()
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
+        host, _sep, rest = text[1:].partition("]")
         return host, rest.lstrip(":")
     if text.count(":") == 1:
-        host, _, port = text.partition(":")
+        host, _sep, port = text.partition(":")
         return host, port
     return text, ""
 
@@ -853,7 +853,7 @@ def _owner_text(info: t.Mapping[str, t.Any]) -> str:
 
 
 def _check_owners(node: Node, comp: Component, rule: Rule, paths: t.List[str], expected: str) -> Finding:
-    user, _, group = expected.partition(":")
+    user, _sep, group = expected.partition(":")
     group = group or user
     ids: t.Tuple[t.Optional[int], t.Optional[int]] = (0, 0) if user == "root" else (None, None)
     note = ""

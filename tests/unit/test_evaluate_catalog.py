@@ -40,7 +40,7 @@ def pod(name: str, args: t.Sequence[str], security: str = "") -> str:
 def static(name: str, *args: str, version: t.Optional[str] = "1.30.2", running: t.Optional[t.Sequence[str]] = None,
            security: str = "") -> Component:
     path = "%s/%s.yaml" % (MANIFESTS, name)
-    manifest, _ = _load_manifest(path, pod(name, args, security))
+    manifest, _name = _load_manifest(path, pod(name, args, security))
     comp = Component(name=name, present=True, kind="static_pod", version=version, manifest=manifest)
     comp.disk_flags = parse_args(name, list(args), [{"path": path, "line": 9 + i, "index": i + 1} for i in range(len(args))])
     if running is not None:
@@ -332,7 +332,7 @@ KCONF = {"/etc/kubernetes/controller-manager.conf": stat("0600"), "/etc/kubernet
 
 def files(**changes: t.Any) -> t.Dict[str, t.Any]:
     merged = dict(KCONF)
-    merged.update({k: v for k, v in changes.items()})
+    merged.update(changes)
     return merged
 
 
