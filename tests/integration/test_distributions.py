@@ -33,6 +33,7 @@ NODES = {
     "k3s": ("k3s", {"etc/rancher/k3s/config.yaml", "etc/rancher/k3s/config.yaml.d/50-legacy-monitoring.yaml"}),
     "rke2": ("rke2", {"etc/rancher/rke2/config.yaml"}),
     "microk8s": ("microk8s", {"var/snap/microk8s/7661/args/kube-apiserver", "var/snap/microk8s/7661/args/kubelet"}),
+    "eks-al2": ("eks", {"etc/systemd/system/kubelet.service.d/30-kubelet-extra-args.conf"}),
     "eks-al2023": ("eks", {"etc/kubernetes/kubelet/config.json.d/90-kubefort.conf"}),
 }
 

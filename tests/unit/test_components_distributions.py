@@ -36,7 +36,8 @@ def write(root, path, text):
     ("kubespray", "kubespray", {"kubelet", "kube-apiserver", "etcd"}),
     ("k3s", "k3s", {"kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kube-proxy"}),
     ("rke2", "rke2", {"kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kube-proxy"}),
-    ("microk8s", "microk8s", {"kubelet", "kube-apiserver"}),
+    ("microk8s", "microk8s", {"kubelet", "kube-apiserver", "kube-scheduler", "kube-proxy"}),
+    ("eks-al2", "eks", {"kubelet"}),
     ("eks-al2023", "eks", {"kubelet"}),
 ])
 def test_layout_and_components(fixture, layout, present):
@@ -58,6 +59,10 @@ EFFECTIVE = [
     ("k3s", "kube-apiserver", "authorization-mode", "AlwaysAllow", "/etc/rancher/k3s/config.yaml.d/50-legacy-monitoring.yaml:3"),
     ("k3s", "kube-apiserver", "anonymous-auth", "false", "k3s default"),
     ("k3s", "kubelet", "read-only-port", "10255", "/etc/rancher/k3s/config.yaml:10"),
+    ("k3s", "etcd", "peer-client-cert-auth", "true", "/var/lib/rancher/k3s/server/db/etcd/config:19"),
+    ("rke2", "etcd", "client-cert-auth", "true", "/var/lib/rancher/rke2/server/db/etcd/config:4"),
+    ("rke2", "kube-proxy", "healthz-bind-address", "127.0.0.1",
+     "/var/lib/rancher/rke2/agent/pod-manifests/kube-proxy.yaml:18"),
     ("k3s", "kubelet", "authentication.anonymous.enabled", False,
      "/var/lib/rancher/k3s/agent/etc/kubelet.conf.d/00-k3s-defaults.conf:4"),
     # RKE2: the user's entry wins over the generated manifest (which is only what runs now).
@@ -68,6 +73,9 @@ EFFECTIVE = [
     ("microk8s", "kube-apiserver", "authorization-mode", "AlwaysAllow", "/var/snap/microk8s/current/args/kube-apiserver:3"),
     ("microk8s", "kube-apiserver", "client-ca-file", "/var/snap/microk8s/current/certs/ca.crt",
      "/var/snap/microk8s/current/args/kube-apiserver:5"),
+    # EKS AL2: the flag in bootstrap.sh's KUBELET_EXTRA_ARGS drop-in beats readOnlyPort: 0 in the JSON file.
+    ("eks-al2", "kubelet", "read-only-port", "10255", "/etc/systemd/system/kubelet.service.d/30-kubelet-extra-args.conf:2"),
+    ("eks-al2", "kubelet", "readOnlyPort", 0, "/etc/kubernetes/kubelet/kubelet-config.json"),
     # EKS AL2023: the config-dir drop-in from the NodeConfig overrides config.json.
     ("eks-al2023", "kubelet", "readOnlyPort", 10255, "/etc/kubernetes/kubelet/config.json.d/00-nodeadm.conf"),
     ("eks-al2023", "kubelet", "authorization.mode", "Webhook", "/etc/kubernetes/kubelet/config.json"),

@@ -29,6 +29,10 @@ EXPECTED = {
         "/var/snap/microk8s/current/args/kube-apiserver": ("--authorization-mode=AlwaysAllow\n", "--authorization-mode=Node,RBAC\n"),
         "/var/snap/microk8s/current/args/kubelet": ("--read-only-port=0\n", "--read-only-port=0\n--authorization-mode=Webhook\n"),
     }, ["snap.microk8s.daemon-kubelite"]),
+    # AL2: bootstrap.sh wrote the flag into a unit drop-in once; the flag is changed on its line.
+    "eks-al2": ({"/etc/systemd/system/kubelet.service.d/30-kubelet-extra-args.conf": (
+        "--read-only-port=10255'\n", "--read-only-port=0'\n")}, []),
+    # AL2023: nodeadm rewrites config.json and 00-nodeadm.conf at every boot: a drop-in of our own.
     "eks-al2023": ({"/etc/kubernetes/kubelet/config.json.d/90-kubefort.conf": (
         None, '{\n  "apiVersion": "kubelet.config.k8s.io/v1beta1",\n  "kind": "KubeletConfiguration",\n  "readOnlyPort": 0\n}\n')}, []),
 }
