@@ -76,9 +76,10 @@ def test_harden_playbook_as_an_awx_check_job(tmp_path) -> None:
     """playbooks/harden.yml on bundled demo nodes, run the way an AWX "Check" job template runs it."""
     demo = tmp_path / "demo-nodes"
     subprocess.run([sys.executable, os.path.join(outputs.REPO, "scripts", "demo_nodes.py"), str(demo)], check=True, capture_output=True)
+    # AWX checks the whole project out: the playbooks and what the demo inventory points at
     project = tmp_path / "project"
-    os.makedirs(project / "playbooks")
-    shutil.copy(os.path.join(outputs.REPO, "playbooks", "harden.yml"), project / "playbooks" / "harden.yml")
+    for tree in ("playbooks", "demo"):
+        shutil.copytree(os.path.join(outputs.REPO, tree), project / tree)
     os.makedirs(tmp_path / "inventory")
     shutil.copy(os.path.join(outputs.REPO, "demo", "inventory.yml"), tmp_path / "inventory" / "hosts.yml")
     runner = ansible_runner.run(
@@ -99,7 +100,7 @@ def test_harden_playbook_as_an_awx_check_job(tmp_path) -> None:
     assert len(stats) == 1, runner.stdout.read()
     data = stats[0]["event_data"]
     artifacts = data["artifact_data"]["kubefort_report"]
-    assert set(artifacts["hosts"]) == {"worker1", "worker2"}
+    assert {"worker1", "worker2"} <= set(artifacts["hosts"]) <= {"worker1", "worker2", "cluster"}
     assert artifacts["mode"] == "check"
     assert artifacts["total"] == sum(artifacts["counts"].values()) > 0
     # the insecure demo workers have critical findings (kubelet anonymous auth), so the gate fails the job
