@@ -269,3 +269,11 @@ def test_role_rejects_unknown_rule_and_skips_without_config(tmp_path: t.Any) -> 
     run = playbook(tmp_path, {})
     assert run.returncode == 0 and "Cluster policy (CIS 5.x) not audited" in run.stdout
     assert json.loads((tmp_path / "results.json").read_text()) == []
+
+
+def test_in_cluster_outside_a_pod(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    result = run_module(params(in_cluster=True), check_mode=False)
+    assert result["failed"] and "could not load the in-cluster service account" in result["msg"]
+    result = run_module(params(in_cluster=True, kubeconfig="/tmp/x"), check_mode=False)
+    assert result["failed"] and "in_cluster cannot be combined" in result["msg"]
