@@ -253,3 +253,16 @@ def test_callback_sums_plugin_round_trips_and_keeps_the_fact(tmp_path, monkeypat
     assert all(t["seconds"] >= 0 and "_start" not in t for t in data["tasks"])
     assert data["hosts"]["cp1"] == {"plugin_round_trips": 3, "fact_round_trips": 1, "results": 3, "outcomes": {"ok": 3}}
     assert data["hosts"]["w1"]["outcomes"] == {"failed": 1, "skipped": 1}
+
+
+def test_callback_writes_after_each_task_so_an_aborted_play_still_has_figures(tmp_path, monkeypatch) -> None:
+    out = tmp_path / "cb.json"
+    monkeypatch.setenv("KUBEFORT_BENCH_CALLBACK_OUT", str(out))
+    cb = callback.CallbackModule()
+    cb.v2_playbook_on_task_start(_Task("audit", "kubefort.hardening.node_harden"), False)
+    cb.v2_runner_on_ok(_Result("cp1", {"round_trips": 1, "results": [{}]}))
+    assert not out.exists()
+    cb.v2_playbook_on_task_start(_Task("handler", "ansible.builtin.include_tasks"), False)  # the play aborts here
+    data = json.loads(out.read_text())
+    assert data["hosts"]["cp1"]["plugin_round_trips"] == 1
+    assert [t["name"] for t in data["tasks"]] == ["audit"]

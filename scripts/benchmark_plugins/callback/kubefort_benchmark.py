@@ -42,6 +42,16 @@ class CallbackModule(CallbackBase):
     def _close_task(self) -> None:
         if self.tasks and "seconds" not in self.tasks[-1]:
             self.tasks[-1]["seconds"] = round(time.monotonic() - self.tasks[-1].pop("_start"), 4)
+            self._write()  # after every task: a play that aborts never reaches v2_playbook_on_stats
+
+    def _write(self) -> None:
+        out = os.environ.get("KUBEFORT_BENCH_CALLBACK_OUT")
+        if not out:
+            return
+        with open(out + ".tmp", "w") as handle:
+            json.dump({"tasks": [t for t in self.tasks if "seconds" in t], "hosts": self.hosts,
+                       "seconds": round(time.monotonic() - self.started, 4)}, handle, indent=1)
+        os.replace(out + ".tmp", out)
 
     def v2_playbook_on_play_start(self, play: t.Any) -> None:
         self._close_task()
@@ -78,9 +88,4 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_stats(self, stats: t.Any) -> None:
         self._close_task()
-        out = os.environ.get("KUBEFORT_BENCH_CALLBACK_OUT")
-        if not out:
-            return
-        with open(out, "w") as handle:
-            json.dump({"tasks": self.tasks, "hosts": self.hosts,
-                       "seconds": round(time.monotonic() - self.started, 4)}, handle, indent=1)
+        self._write()
