@@ -111,7 +111,7 @@ def _process_env(proc: str, pid: str, prefix: str) -> t.Optional[t.Dict[str, str
         return None
     env = {}
     for item in raw.split(b"\0"):
-        key, _, value = item.decode("utf-8", "replace").partition("=")
-        if key.startswith(prefix):
+        key, sep, value = item.decode("utf-8", "replace").partition("=")
+        if sep and key.startswith(prefix):
             env[key] = value
     return env

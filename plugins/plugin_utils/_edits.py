@@ -475,7 +475,6 @@ def add_env_flag(text: str, var: str, word: str) -> str:
     return new
 
 
-
 def _from_env(comp: Component, flag: str) -> bool:
     """Whether the effective value of ``--flag`` comes from an ETCD_* variable."""
     found = comp.disk_flags.find(flag) if comp.disk_flags is not None else []
