@@ -172,3 +172,29 @@ def test_microk8s_args_file_words():
     words, sources = parse_args_file('--a=${SNAP_DATA}/x\n# comment\n--b="x<1,y<2"  # tail\n\n--c d\n', "/f")
     assert words == ["--a=/var/snap/microk8s/current/x", "--b=x<1,y<2", "--c", "d"]
     assert [s["line"] for s in sources] == [1, 3, 5, 5]
+
+
+def test_k3s_agent_runs_only_the_kubelet_and_kube_proxy(tmp_path):
+    write(tmp_path, "/etc/systemd/system/k3s-agent.service",
+          "[Service]\nExecStart=/usr/local/bin/k3s \\\n    agent \\\n    '--kubelet-arg' \\\n    'read-only-port=10255' \\\n\n")
+    write(tmp_path, "/etc/rancher/k3s/config.yaml", "server: https://10.0.0.21:6443\ntoken: x\n")
+    node = node_of(str(tmp_path))
+    assert node.layout == "k3s"
+    assert {n for n, c in node.components.items() if c.present} == {"kubelet", "kube-proxy"}
+    kubelet = node.components["kubelet"]
+    assert kubelet.service == "k3s-agent"
+    assert kubelet.disk_flags.value("read-only-port") == "10255"  # the command line entry replaces k3s' 0
+    assert kubelet.arg_items[-1].origin == "command-line"
+
+
+def test_running_etcd_environment_is_read_from_proc(tmp_path):
+    from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import scan_processes
+
+    proc = tmp_path / "proc" / "4242"
+    proc.mkdir(parents=True)
+    (proc / "cmdline").write_bytes(b"/usr/local/bin/etcd\0--name=etcd1\0")
+    (proc / "stat").write_text("4242 (etcd) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0\n")
+    (proc / "environ").write_bytes(b"PATH=/usr/bin\0ETCD_CLIENT_CERT_AUTH=true\0ETCD_PEER_AUTO_TLS=false\0HOME=/root\0")
+    found = scan_processes(["etcd"], proc=str(tmp_path / "proc"))
+    assert found["etcd"][0]["env"] == {"ETCD_CLIENT_CERT_AUTH": "true", "ETCD_PEER_AUTO_TLS": "false"}
+    assert found["etcd"][0]["start_ticks"] == 777

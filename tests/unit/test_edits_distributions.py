@@ -169,3 +169,23 @@ def test_k3s_command_line_entry_is_not_edited(tmp_path):
     outcome = harden(root, check=True)
     result = next(r for r in outcome["results"] if r["id"] == "kubelet-anonymous-auth")
     assert result["status"] == "error" and "on the k3s command line" in result["message"]
+
+
+@pytest.mark.parametrize("running_value, status, restart_only", [("False", "fail", True), ("true", "pass", False)])
+def test_running_etcd_reads_its_environment_too(tmp_path, running_value, status, restart_only):
+    """A live etcd's settings come from its environment: no false 'restart etcd' from an empty command line."""
+    root = fixture_copy(tmp_path, "kubespray")
+    env_file = os.path.join(root, "etc/etcd.env")
+    with open(env_file) as handle:
+        text = handle.read()
+    with open(env_file, "w") as handle:
+        handle.write(text.replace("ETCD_PEER_CLIENT_CERT_AUTH=False", "ETCD_PEER_CLIENT_CERT_AUTH=true"))
+    r = FIRST_REQUEST
+    snap = snapshot(root, r["read"], r["stat"], r["list"], r["units"], r["processes"])
+    snap["processes"] = {"etcd": [{"pid": 77, "argv": ["/usr/local/bin/etcd"], "start_ticks": 1,
+                                   "env": {"ETCD_PEER_CLIENT_CERT_AUTH": running_value}}]}
+    etcd = build_node(snap).components["etcd"]
+    assert etcd.running_flags.value("peer-client-cert-auth") == running_value
+    assert etcd.running_flags.sources("peer-client-cert-auth")[0]["path"] == "/proc/77/environ"
+    finding = evaluate(build_node(snap), [PEER_AUTH], Options())[0]
+    assert finding.status == status and finding.restart_only is restart_only
