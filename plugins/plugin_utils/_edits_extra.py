@@ -41,7 +41,8 @@ class ExtraEditError(ValueError):
 
 def plan_extra(planner: "Planner", findings: t.Sequence[Finding]) -> None:
     for finding in findings:
-        if finding.status != "fail":
+        if finding.status != "fail" or finding.fix is None:
+            # A waived finding has its fix dropped; its further files go with it.
             continue
         fixes = list(finding.more_fixes) + ([finding.fix] if finding.fix is not None else [])
         for fix in fixes:

@@ -724,6 +724,9 @@ def file_targets(node: Node, comp: Component, rule: Rule) -> t.Tuple[t.List[str]
     elif which == "kubeconfig":
         path = _flag_of(comp, "kubeconfig") or _config_of(comp, "clientConnection.kubeconfig") or rule.extra.get("default_path")
         paths = [path] if path else []
+        if _flag_of(comp, "bootstrap-kubeconfig"):
+            # Before TLS bootstrap the kubelet has not written its kubeconfig yet (it creates it 0600).
+            optional = list(paths)
     elif which == "admin":
         paths, optional = list(ADMIN_KUBECONFIGS), [ADMIN_KUBECONFIGS[1]]
     elif which == "unit":
@@ -762,7 +765,8 @@ def _evaluate_file(node: Node, comp: Component, rule: Rule, expected: t.Any) -> 
         present.append(path)
     if not present:
         what = {"data_dir": "--data-dir", "cni": "CNI file", "kubeconfig": "kubeconfig file"}.get(which, "%s file" % which)
-        return Finding(rule, "not_applicable", message="%s has no %s on this node" % (comp.name, what))
+        why = " yet (it is written at TLS bootstrap)" if which == "kubeconfig" and _flag_of(comp, "bootstrap-kubeconfig") else ""
+        return Finding(rule, "not_applicable", message="%s has no %s on this node%s" % (comp.name, what, why))
     if rule.operator == "mode_at_most":
         return _check_modes(node, comp, rule, present, str(expected), parents=which not in ("pki", "cni"))
     return _check_owners(node, comp, rule, present, str(expected))
@@ -880,12 +884,31 @@ def _check_owners(node: Node, comp: Component, rule: Rule, paths: t.List[str], e
     return finding
 
 
+def _flag_named_paths(comp: Component, rule: Rule) -> t.List[str]:
+    """Files that flags name for an existence check (stat only: they may hold keys)."""
+    flags = rule.extra.get("flags", (rule.flag,))
+    keys = rule.extra.get("keys", (None,) * len(flags))
+    if rule.extra.get("config_flag"):
+        flags, keys = flags + (rule.extra["config_flag"],), keys + (None,)
+    paths = []
+    for flag, key in zip(flags, keys):
+        value = lookup(comp, rule, comp.disk_flags, flag, key).value
+        if value and os.path.isabs(value):
+            paths.append(value)
+    return paths
+
+
 def stat_paths(node: Node, rules: t.Sequence[Rule]) -> t.List[str]:
-    """Paths (and parents) the selected file rules need that the snapshot does not hold yet."""
+    """Paths (and parents) the selected rules need that the snapshot does not hold yet (stat only)."""
     wanted: t.List[str] = []
     for rule in rules:
         comp = node.components.get(rule.component)
-        if not rule.extra.get("file") or comp is None or not comp.present:
+        if comp is None or not comp.present:
+            continue
+        if rule.extra.get("check") in ("flags_set", "supplied_file", "admission_config"):
+            wanted.extend(p for p in _flag_named_paths(comp, rule) if p not in node.files and p not in wanted)
+            continue
+        if not rule.extra.get("file"):
             continue
         paths, _optional = file_targets(node, comp, rule)
         if rule.extra["file"] == "pki":

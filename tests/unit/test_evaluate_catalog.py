@@ -549,3 +549,26 @@ def test_cluster_side_kube_proxy_settings_are_manual():
     comp.cluster_side = "ConfigMap kube-system/kube-proxy"
     finding = run("kube-proxy-metrics-bind-address", node(comp))
     assert finding.status == "manual" and "ConfigMap kube-system/kube-proxy" in finding.message
+
+
+def test_stat_paths_asks_for_what_file_rules_and_file_flags_need():
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import stat_paths
+
+    the_node = node(static("kube-apiserver", "--encryption-provider-config=/etc/kubernetes/enc/config.yaml",
+                           "--client-ca-file=/etc/kubernetes/ssl/ca.crt"),
+                    static("etcd", "--data-dir=/data/etcd"))
+    rules = [_catalog.BY_ID[r] for r in ("apiserver-encryption-provider-config", "etcd-data-dir-permissions",
+                                          "pki-key-permissions", "apiserver-client-ca-file")]
+    assert stat_paths(the_node, rules) == ["/etc/kubernetes/enc/config.yaml", "/data/etcd", "/data",
+                                           "/etc/kubernetes/ssl/**", "/etc/kubernetes/ssl/ca.crt"]
+
+
+def test_kubelet_kubeconfig_before_tls_bootstrap_is_not_applicable():
+    the_node = node(kubelet("--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
+                            "--kubeconfig=/etc/kubernetes/kubelet.conf", config={}),
+                    files={"/etc/kubernetes/kubelet.conf": {"type": "missing"}})
+    finding = run("kubelet-kubeconfig-permissions", the_node)
+    assert finding.status == "not_applicable" and "TLS bootstrap" in finding.message
+    without_bootstrap = node(kubelet("--kubeconfig=/etc/kubernetes/kubelet.conf", config={}),
+                             files={"/etc/kubernetes/kubelet.conf": {"type": "missing"}})
+    assert run("kubelet-kubeconfig-permissions", without_bootstrap).status == "error"
