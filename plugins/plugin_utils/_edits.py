@@ -118,6 +118,9 @@ class Planner:
                 if fix.kind == "config" and self._config_as_flag(finding, fix):
                     fix = Fix("flag", fix.component, t.cast(str, finding.rule.flag), normalize(fix.value))
                     finding.fix = fix
+                if fix.kind == "flag" and self._flag_as_config(finding, fix):
+                    fix = Fix("config", fix.component, t.cast(str, finding.rule.config_key), _config_value(finding, fix))
+                    finding.fix = fix
                 if fix.kind == "flag":
                     flag_groups.setdefault((fix.component, fix.target), []).append(finding)
                 elif fix.kind == "config":
@@ -267,6 +270,9 @@ class Planner:
         for (path, key), slot in targets.items():
             edit = self.edit(path, comp.name, rule_ids[0])
             edit.rules.extend(r for r in rule_ids if r not in edit.rules)
+            if edit.before is None:
+                # No config.yaml yet (installed with flags only): create it readable by root alone.
+                edit.mode, edit.create_parents = "0600", True
             edit.after = set_list_entries(edit.text or "", key, slot["replace"], slot["remove"], slot.get("append", []), path)
 
     # --- microk8s args files ----------------------------------------------------------------------
@@ -297,10 +303,22 @@ class Planner:
         comp = self.node.components[fix.component]
         if comp.settings != "rancher":
             return False
+        source = comp.config_sources.get(tuple(fix.target.split(".")), (None, None))[0]
+        if source and "content" in self.node.files.get(source, {}) and not any(source.startswith(g) for g in comp.generated):
+            return False  # a drop-in of the user's own: change it where it is
         if not finding.rule.flag:
             raise EditError("%s is set in %s, which %s rewrites at every start, and has no flag; set it in a "
                             "kubelet drop-in of your own" % (fix.target, comp.config_path, comp.layout))
         return True
+
+    def _flag_as_config(self, finding: Finding, fix: Fix) -> bool:
+        """k3s/RKE2 kubelet: a value from the user's own drop-in is changed in that drop-in, not overridden."""
+        comp = self.node.components[fix.component]
+        if comp.settings != "rancher" or not finding.rule.config_key or (comp.disk_flags and comp.disk_flags.has(fix.target)):
+            return False
+        source = comp.config_sources.get(tuple(finding.rule.config_key.split(".")), (None, None))[0]
+        return bool(source) and "content" in self.node.files.get(source, {}) and not any(
+            source.startswith(g) for g in comp.generated)
 
     def _refuse_generated(self, component: str, path: str) -> None:
         comp = self.node.components.get(component)
@@ -473,6 +491,17 @@ def add_env_flag(text: str, var: str, word: str) -> str:
     if word not in parsed.split():
         raise EditError("could not add %s to %s safely" % (word, var))
     return new
+
+
+def _config_value(finding: Finding, fix: Fix) -> t.Any:
+    """A flag fix's value in the type of the config key (booleans and numbers stay typed)."""
+    value = fix.value
+    for typed in (finding.rule.fix, finding.rule.expected):
+        if isinstance(typed, bool):
+            return str(value).lower() == "true"
+        if isinstance(typed, int) and str(value).lstrip("-").isdigit():
+            return int(value)
+    return value
 
 
 def _from_env(comp: Component, flag: str) -> bool:

@@ -189,3 +189,52 @@ def test_running_etcd_reads_its_environment_too(tmp_path, running_value, status,
     assert etcd.running_flags.sources("peer-client-cert-auth")[0]["path"] == "/proc/77/environ"
     finding = evaluate(build_node(snap), [PEER_AUTH], Options())[0]
     assert finding.status == status and finding.restart_only is restart_only
+
+
+def test_k3s_without_config_yaml_gets_one(tmp_path):
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "etc/systemd/system"))
+    with open(os.path.join(root, "etc/systemd/system/k3s.service"), "w") as handle:
+        handle.write("[Service]\nExecStart=/usr/local/bin/k3s server --kube-apiserver-arg=authorization-mode=AlwaysAllow\n")
+    outcome = harden(root, check=False)
+    statuses = {r["id"]: r for r in outcome["results"]}
+    assert statuses["kubelet-read-only-port"]["status"] == "pass"  # k3s' own --read-only-port=0
+    # The API server entry is on the command line: reported with where to change it, not edited.
+    assert statuses["apiserver-authorization-mode-rbac"]["status"] == "error"
+    assert "k3s.service:2" in statuses["apiserver-authorization-mode-rbac"]["message"]
+    assert not os.path.exists(os.path.join(root, "etc/rancher/k3s/config.yaml"))
+
+
+def test_k3s_config_yaml_is_created_when_missing(tmp_path):
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "etc/systemd/system"))
+    with open(os.path.join(root, "etc/systemd/system/k3s.service"), "w") as handle:
+        handle.write("[Service]\nExecStart=/usr/local/bin/k3s server\n")
+    os.makedirs(os.path.join(root, "var/lib/rancher/k3s/agent/etc/kubelet.conf.d"))
+    with open(os.path.join(root, "var/lib/rancher/k3s/agent/etc/kubelet.conf.d/50-mine.conf"), "w") as handle:
+        handle.write("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthorization:\n  mode: AlwaysAllow\n")
+    outcome = harden(root, check=False)
+    statuses = {r["id"]: r["status"] for r in outcome["results"]}
+    # The user's own drop-in is changed where it is ...
+    assert open(os.path.join(root, "var/lib/rancher/k3s/agent/etc/kubelet.conf.d/50-mine.conf")).read().endswith("  mode: Webhook\n")
+    # ... and a value from k3s' generated defaults (absent here) is set with a kubelet-arg in a new config.yaml.
+    assert statuses["kubelet-authorization-mode"] == "fixed"
+    assert not os.path.exists(os.path.join(root, "etc/rancher/k3s/config.yaml"))
+    assert not harden(root, check=False)["changed"]
+
+
+def test_k3s_generated_default_is_overridden_in_a_new_config_yaml(tmp_path):
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "etc/systemd/system"))
+    with open(os.path.join(root, "etc/systemd/system/k3s.service"), "w") as handle:
+        handle.write("[Service]\nExecStart=/usr/local/bin/k3s server\n")
+    os.makedirs(os.path.join(root, "var/lib/rancher/k3s/agent/etc/kubelet.conf.d"))
+    with open(os.path.join(root, "var/lib/rancher/k3s/agent/etc/kubelet.conf.d/00-k3s-defaults.conf"), "w") as handle:
+        handle.write("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthorization:\n  mode: AlwaysAllow\n")
+    outcome = harden(root, check=False)
+    path = os.path.join(root, "etc/rancher/k3s/config.yaml")
+    # The generated file on this node sets no anonymous auth: the flag default (on) is overridden too.
+    assert open(path).read() == "kubelet-arg:\n- anonymous-auth=false\n- authorization-mode=Webhook\n"
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert {r["id"]: r["status"] for r in outcome["results"]}["kubelet-authorization-mode"] == "fixed"
+    assert not harden(root, check=False)["changed"]
