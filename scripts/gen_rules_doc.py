@@ -64,6 +64,9 @@ def default(rule: Rule) -> str:
     since = rule.extra.get("default_from", {})
     if since:
         text += "; " + ", ".join("from %s: `%s`" % (v, _value(d)) for v, d in sorted(since.items()))
+    before = rule.extra.get("default_before", {})
+    if before:
+        text += "; " + ", ".join("before %s: `%s`" % (v, _value(d)) for v, d in sorted(before.items()))
     return text
 
 

@@ -18,6 +18,8 @@
 - ``needs_override``: the value is the operator's decision; the fix is written only when
   ``kubefort_overrides`` names one.
 - ``input``: the role variable whose content the fix writes (audit policy, encryption config, ...).
+- ``default_from`` / ``default_before``: ``{version: default}`` where the default changed between versions
+  (an unknown version takes the rule's own default).
 """
 
 from __future__ import annotations
@@ -486,8 +488,8 @@ _API_RULES: t.Tuple[Rule, ...] = (
     _flag_rule(
         "apiserver-service-account-extend-token-expiration", "1.2.30", "kube-apiserver", API,
         "API server --service-account-extend-token-expiration is false", "service-account-extend-token-expiration",
-        "eq", False, "true", False, severity="low", min_version="1.19",
-        remediation="--service-account-extend-token-expiration=false.",
+        "eq", False, "true", False, severity="low", min_version="1.19", extra={"default_before": {"1.20": "false"}},
+        remediation="--service-account-extend-token-expiration=false (the default is true from 1.20).",
         rationale="Extended tokens stay valid for a year instead of their requested lifetime.",
     ),
     Rule(

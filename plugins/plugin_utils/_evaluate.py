@@ -167,6 +167,9 @@ def rule_default(comp: Component, rule: Rule) -> t.Any:
     for since, value in sorted(rule.extra.get("default_from", {}).items(), key=lambda kv: version_tuple(kv[0])):
         if version and version >= version_tuple(since):
             default = value
+    for until, value in sorted(rule.extra.get("default_before", {}).items(), key=lambda kv: version_tuple(kv[0]), reverse=True):
+        if version and version < version_tuple(until):
+            default = value
     return default
 
 
@@ -188,7 +191,8 @@ def lookup(comp: Component, rule: Rule, flags: t.Optional[FlagSet], flag: t.Opti
     if default is None:
         return Setting(None, "not set", "unset")
     how = "config file %s" % comp.config_path if comp.mode == "config" else "no config file" if config_key else "not set"
-    version = " %s" % comp.version if rule.extra.get("default_from") and comp.version else ""
+    versioned = rule.extra.get("default_from") or rule.extra.get("default_before")
+    version = " %s" % comp.version if versioned and comp.version else ""
     return Setting(normalize(default), "default (%s%s, %s)" % (comp.name, version, how), "default")
 
 

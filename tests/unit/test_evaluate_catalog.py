@@ -188,6 +188,7 @@ CASES = [
     ("apiserver-service-account-extend-token-expiration", api(), "fail",
      ("flag", "service-account-extend-token-expiration", "false")),
     ("apiserver-service-account-extend-token-expiration", api(version="1.18.20"), "not_applicable", None),
+    ("apiserver-service-account-extend-token-expiration", api(version="1.19.16"), "pass", None),  # default false then
     ("apiserver-insecure-port", api(version="1.18.20"), "fail", ("flag", "insecure-port", "0")),
     ("apiserver-insecure-port", api("--insecure-port=0", version="1.18.20"), "pass", None),
     ("apiserver-insecure-port", api(version="1.30.2"), "not_applicable", None),
