@@ -8,7 +8,8 @@ the manifest's flags. It emulates what the hardening collection changes and what
   flags removed from Kubernetes, such as --insecure-port), an unknown or repeated --authorization-mode,
   ABAC/Webhook without their files, --authorization-mode together with --authorization-config,
   --authentication-config before 1.29, an ``anonymous`` section before 1.32, --anonymous-auth together
-  with an AuthenticationConfiguration that has an ``anonymous`` section, an invalid port or boolean, and
+  with an AuthenticationConfiguration that has an ``anonymous`` section, an unknown TLS cipher suite, an
+  invalid port or boolean, and
   a file named by a flag that does not exist. The version is the manifest image's tag, which the kubelet
   stand-in passes in KUBEFORT_STANDIN_VERSION (default v1.28.7).
 * Serves HTTPS on --bind-address:--secure-port (6443) with the --tls-cert-file certificate: /livez,
@@ -159,6 +160,10 @@ def settings_from(flags: dict[str, list[str]], version: tuple[int, int]) -> dict
             anonymous = from_file
     for name in BOOL_FLAGS & set(flags):
         common.parse_bool(name, flags[name][-1])
+    unknown = [c for c in last(flags, "tls-cipher-suites").split(",") if c and c not in common.CIPHER_SUITES]
+    if unknown:
+        raise StartupError(f'invalid argument "{last(flags, "tls-cipher-suites")}" for "--tls-cipher-suites" flag: '
+                           f"Cipher suite {unknown[0]} not supported or doesn't exist")
     return {
         "modes": modes,
         "anonymous": anonymous,

@@ -168,9 +168,10 @@ anonymous:
         (["--authentication-config={authn}"], "v1.28.7", "unknown flag: --authentication-config"),
         (["--authentication-config={authn}"], "v1.30.0", "feature gate is disabled"),
         (["--secure-port=99999"], "v1.28.7", "between 1 and 65535"),
+        (["--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_BOGUS"], "v1.28.7", "TLS_BOGUS not supported"),
     ],
     ids=["unknown-mode", "repeated-mode", "abac-without-file", "removed-flag", "missing-file",
-         "anonymous-flag-and-config", "authn-config-before-1.29", "anonymous-config-before-1.32", "port-range"],
+         "anonymous-flag-and-config", "authn-config-before-1.29", "anonymous-config-before-1.32", "port-range", "unknown-cipher"],
 )
 def test_apiserver_refuses_what_the_real_one_rejects(tmp_path: t.Any, args: list[str], version: str,
                                                     message: str) -> None:
