@@ -558,8 +558,9 @@ def test_stat_paths_asks_for_what_file_rules_and_file_flags_need():
     the_node = node(static("kube-apiserver", "--encryption-provider-config=/etc/kubernetes/enc/config.yaml",
                            "--client-ca-file=/etc/kubernetes/ssl/ca.crt"),
                     static("etcd", "--data-dir=/data/etcd"))
-    rules = [_catalog.BY_ID[r] for r in ("apiserver-encryption-provider-config", "etcd-data-dir-permissions",
-                                          "pki-key-permissions", "apiserver-client-ca-file")]
+    ids = ("apiserver-encryption-provider-config", "etcd-data-dir-permissions", "pki-key-permissions",
+           "apiserver-client-ca-file")
+    rules = [_catalog.BY_ID[r] for r in ids]
     assert stat_paths(the_node, rules) == ["/etc/kubernetes/enc/config.yaml", "/data/etcd", "/data",
                                            "/etc/kubernetes/ssl/**", "/etc/kubernetes/ssl/ca.crt"]
 
