@@ -474,6 +474,83 @@ def task_breakdown(callback: t.Mapping[str, t.Any], top: int = 6) -> list[dict[s
     return [{"action": a, "seconds": round(v, 2)} for a, v in sorted(spent.items(), key=lambda kv: -kv[1])[:top]]
 
 
+# ---------------------------------------------------------------- py-spy profile
+
+IDLE_LEAVES = ("select", "poll", "_recv", "recv_into", "read", "readinto", "wait", "sleep", "acquire", "get",
+               "_wait_for_tstate_lock", "_try_wait", "communicate", "_communicate", "accept")
+
+
+def _frame_path(frame: str) -> str:
+    """``func (path:line)`` -> path (py-spy shortens our files to their base name)."""
+    return frame[frame.rfind("(") + 1:frame.rfind(":")] if "(" in frame else ""
+
+
+def collection_files(sub: str) -> frozenset[str]:
+    """Base names of the collection's Python files under plugins/<sub> (how py-spy names their frames)."""
+    folder = os.path.join(REPO, "plugins", sub)
+    return frozenset(n for n in os.listdir(folder) if n.endswith(".py") and n != "__init__.py") if os.path.isdir(folder) else frozenset()
+
+
+def classify_stack(frames: t.Sequence[str], controller: t.AbstractSet[str], node: t.AbstractSet[str]) -> str:
+    """Category of one sampled stack (one process's frames, outermost first).
+
+    ``controller`` and ``node`` are the base names of our plugin_utils and module_utils/modules files.
+    """
+    if not frames:
+        return "other"
+    leaf = frames[-1].split(" (")[0].rsplit(".", 1)[-1]
+    if leaf in IDLE_LEAVES:
+        return "idle (waiting)"
+    paths = [_frame_path(f) for f in frames]
+    ours = next((i for i, p in enumerate(paths) if p in controller), None)
+    if ours is not None:
+        yaml_below = any(p.startswith("yaml/") for p in paths[ours:])
+        return "kubefort evaluation: YAML parsing" if yaml_below else "kubefort evaluation: other"
+    if any(p.endswith("module_common.py") for p in paths):
+        return "module build (AnsiballZ)"
+    if any(p.startswith(("ansible/template", "jinja2/")) or "_templating" in p for p in paths):
+        return "templating"
+    if any(p.startswith(("<frozen importlib", "<frozen zipimport")) for p in paths):
+        return "imports and byte-compiling"
+    if any(p in node for p in paths):
+        return "kubefort node code"
+    if leaf in ("_launch", "fork", "_fork_exec", "_execute_child"):
+        return "process start (fork/exec)"
+    return "ansible and python, other"
+
+
+def profile_summary(lines: t.Iterable[str]) -> dict[str, dict[str, int]]:
+    """py-spy ``--format raw --subprocesses`` lines -> samples per category for main, workers and modules.
+
+    A child's stack follows its parents' (``process PID:"cmdline";...``); the last ``process`` frame names
+    the sampled process. Main is the first process seen; workers share its command line.
+    """
+    out: dict[str, dict[str, int]] = {"main": {}, "workers": {}, "modules": {}}
+    controller = collection_files("plugin_utils") | collection_files("action")
+    node = collection_files("module_utils") | collection_files("modules")
+    root = None
+    for line in lines:
+        stack, _sep, count = line.rstrip("\n").rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        marks = [i for i, f in enumerate(frames) if f.startswith("process ")]
+        if not marks:
+            continue
+        proc = frames[marks[-1]]
+        root = root or frames[marks[0]]
+        pid_of = proc.split(":", 1)[0]
+        if pid_of == root.split(":", 1)[0]:
+            kind = "main"
+        elif "ansible-playbook" in proc:
+            kind = "workers"
+        else:
+            kind = "modules"
+        name = classify_stack(frames[marks[-1] + 1:], controller, node)
+        out[kind][name] = out[kind].get(name, 0) + int(count)
+    return out
+
+
 # ---------------------------------------------------------------- evaluation without Ansible
 
 
@@ -569,6 +646,14 @@ def markdown(output: t.Mapping[str, t.Any]) -> str:
         lines += ["", f"Where the wall time of `{biggest['label']}` goes (per task action, summed over plays):", "",
                   "| action | seconds |", "|---|---:|"]
         lines += [f"| {x['action']} | {x['seconds']} |" for x in task_breakdown(biggest.get("callback") or {})]
+    for r in output["runs"]:
+        if r.get("profile_summary"):
+            lines += ["", f"py-spy samples of `{r['label']}` (50 Hz, every process of the run) by category:", "",
+                      "| process | category | samples | share |", "|---|---|---:|---:|"]
+            for kind, cats in r["profile_summary"].items():
+                total = sum(cats.values()) or 1
+                for name, n in sorted(cats.items(), key=lambda kv: -kv[1]):
+                    lines.append(f"| {kind} | {name} | {n} | {100 * n / total:.0f}% |")
     for note in output["notes"]:
         lines += ["", f"Note: {note}"]
     return "\n".join(lines) + "\n"
@@ -661,6 +746,9 @@ def main() -> int:
             open(log, "w").close()
             run = run_playbook(RunSpec("offline", n, forks[0], True, "all-profiled"), inventory, work, args.profile)
             run["profile"] = os.path.join(run["run_dir"], "pyspy.txt")
+            if os.path.exists(run["profile"]):
+                with open(run["profile"]) as handle:
+                    run["profile_summary"] = profile_summary(handle)
             with open(log) as handle:
                 record(run, parse_counter_log(handle), names)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -125,15 +126,17 @@ def test_tree_sampler_separates_forked_workers_from_child_programs() -> None:
     code = ("import os, subprocess, time\n"
             "data = bytearray(40 * 1024 * 1024)\n"
             "pid = os.fork()\n"
-            "if pid == 0:\n    time.sleep(3); os._exit(0)\n"
-            "subprocess.run(['sleep', '3'])\n")
-    proc = subprocess.Popen([sys.executable, "-c", code])
+            "if pid == 0:\n    time.sleep(30); os._exit(0)\n"
+            "subprocess.run(['sleep', '30'])\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     try:
-        time.sleep(1.0)
         sampler = bench.TreeSampler(proc.pid)
-        sampler.sample()
+        deadline = time.monotonic() + 20  # a loaded CI machine can be slow to start the children
+        while time.monotonic() < deadline and (sampler.peak["controller_processes"], sampler.peak["module_processes"]) != (2, 1):
+            time.sleep(0.1)
+            sampler.sample()
     finally:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)  # the test's own process group: parent, worker and sleep
         proc.wait()
     peak = sampler.peak
     assert peak["controller_processes"] == 2
@@ -266,3 +269,42 @@ def test_callback_writes_after_each_task_so_an_aborted_play_still_has_figures(tm
     data = json.loads(out.read_text())
     assert data["hosts"]["cp1"]["plugin_round_trips"] == 1
     assert [t["name"] for t in data["tasks"]] == ["audit"]
+
+
+CONTROLLER, NODE = frozenset({"_harden.py", "_yaml_edit.py"}), frozenset({"_node_snapshot.py"})
+
+
+@pytest.mark.parametrize("frames, category", [
+    (["run (ansible/executor/process/worker.py:1)", "run (_harden.py:90)", "load (_yaml_edit.py:34)",
+      "check_token (yaml/scanner.py:113)"], "kubefort evaluation: YAML parsing"),
+    (["run (_harden.py:90)", "evaluate (_evaluate.py:3)"], "kubefort evaluation: other"),
+    (["run (_harden.py:90)", "_recv (multiprocessing/connection.py:395)"], "idle (waiting)"),
+    (["_execute_module (ansible/plugins/action/__init__.py:1)", "modify_module (ansible/executor/module_common.py:9)"],
+     "module build (AnsiballZ)"),
+    (["template (ansible/_internal/_templating/_engine.py:1)"], "templating"),
+    (["<module> (<stdin>:1)", "_compile_source (<frozen zipimport>:695)"], "imports and byte-compiling"),
+    (["<module> (<stdin>:1)", "snapshot (_node_snapshot.py:41)"], "kubefort node code"),
+    (["_queue_task (ansible/plugins/strategy/__init__.py:376)", "_launch (multiprocessing/popen_fork.py:66)"],
+     "process start (fork/exec)"),
+    (["send_callback (ansible/executor/task_queue_manager.py:1)"], "ansible and python, other"),
+    ([], "other"),
+])
+def test_classify_stack(frames: list, category: str) -> None:
+    assert bench.classify_stack(frames, CONTROLLER, NODE) == category
+
+
+def test_profile_summary_splits_main_workers_and_modules() -> None:
+    main = 'process 10:"python ansible-playbook -i inv site.yml"'
+    worker = 'process 11:"python ansible-playbook -i inv site.yml"'
+    module = 'process 12:"/usr/bin/python3"'
+    lines = [
+        f"{main};<module> (ansible-playbook:8);_wait_on_pending_results (ansible/plugins/strategy/__init__.py:796) 7\n",
+        f"{main};<module> (ansible-playbook:8);{worker};run (ansible/executor/process/worker.py:1);"
+        "load (_yaml_edit.py:34);check_token (yaml/scanner.py:113) 5\n",
+        f"{main};<module> (ansible-playbook:8);{worker};{module};_compile_source (<frozen zipimport>:695) 3\n",
+        "no stack here\n",
+    ]
+    out = bench.profile_summary(lines)
+    assert out["main"] == {"ansible and python, other": 7}
+    assert out["modules"] == {"imports and byte-compiling": 3}
+    assert sum(out["workers"].values()) == 5
