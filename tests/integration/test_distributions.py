@@ -54,18 +54,20 @@ def hashes(root):
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("distributions"))
-    hosts = []
+    hosts, control_plane = [], []
     for name in NODES:
         root = os.path.join(base, "nodes", name)
         shutil.copytree(os.path.join(FIXTURES, name), root, symlinks=True)
         _demo_nodes_script().apply_modes(root)
         hosts.append("        %s: {kubefort_root: %s}" % (name, root))
+        if not name.startswith("eks"):  # EKS nodes are workers: the control plane is AWS's
+            control_plane.append(hosts[-1])
     with open(os.path.join(base, "inventory.yml"), "w") as handle:
         handle.write(
             "all:\n  vars:\n    ansible_connection: local\n    ansible_python_interpreter: %s\n"
             "    kubefort_backup_dir: /var/lib/kubefort/backups\n    kubefort_rules: %s\n"
             "  children:\n    kube_control_plane:\n      hosts:\n%s\n    kube_node:\n      hosts:\n%s\n"
-            % (sys.executable, json.dumps(RULES), "\n".join(hosts), "\n".join(hosts)))
+            % (sys.executable, json.dumps(RULES), "\n".join(control_plane), "\n".join(hosts)))
     return base
 
 
@@ -73,7 +75,8 @@ def playbook(project, check, report):
     env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get("PATH", ""), ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
                ANSIBLE_NOCOLOR="1")
     args = [os.path.join(BIN, "ansible-playbook"), os.path.join(REPO, "playbooks", "harden.yml"), "-i",
-            os.path.join(project, "inventory.yml"), "--diff", "-e", "kubefort_report_dir=%s/" % os.path.join(project, report)]
+            os.path.join(project, "inventory.yml"), "--diff", "-e", "kubefort_report_dir=%s/" % os.path.join(project, report),
+            "-e", '{"kubefort_report_formats": ["json"]}']
     out = subprocess.run(args + (["--check"] if check else []), cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     with open(os.path.join(project, report, "report.json")) as handle:
