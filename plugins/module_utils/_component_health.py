@@ -19,6 +19,7 @@ Two conditions, both polled until a deadline:
 from __future__ import annotations
 
 import base64
+import http.client
 import os
 import re
 import shutil
@@ -26,8 +27,7 @@ import ssl
 import tempfile
 import time
 import typing as t
-import urllib.error
-import urllib.request
+import urllib.parse
 
 # component -> (scheme, default port, path, flag naming the port, flag naming the address)
 ENDPOINTS: t.Dict[str, t.Tuple[str, int, str, str, str]] = {
@@ -174,14 +174,23 @@ class Prober:
 
     def get(self, url: str) -> t.Tuple[t.Optional[int], str]:
         """(HTTP status or None, short description of the answer)."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme == "https":
+            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.hostname, parts.port, timeout=5, context=self.context)
+        else:
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
         try:
-            with urllib.request.urlopen(url, timeout=5, context=self.context if url.startswith("https") else None) as answer:
-                return answer.status, answer.read(200).decode("utf-8", "replace").strip()
-        except urllib.error.HTTPError as exc:
-            return exc.code, "HTTP %d %s" % (exc.code, exc.read(200).decode("utf-8", "replace").strip())
-        except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return None, str(reason)
+            connection.request("GET", parts.path or "/")
+            answer = connection.getresponse()
+            body = answer.read(200).decode("utf-8", "replace").strip()
+        except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
+            return None, str(getattr(exc, "reason", None) or exc)
+        finally:
+            connection.close()
+        if answer.status == 200:
+            return 200, body
+        return answer.status, "HTTP %d %s" % (answer.status, body)
 
 
 def wait_healthy(

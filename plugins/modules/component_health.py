@@ -70,7 +70,7 @@ options:
 seealso:
   - module: kubefort.hardening.node_files
 author:
-  - kubefort maintainers
+  - kubefort maintainers (@kubefort)
 """
 
 EXAMPLES = r"""
