@@ -225,6 +225,9 @@ LAYOUTS: t.Tuple[Layout, ...] = (
             RKE2_DIST.kubelet_config_dir + "/*.conf",
             "/var/lib/rancher/rke2/agent/pod-manifests/*.yaml",
             RKE2_DIST.data_dir + "/server/db/etcd/config",
+            # Files RKE2 writes and its API server manifest names (never rke2.yaml: it holds keys).
+            "/etc/rancher/rke2/rke2-pss.yaml",
+            "/etc/rancher/rke2/audit-policy.yaml",
         ),
         stat=("/etc/rancher/rke2/**",),
         listdirs=(RKE2_DIST.config_dir, RKE2_DIST.kubelet_config_dir, "/var/lib/rancher/rke2/agent/pod-manifests"),

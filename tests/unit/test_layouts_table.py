@@ -13,6 +13,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import 
 from kubefort_testlib import DEMO_NODES, REPO, call_module_factory
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "nodes")
+SETTINGS = ["4.2.1", "4.2.2", "4.2.4", "1.2.6", "1.2.7", "1.2.8"]
 
 
 def covered(path, request):
@@ -50,12 +51,18 @@ def test_detect(files, units, processes, expected):
 
 @pytest.mark.parametrize("root", [os.path.join(FIXTURES, n) for n in sorted(os.listdir(FIXTURES))]
                          + [os.path.join(DEMO_NODES, "cp1"), os.path.join(DEMO_NODES, "worker2")])
-def test_an_audit_is_one_round_trip(root):
-    calls = []
+def test_an_audit_is_one_round_trip_two_at_most(root):
     components = ["kubelet", "kube-proxy", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"]
-    outcome = run(call_module_factory(check=True, calls=calls), root, select_rules(components, [], []), Options(), True,
+    # The settings rules: every distribution's files are in round one.
+    calls = []
+    outcome = run(call_module_factory(check=True, calls=calls), root, select_rules(components, SETTINGS, []), Options(), True,
                   "/var/lib/kubefort/backups", False)
     assert outcome["round_trips"] == 1 and calls == ["kubefort.hardening.node_facts"]
+    # Every rule (file rules stat what flags name): a second round at most, whatever the number of rules.
+    calls = []
+    outcome = run(call_module_factory(check=True, calls=calls), root, select_rules(components, [], []), Options(), True,
+                  "/var/lib/kubefort/backups", False)
+    assert outcome["round_trips"] <= 2 and set(calls) == {"kubefort.hardening.node_facts"}
 
 
 @pytest.mark.parametrize("dist, version, open_port", [
