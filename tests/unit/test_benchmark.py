@@ -110,6 +110,12 @@ def test_parse_stat_survives_parentheses_and_spaces_in_the_command_name() -> Non
     assert bench.parse_stat("1 (systemd) S 0 1 1 0 -1") == (0, "systemd")
 
 
+def test_parse_stat_cpu_s_adds_user_and_system_time() -> None:
+    ticks = os.sysconf("SC_CLK_TCK")
+    line = f"7 (ansible-playboo) S 1 7 7 0 -1 4194304 100 0 0 0 {3 * ticks} {ticks} 0 0 20 0 1 0 5 1000 50"
+    assert bench.parse_stat_cpu_s(line) == 4.0
+
+
 def test_memory_parsers() -> None:
     assert bench.parse_statm_rss_kib("1000 250 30 1 0 100 0") == 250 * bench.PAGE_KIB
     assert bench.parse_smaps_rollup_pss_kib("00400000-ffff [rollup]\nRss:  900 kB\nPss:  512 kB\nPss_Anon: 1 kB\n") == 512
@@ -143,6 +149,7 @@ def test_tree_sampler_separates_forked_workers_from_child_programs() -> None:
     assert peak["module_processes"] == 1
     assert peak["controller_rss_kib"] > 2 * 40 * 1024  # the bytearray counted once per process in RSS
     assert 40 * 1024 < peak["controller_pss_kib"] < peak["controller_rss_kib"]  # shared pages split in PSS
+    assert 0 < sampler.main_cpu_s < 30
 
 
 def _run(nodes: int, wall: float, pss_mib: float, rules: str = "all", mode: str = "check", forks: int = 10) -> dict:
@@ -204,7 +211,7 @@ def test_task_breakdown_sums_seconds_per_action() -> None:
 
 def test_markdown_has_a_row_per_run_and_the_machine() -> None:
     run = _run(10, 12.0, 300)
-    run.update(label="offline-n10-f10-check-all", rc=0, callback={"tasks": []}, cpu_s=20.0,
+    run.update(label="offline-n10-f10-check-all", rc=0, callback={"tasks": []}, cpu_s=20.0, main_cpu_s=9.5,
                memory={"controller_pss_kib": 300 * 1024, "controller_rss_kib": 600 * 1024, "controller_processes": 11},
                summary={"per_host_s": 1.2, "cpu_per_host_s": 2.0, "trips_max": 2, "trips_mean": 1.3, "trips_plugin_max": 2, "trips_fact_max": 2,
                         "results_per_host_max": 11})
@@ -212,7 +219,7 @@ def test_markdown_has_a_row_per_run_and_the_machine() -> None:
                        "ansible_core": "ansible-playbook [core 2.19.14]", "load_before": 1.0},
            "runs": [run], "growth": [], "rules": [], "notes": ["podman nodes not measured: x"]}
     text = bench.markdown(out)
-    assert "| 10 | offline | check | all | 10 | 12.0 | 1.200 | 20.0 | 2.000 | 2 | 1.3 | 2 | 2 | - | 11 | 300 | 600 | 11 | 0 |" in text
+    assert "| 10 | offline | check | all | 10 | 12.0 | 1.200 | 20.0 | 2.000 | 9.5 | 2 | 1.3 | 2 | 2 | - | 11 | 300 | 600 | 11 | 0 |" in text
     assert "2 CPUs (Xeon)" in text and "core 2.19.14" in text and "podman nodes not measured: x" in text
 
 
