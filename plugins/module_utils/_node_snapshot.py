@@ -32,12 +32,21 @@ def snapshot(
     if not os.path.isdir(fs.root):
         raise NodeFSError("root %s is not a directory on this host" % fs.root)
     files: t.Dict[str, t.Dict[str, t.Any]] = {}
+    patterns: t.Dict[str, t.List[str]] = {}
     for pattern in stat:
-        for path in fs.glob(pattern) or [pattern]:
+        for path in _expand(fs, pattern, patterns):
             files[path] = fs.stat(path)
     for pattern in read:
-        for path in fs.glob(pattern) or [pattern]:
+        for path in _expand(fs, pattern, patterns):
             files[path] = read_file(fs, path)
+    # Parent directories too: file rules report a directory that lets others replace the file.
+    for path in list(files):
+        parent = os.path.dirname(path)
+        while parent and parent not in files:
+            files[parent] = fs.stat(parent)
+            if parent == "/":
+                break
+            parent = os.path.dirname(parent)
     unit_info = {name: unit_command(fs, name) for name in units}
     for info in unit_info.values():
         for path in [info["unit"]] + info["dropins"] + [e["path"] for e in info["env_files"]]:
@@ -47,10 +56,20 @@ def snapshot(
         "root": fs.root,
         "live": not fs.offline,
         "files": files,
+        "patterns": patterns,
         "listings": {d: fs.listdir(d) for d in listdirs},
         "units": unit_info,
         "processes": scan_processes(processes) if not fs.offline else {},
     }
+
+
+def _expand(fs: NodeFS, pattern: str, patterns: t.Dict[str, t.List[str]]) -> t.List[str]:
+    """Paths a pattern names; a plain path is reported even when missing, a wildcard only by matches."""
+    if not any(c in pattern for c in "*?["):
+        return [pattern]
+    matches = fs.glob(pattern)
+    patterns[pattern] = matches
+    return matches
 
 
 def read_file(fs: NodeFS, path: str) -> t.Dict[str, t.Any]:

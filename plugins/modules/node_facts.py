@@ -92,6 +92,9 @@ snapshot:
     files:
       description: Node path to C(type), C(mode), C(owner), C(group), C(uid), C(gid), and for read files C(content) and C(sha256).
       type: dict
+    patterns:
+      description: Each wildcard pattern asked for, with the paths it matched (possibly none).
+      type: dict
     listings:
       description: Directory to sorted entry names.
       type: dict

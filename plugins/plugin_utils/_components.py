@@ -34,6 +34,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 import yaml
+from ansible_collections.kubefort.hardening.plugins.module_utils import _rules_control_plane, _rules_node
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import (
     FlagOccurrence,
     FlagSet,
@@ -60,6 +61,8 @@ KUBE_PROXY_CONFIG_FLAGS = ("config", "hostname-override", "v")
 
 # Round one of discovery: every layout's places (see _layouts.LAYOUTS).
 FIRST_REQUEST: t.Dict[str, t.List[str]] = _layouts.first_request()
+# The places file rules look at (etcd data dir, CNI files …) are stat'ed in round one too.
+FIRST_REQUEST["stat"].extend(p for p in _rules_control_plane.STAT_PATHS + _rules_node.STAT_PATHS if p not in FIRST_REQUEST["stat"])
 
 Source = t.Dict[str, t.Any]
 
@@ -174,7 +177,7 @@ class Node:
 
 def merge_snapshots(first: t.Dict[str, t.Any], more: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
     merged = dict(first)
-    for key in ("files", "listings", "units", "processes"):
+    for key in ("files", "patterns", "listings", "units", "processes"):
         merged[key] = dict(first.get(key, {}))
         merged[key].update(more.get(key, {}))
     return merged

@@ -38,6 +38,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import (
     AUTHN_CONFIG_PATH,
     authentication_config_text,
 )
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_extra import plan_extra
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
     Component,
     Node,
@@ -141,6 +142,9 @@ class Planner:
             except (EditError, _yaml_edit.YAMLEditError) as exc:
                 for finding in group:
                     self.errors[finding.rule.id] = str(exc)
+        # Supplied files, flags that need a host mount, list settings, and the further files of
+        # multi-file rules, so one run fixes a rule everywhere.
+        plan_extra(self, findings)
         self._validate()
 
     # --- flags -------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ The action plugin supplies ``call_module`` (one module round trip); tests supply
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
@@ -24,12 +26,12 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._components imp
     merge_snapshots,
 )
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Options, evaluate, waiver_for
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Options, evaluate, stat_paths, waiver_for
 
 CallModule = t.Callable[[str, t.Dict[str, t.Any]], t.Dict[str, t.Any]]
 
 # Flags whose value names a file that rules read.
-FILE_FLAGS = ("authentication-config",)
+FILE_FLAGS = ("authentication-config", "admission-control-config-file")
 
 
 class HardenError(Exception):
@@ -51,7 +53,7 @@ def select_rules(components: t.Sequence[str], only: t.Sequence[str], skip: t.Seq
     return rules
 
 
-def discover(call_module: CallModule, root: str) -> t.Tuple[t.Dict[str, t.Any], int]:
+def discover(call_module: CallModule, root: str, rules: t.Sequence[Rule] = ()) -> t.Tuple[t.Dict[str, t.Any], int]:
     """The node snapshot, in one round trip (two when a flag points outside the usual places).
 
     Round one reads every distribution's places at once (_layouts.first_request), so the layout is known
@@ -62,9 +64,10 @@ def discover(call_module: CallModule, root: str) -> t.Tuple[t.Dict[str, t.Any], 
         raise HardenError(first.get("msg", "node_facts returned no snapshot"))
     snapshot = first["snapshot"]
     trips = 1
-    extra = _file_flag_paths(build_node(snapshot))
-    request = follow_up_request(snapshot, [])
-    wanted_reads = [p for p in extra if "content" not in snapshot["files"].get(p, {})]
+    node = build_node(snapshot)
+    extra = _file_flag_paths(node)
+    request = follow_up_request(snapshot, [p for p in stat_paths(node, rules) if not _known(snapshot, p, stat_only=True)])
+    wanted_reads = [p for p in extra if not _known(snapshot, p)]
     if wanted_reads:
         request = dict(request) if request else {}
         request["read"] = list(request.get("read", [])) + wanted_reads
@@ -75,6 +78,21 @@ def discover(call_module: CallModule, root: str) -> t.Tuple[t.Dict[str, t.Any], 
         snapshot = merge_snapshots(snapshot, more["snapshot"])
         trips += 1
     return snapshot, trips
+
+
+def _known(snapshot: t.Mapping[str, t.Any], path: str, stat_only: bool = False) -> bool:
+    """Whether round one already says what is at ``path`` (read, or only stat'ed when that is enough),
+    or that nothing is there because a pattern covering it matched nothing at that place."""
+    entry = snapshot.get("files", {}).get(path)
+    if entry is not None:
+        return stat_only or "content" in entry or entry.get("type") in ("missing", "dir")
+    for pattern in snapshot.get("patterns", {}):
+        if pattern.endswith("/**"):
+            if path == pattern[:-3] or path.startswith(pattern[:-2]) or (path.endswith("/**") and path.startswith(pattern[:-2])):
+                return True
+        elif os.path.dirname(pattern) == os.path.dirname(path) and fnmatch.fnmatch(path, pattern):
+            return True
+    return False
 
 
 def _file_flag_paths(node: Node) -> t.List[str]:
@@ -97,7 +115,7 @@ def run(
     backup_dir: str,
     want_diff: bool,
 ) -> t.Dict[str, t.Any]:
-    snapshot, trips = discover(call_module, root)
+    snapshot, trips = discover(call_module, root, rules)
     node = build_node(snapshot)
     findings = evaluate(node, rules, options)
     waived = {}
