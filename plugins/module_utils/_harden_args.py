@@ -24,4 +24,5 @@ ARGUMENT_SPEC: t.Dict[str, t.Dict[str, t.Any]] = {
     "remediate": {"type": "bool", "default": True},
     "backup_dir": {"type": "str", "default": "/var/lib/kubefort/backups"},
     "apiserver_anonymous_auth_force": {"type": "bool", "default": False},
+    "supplied": {"type": "dict", "default": {}},
 }

@@ -78,6 +78,14 @@ options:
         HTTP probes then fail. Change the probes first.
     type: bool
     default: false
+  supplied:
+    description:
+      - Content for fixes that need the operator's decision, by input name, for example
+        C(audit_policy), C(encryption_config) and C(admission_config) (the API server's audit policy,
+        encryption provider configuration and admission control configuration). A rule whose input is
+        missing fails with a message naming the role variable to set.
+    type: dict
+    default: {}
 author:
   - kubefort maintainers
 """
