@@ -564,21 +564,52 @@ def profile_summary(lines: t.Iterable[str]) -> dict[str, dict[str, int]]:
 # ---------------------------------------------------------------- evaluation without Ansible
 
 
+PACKAGE = "ansible_collections.kubefort.hardening"
+
+
+def yaml_variants(yaml_edit: t.Any) -> list[tuple[str, t.Any, t.Callable[[], None]]]:
+    """(label, replacement for ``_yaml_edit.load`` or None, reset) for the what-if measurements."""
+    import copy
+
+    import yaml
+
+    def libyaml(text: str, what: str) -> tuple[t.Any, t.Any]:  # _yaml_edit.load's contract, libyaml's parser
+        try:
+            nodes = list(yaml.compose_all(text, Loader=yaml.CSafeLoader))
+            data = list(yaml.load_all(text, Loader=yaml.CSafeLoader))
+        except yaml.YAMLError as exc:
+            raise yaml_edit.YAMLEditError(f"{what} is not valid YAML: {exc}") from exc
+        if len(nodes) > 1:
+            raise yaml_edit.YAMLEditError(f"{what} holds {len(nodes)} YAML documents; one is expected")
+        return (data[0] if data else None), (nodes[0] if nodes else None)
+
+    cache: dict[str, tuple[t.Any, t.Any]] = {}
+
+    def once(text: str, what: str) -> tuple[t.Any, t.Any]:  # each distinct text parsed once per run
+        if text not in cache:
+            cache[text] = libyaml(text, what)
+        data, node = cache[text]
+        return copy.deepcopy(data), node
+
+    variants: list[tuple[str, t.Any, t.Callable[[], None]]] = [("as built", None, lambda: None)]
+    if getattr(yaml, "__with_libyaml__", False):
+        variants += [("what if: libyaml", libyaml, lambda: None), ("what if: libyaml, each text once", once, cache.clear)]
+    return variants
+
+
 def inprocess_cost(tree: str, repeat: int, subset: str) -> list[dict[str, t.Any]]:
     """Controller-side cost of one role run (discovery request + evaluation + edit planning), no Ansible.
 
     Calls the same entry points as the node_harden action plugin, with node_facts' snapshot run in-process,
-    so the time is our evaluation alone. Returns [] when the entry points changed shape.
+    so the time is our evaluation alone; counts YAML parses (``_yaml_edit.load`` calls) and, as what-ifs,
+    times the same run with libyaml's parser and with each text parsed once (results and diffs compared
+    with the run as built). Returns [] when the entry points changed shape.
     """
     sys.path.insert(0, os.path.join(REPO, ".build"))
     try:
-        from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import (
-            snapshot,
-        )
-        from ansible_collections.kubefort.hardening.plugins.plugin_utils import _harden
-        from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import (
-            Options,
-        )
+        from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import snapshot
+        from ansible_collections.kubefort.hardening.plugins.plugin_utils import _harden, _yaml_edit
+        from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
     except ImportError as exc:
         print(f"in-process measurement skipped: {exc}", file=sys.stderr)
         return []
@@ -588,23 +619,49 @@ def inprocess_cost(tree: str, repeat: int, subset: str) -> list[dict[str, t.Any]
         return {"snapshot": snapshot(a.pop("root"), a.get("read", ()), a.get("stat", ()), a.get("list", ()),
                                      a.get("units", ()), a.get("processes", ()))}
 
+    original = _yaml_edit.load
+    holders = [m for name, m in list(sys.modules.items())
+               if name.startswith(PACKAGE + ".plugins.plugin_utils.") and getattr(m, "load", None) is original]
+    parses = [0]
+
+    def use(load: t.Callable[..., t.Any]) -> None:
+        def counted(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            parses[0] += 1
+            return load(*args, **kwargs)
+        for module in holders:
+            module.load = counted
+
     rows = []
     roles = {"control_plane": ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"],
              "node": ["kubelet", "kube-proxy"]}
-    for role, components in roles.items():
-        for label, only in (("all", []), (subset, [subset])):
-            try:
-                rules = _harden.select_rules(components, only, [])
-                options = Options(remediate=True, overrides={}, waivers=[], level=1, apiserver_anonymous_force=False)
-                _harden.run(call_module, tree, rules, options, True, "/var/lib/kubefort/backups", False)
-                start = time.process_time()
-                for _repetition in range(repeat):
-                    _harden.run(call_module, tree, rules, options, True, "/var/lib/kubefort/backups", False)
-                cpu = (time.process_time() - start) / repeat
-            except Exception as exc:  # noqa: BLE001 - the code under measurement changes under us; say so
-                print(f"in-process measurement of {role}/{label} failed: {exc!r}", file=sys.stderr)
-                continue
-            rows.append({"role": role, "rules": label, "selected": len(rules), "cpu_ms": round(cpu * 1000, 1)})
+    try:
+        for role, components in roles.items():
+            for label, only in (("all", []), (subset, [subset])):
+                baseline = None
+                for variant, load, reset in yaml_variants(_yaml_edit):
+                    use(load or original)
+                    try:
+                        rules = _harden.select_rules(components, only, [])
+                        options = Options(remediate=True, overrides={}, waivers=[], level=1, apiserver_anonymous_force=False)
+                        reset()
+                        outcome = json.dumps(_harden.run(call_module, tree, rules, options, True, "/b", True),
+                                             sort_keys=True, default=str)
+                        parses[0] = 0
+                        start = time.process_time()
+                        for _repetition in range(repeat):
+                            reset()
+                            _harden.run(call_module, tree, rules, options, True, "/var/lib/kubefort/backups", False)
+                        cpu = (time.process_time() - start) / repeat
+                    except Exception as exc:  # noqa: BLE001 - the code under measurement changes under us; say so
+                        print(f"in-process measurement of {role}/{label}/{variant} failed: {exc!r}", file=sys.stderr)
+                        continue
+                    baseline = baseline or outcome
+                    rows.append({"role": role, "rules": label, "selected": len(rules), "variant": variant,
+                                 "cpu_ms": round(cpu * 1000, 1), "yaml_parses": round(parses[0] / repeat, 1),
+                                 "same_results": outcome == baseline})
+    finally:
+        for module in holders:
+            module.load = original
     return rows
 
 
@@ -648,8 +705,11 @@ def markdown(output: t.Mapping[str, t.Any]) -> str:
                          f"| {x['subset_s']} | {x['all_s']} | {x['ratio']} | {x['subset_trips']} | {x['all_trips']} |")
     if output.get("inprocess"):
         lines += ["", "Controller CPU of one role run without Ansible (discovery + evaluation + edit planning):", "",
-                  "| role | rules | rules selected | CPU ms |", "|---|---|---:|---:|"]
-        lines += [f"| {x['role']} | {x['rules']} | {x['selected']} | {x['cpu_ms']} |" for x in output["inprocess"]]
+                  "| role | rules | rules selected | variant | CPU ms | YAML parses | same results and diffs |",
+                  "|---|---|---:|---|---:|---:|---|"]
+        lines += [f"| {x['role']} | {x['rules']} | {x['selected']} | {x.get('variant', 'as built')} | {x['cpu_ms']} "
+                  f"| {x.get('yaml_parses', '-')} | {'yes' if x.get('same_results', True) else 'NO'} |"
+                  for x in output["inprocess"]]
     biggest = max((r for r in output["runs"] if r["kind"] == "offline"), key=lambda r: (r["nodes"], r["mode"] == "check"),
                   default=None)
     if biggest:
@@ -731,7 +791,8 @@ def main() -> int:
         build_offline_fleet(tree, [Node("cp", plan_fleet(1, templates)[0].template, ())])
         output["inprocess"] = inprocess_cost(os.path.join(tree, "cp"), args.inprocess, args.subset)
         for row in output["inprocess"]:
-            print(f"in-process {row['role']:13s} rules={row['rules']:6s} ({row['selected']:3d} selected) {row['cpu_ms']} ms CPU")
+            print(f"in-process {row['role']:13s} rules={row['rules']:6s} ({row['selected']:3d} selected) {row['variant']:34s} "
+                  f"{row['cpu_ms']:7.1f} ms CPU, {row['yaml_parses']} YAML parses, same results: {row['same_results']}")
 
     for n in sizes:
         nodes = plan_fleet(n, templates, args.control_plane)

@@ -315,3 +315,25 @@ def test_profile_summary_splits_main_workers_and_modules() -> None:
     assert out["main"] == {"ansible and python, other": 7}
     assert out["modules"] == {"imports and byte-compiling": 3}
     assert sum(out["workers"].values()) == 5
+
+
+def test_yaml_variants_parse_like_pyyaml_and_refuse_several_documents() -> None:
+    import yaml
+
+    class FakeYamlEdit:
+        class YAMLEditError(ValueError):
+            pass
+
+    variants = {label: (load, reset) for label, load, reset in bench.yaml_variants(FakeYamlEdit)}
+    assert variants["as built"][0] is None
+    text = "# é\nspec:\n  containers:\n  - command: [kube-apiserver, --a=1]\n"
+    for label in ("what if: libyaml", "what if: libyaml, each text once"):
+        load, reset = variants[label]
+        data, node = load(text, "manifest")
+        assert data == yaml.safe_load(text)
+        assert node.value[0][1].start_mark.index == yaml.compose(text).value[0][1].start_mark.index
+        data["spec"] = None  # callers may change the data: the next parse must not see that
+        assert load(text, "manifest")[0] == yaml.safe_load(text)
+        reset()
+        with pytest.raises(FakeYamlEdit.YAMLEditError):
+            load("a: 1\n---\nb: 2\n", "two docs")
