@@ -256,12 +256,16 @@ def test_callback_sums_plugin_round_trips_and_keeps_the_fact(tmp_path, monkeypat
     cb.v2_playbook_on_task_start(_Task("audit", "kubefort.hardening.node_harden"), False)
     cb.v2_runner_on_ok(_Result("cp1", {"round_trips": 2, "results": [{}]}))
     cb.v2_runner_on_skipped(_Result("w1", {}))
+    cb.v2_playbook_on_handler_task_start(_Task("restart", "ansible.builtin.include_tasks"))
+    cb.v2_runner_on_ok(_Result("cp1", {}))
     cb.v2_playbook_on_stats(None)
     data = json.loads(out.read_text())
     assert [(t["action"], t["hosts"]) for t in data["tasks"]] == [
-        ("kubefort.hardening.node_harden", 2), ("ansible.builtin.set_fact", 1), ("kubefort.hardening.node_harden", 2)]
+        ("kubefort.hardening.node_harden", 2), ("ansible.builtin.set_fact", 1), ("kubefort.hardening.node_harden", 2),
+        ("ansible.builtin.include_tasks", 1)]
+    assert data["tasks"][-1]["handler"] is True
     assert all(t["seconds"] >= 0 and "_start" not in t for t in data["tasks"])
-    assert data["hosts"]["cp1"] == {"plugin_round_trips": 3, "fact_round_trips": 1, "results": 3, "outcomes": {"ok": 3}}
+    assert data["hosts"]["cp1"] == {"plugin_round_trips": 3, "fact_round_trips": 1, "results": 3, "outcomes": {"ok": 4}}
     assert data["hosts"]["w1"]["outcomes"] == {"failed": 1, "skipped": 1}
 
 

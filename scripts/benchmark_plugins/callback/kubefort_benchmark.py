@@ -60,6 +60,13 @@ class CallbackModule(CallbackBase):
         self._close_task()
         self.tasks.append({"name": task.get_name(), "action": task.action, "hosts": 0, "_start": time.monotonic()})
 
+    def v2_playbook_on_handler_task_start(self, task: t.Any) -> None:
+        self.v2_playbook_on_task_start(task, False)
+        self.tasks[-1]["handler"] = True
+
+    def v2_playbook_on_cleanup_task_start(self, task: t.Any) -> None:
+        self.v2_playbook_on_task_start(task, False)
+
     def _record(self, result: t.Any, outcome: str) -> None:
         empty = {"plugin_round_trips": 0, "fact_round_trips": None, "outcomes": {}, "results": 0}
         host = self.hosts.setdefault(result._host.get_name(), empty)
