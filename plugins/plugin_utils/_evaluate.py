@@ -742,6 +742,9 @@ def file_targets(node: Node, comp: Component, rule: Rule) -> t.Tuple[t.List[str]
     elif which == "data_dir":
         path = _flag_of(comp, "data-dir")
         paths = [path] if path else []
+        if comp.process is None:
+            # etcd creates its data directory at first start (kubeadm's hostPath is DirectoryOrCreate).
+            optional = list(paths)
     elif which == "pki":
         directory = pki_dir(node)
         paths = [directory] + _under(node, directory)
@@ -770,6 +773,8 @@ def _evaluate_file(node: Node, comp: Component, rule: Rule, expected: t.Any) -> 
     if not present:
         what = {"data_dir": "--data-dir", "cni": "CNI file", "kubeconfig": "kubeconfig file"}.get(which, "%s file" % which)
         why = " yet (it is written at TLS bootstrap)" if which == "kubeconfig" and _flag_of(comp, "bootstrap-kubeconfig") else ""
+        if which == "data_dir" and paths:
+            why = " yet (%s is created when etcd first starts)" % paths[0]
         return Finding(rule, "not_applicable", message="%s has no %s on this node%s" % (comp.name, what, why))
     if rule.operator == "mode_at_most":
         return _check_modes(node, comp, rule, present, str(expected), parents=which not in ("pki", "cni"))

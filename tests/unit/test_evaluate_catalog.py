@@ -482,9 +482,16 @@ def test_etcd_owner_by_name_when_the_user_exists():
     assert run("etcd-data-dir-ownership", the_node).status == "pass"
 
 
-def test_missing_data_dir_is_an_error_not_a_pass():
-    finding = run("etcd-data-dir-permissions", etcd(files={"/var/lib/etcd": {"type": "missing"}}))
+def test_missing_data_dir_of_a_running_etcd_is_an_error_not_a_pass():
+    the_node = etcd(files={"/var/lib/etcd": {"type": "missing"}})
+    the_node.components["etcd"].process = {"pid": 42, "argv": ["etcd", "--data-dir=/var/lib/etcd"], "start_ticks": 1}
+    finding = run("etcd-data-dir-permissions", the_node)
     assert finding.status == "error" and "/var/lib/etcd does not exist" in finding.message
+
+
+def test_data_dir_of_an_etcd_that_never_started_is_not_applicable_yet():
+    finding = run("etcd-data-dir-permissions", etcd(files={"/var/lib/etcd": {"type": "missing"}}))
+    assert finding.status == "not_applicable" and "created when etcd first starts" in finding.message
 
 
 # --- versions, profiles, overrides, supplied content --------------------------------------------------
