@@ -512,12 +512,15 @@ def classify_stack(frames: t.Sequence[str], controller: t.AbstractSet[str], node
     if leaf in IDLE_LEAVES:
         return "idle (waiting)"
     paths = [_frame_path(f) for f in frames]
+    # Module runs start from inside our evaluation (call_module), so they are looked for first.
+    if any(p.endswith("module_common.py") for p in paths):
+        return "module build (AnsiballZ)"
+    if any(p.startswith("ansible/plugins/connection/") for p in paths):
+        return "module transport (connection)"
     ours = next((i for i, p in enumerate(paths) if p in controller), None)
     if ours is not None:
         yaml_below = any(p.startswith("yaml/") for p in paths[ours:])
         return "kubefort evaluation: YAML parsing" if yaml_below else "kubefort evaluation: other"
-    if any(p.endswith("module_common.py") for p in paths):
-        return "module build (AnsiballZ)"
     if any(p.startswith(("ansible/template", "jinja2/")) or "_templating" in p for p in paths):
         return "templating"
     if any(p.startswith(("<frozen importlib", "<frozen zipimport")) for p in paths):
