@@ -11,6 +11,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._harden_args import ARGUMENT_SPEC
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule import check_waivers
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import HardenError, run, select_rules
 
@@ -31,6 +32,10 @@ class ActionModule(ActionBase):
             rules = select_rules(args["components"], args["rules"], args["skip_rules"])
         except HardenError as exc:
             return dict(result, failed=True, msg=str(exc))
+        try:
+            check_waivers(args["waivers"])
+        except ValueError as exc:
+            return dict(result, failed=True, msg="kubefort_waivers: %s" % exc)
         unknown = sorted(set(args["overrides"]) - {r.id for r in rules})
         if unknown:
             return dict(result, failed=True, msg="overrides name rules that are not selected for %s: %s" % (

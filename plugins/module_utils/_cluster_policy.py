@@ -20,6 +20,7 @@ import json
 import typing as t
 from dataclasses import dataclass, field
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _rule
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, make_result
 
 # Every kind the rules read, with where it lives in the API: (group/version, plural, namespaced).
@@ -722,20 +723,10 @@ CHECKS.update({name: _check_pods for name in POD_CHECKS})
 
 def waiver_for(rule: Rule, opts: Options) -> t.Tuple[t.Optional[t.Mapping[str, t.Any]], str]:
     """The waiver that applies to a rule (by our ID or CIS ID), and a note when one expired."""
-    for waiver in opts.waivers:
-        if waiver.get("id") not in (rule.id, rule.cis):
-            continue
-        expires = waiver.get("expires")
-        if expires:
-            try:
-                day = datetime.date.fromisoformat(str(expires))
-            except ValueError:
-                raise ClusterPolicyError(
-                    "waiver for %s has an unreadable expiry %r; use YYYY-MM-DD" % (rule.id, expires)) from None
-            if day < opts.today:
-                return None, "waiver expired on %s (%s)" % (day, waiver.get("reason", ""))
-        return waiver, ""
-    return None, ""
+    try:
+        return _rule.waiver_for(rule, opts.waivers, opts.today)
+    except ValueError as exc:
+        raise ClusterPolicyError(str(exc)) from None
 
 
 def evaluate(rules: t.Iterable[Rule], snap: t.Mapping[str, t.Any], opts: Options) -> t.List[Outcome]:

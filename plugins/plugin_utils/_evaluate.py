@@ -30,6 +30,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._flags import (
     parse_bool,
     split_list,
 )
+from ansible_collections.kubefort.hardening.plugins.module_utils import _rule
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
     Component,
@@ -219,20 +220,8 @@ def transform(rule: Rule, current: t.Optional[str], expected: t.Any) -> t.Any:
 
 
 def waiver_for(rule: Rule, options: Options) -> t.Tuple[t.Optional[t.Mapping[str, t.Any]], str]:
-    """The waiver that applies to a rule, and a note when one expired."""
-    for waiver in options.waivers:
-        if waiver.get("id") not in (rule.id, rule.cis):
-            continue
-        expires = waiver.get("expires")
-        if expires:
-            try:
-                day = datetime.date.fromisoformat(str(expires))
-            except ValueError:
-                return None, "waiver for %s has an unreadable expiry %r (use YYYY-MM-DD)" % (rule.id, expires)
-            if day < options.today:
-                return None, "waiver expired on %s (%s)" % (day, waiver.get("reason", ""))
-        return waiver, ""
-    return None, ""
+    """The waiver that applies to a rule, and a note when one expired (waivers are checked up front)."""
+    return _rule.waiver_for(rule, options.waivers, options.today)
 
 
 # --- the rule loop ---------------------------------------------------------------------------------
