@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """Lay out the bundled demo nodes as offline node trees, with the file modes their MODES files record.
 
 git keeps neither modes nor owners, so the trees in demo/nodes/ are copied and each path listed in a
 node's MODES file gets its recorded mode (and owner, when run as root).
 
-Usage: scripts/demo_nodes.py [--reset] [DEST]   (DEST defaults to .kubefort-demo/ in the checkout)
+Usage: python3 scripts/demo_nodes.py [--reset] [DEST]   (DEST defaults to .kubefort-demo/ in the checkout)
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Write docs/rules.md from the rule catalog (the one source of truth for rules).
 
-Usage: scripts/gen_rules_doc.py [--check]   --check exits 1 when docs/rules.md is stale.
+Usage: python3 scripts/gen_rules_doc.py [--check]   --check exits 1 when docs/rules.md is stale.
 """
 
 from __future__ import annotations
@@ -138,7 +137,7 @@ def main() -> int:
     current = open(DOC).read() if os.path.exists(DOC) else ""
     if args.check:
         if current != text:
-            print("docs/rules.md is stale: run scripts/gen_rules_doc.py", file=sys.stderr)
+            print("docs/rules.md is stale: run python3 scripts/gen_rules_doc.py", file=sys.stderr)
             return 1
         return 0
     if current != text:

@@ -126,7 +126,7 @@ class FlagSet:
         merged: t.Dict[str, str] = {}
         for occurrence in found:
             for pair in split_list(_occurrence_value(occurrence)):
-                key, _, val = pair.partition("=")
+                key, _sep, val = pair.partition("=")
                 merged[key.strip()] = val.strip()
         return ",".join("%s=%s" % kv for kv in merged.items())
 

@@ -133,7 +133,7 @@ def unit_command(fs: NodeFS, name: str) -> t.Dict[str, t.Any]:
                 exec_start = (value, path, line) if value else None
             elif key == "Environment":
                 for word in _split_words(value):
-                    var, _, val = word.partition("=")
+                    var, _sep, val = word.partition("=")
                     plain_env[var] = {"value": val, "path": path, "line": line}
             elif key == "EnvironmentFile":
                 _read_env_file(fs, value, result, file_env)

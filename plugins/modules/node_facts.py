@@ -58,7 +58,7 @@ options:
     elements: str
     default: []
 author:
-  - kubefort maintainers
+  - kubefort maintainers (@kubefort)
 """
 
 EXAMPLES = r"""

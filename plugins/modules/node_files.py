@@ -81,7 +81,7 @@ options:
     description: Name of this run's backup directory. Defaults to the current UTC time.
     type: str
 author:
-  - kubefort maintainers
+  - kubefort maintainers (@kubefort)
 """
 
 EXAMPLES = r"""

@@ -22,6 +22,7 @@ description:
   - This is an action plugin; the evaluation runs on the controller.
 extends_documentation_fragment:
   - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.NODE
   - kubefort.hardening.attributes.ROOT
 attributes:
   check_mode:
@@ -29,8 +30,6 @@ attributes:
     details: Reports V(would_fix) for every rule a real run would fix, and C(changed) exactly as a real run.
   diff_mode:
     support: full
-  platform:
-    platforms: posix
 options:
   components:
     description: Components whose rules run. Rules of components that do not run on the node are V(not_applicable).
@@ -87,7 +86,7 @@ options:
     type: dict
     default: {}
 author:
-  - kubefort maintainers
+  - kubefort maintainers (@kubefort)
 """
 
 EXAMPLES = r"""
@@ -117,7 +116,7 @@ restart:
   returned: always
   type: dict
 backups:
-  description: The files written, each with C(path) and C(backup) (for M(kubefort.hardening.node_files) O(state=restore)).
+  description: The files written, each with C(path) and C(backup) (for M(kubefort.hardening.node_files) O(kubefort.hardening.node_files#module:state=restore)).
   returned: always
   type: list
   elements: dict

@@ -20,7 +20,7 @@ def _generator():
 def test_rules_doc_is_up_to_date():
     with open(os.path.join(REPO, "docs", "rules.md")) as handle:
         current = handle.read()
-    assert current == _generator().render(), "docs/rules.md is stale: run scripts/gen_rules_doc.py"
+    assert current == _generator().render(), "docs/rules.md is stale: run python3 scripts/gen_rules_doc.py"
 
 
 def test_rules_doc_names_every_rule_and_cis_id():
