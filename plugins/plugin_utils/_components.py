@@ -61,6 +61,9 @@ KUBE_PROXY_CONFIG_FLAGS = ("config", "hostname-override", "v")
 
 # Round one of discovery: every layout's places (see _layouts.LAYOUTS).
 FIRST_REQUEST: t.Dict[str, t.List[str]] = _layouts.first_request()
+# The configuration files kubefort itself writes for the API server (never the encryption config, which
+# holds keys) are read in round one, so a hardened node needs no second round.
+FIRST_REQUEST["read"].extend(["/etc/kubernetes/kubefort/authentication-config.yaml", "/etc/kubernetes/kubefort/admission-config.yaml"])
 # The places file rules look at (etcd data dir, CNI files …) are stat'ed in round one too.
 FIRST_REQUEST["stat"].extend(p for p in _rules_control_plane.STAT_PATHS + _rules_node.STAT_PATHS if p not in FIRST_REQUEST["stat"])
 

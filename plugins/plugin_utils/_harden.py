@@ -53,7 +53,7 @@ def select_rules(components: t.Sequence[str], only: t.Sequence[str], skip: t.Seq
     return rules
 
 
-def discover(call_module: CallModule, root: str, rules: t.Sequence[Rule] = ()) -> t.Tuple[t.Dict[str, t.Any], int]:
+def discover(call_module: CallModule, root: str, rules: t.Sequence[Rule] = ()) -> t.Tuple[t.Dict[str, t.Any], int, Node]:
     """The node snapshot, in one round trip (two when a flag points outside the usual places).
 
     Round one reads every distribution's places at once (_layouts.first_request), so the layout is known
@@ -77,7 +77,8 @@ def discover(call_module: CallModule, root: str, rules: t.Sequence[Rule] = ()) -
             raise HardenError(more.get("msg", "node_facts returned no snapshot"))
         snapshot = merge_snapshots(snapshot, more["snapshot"])
         trips += 1
-    return snapshot, trips
+        node = build_node(snapshot)
+    return snapshot, trips, node
 
 
 def _known(snapshot: t.Mapping[str, t.Any], path: str, stat_only: bool = False) -> bool:
@@ -115,8 +116,7 @@ def run(
     backup_dir: str,
     want_diff: bool,
 ) -> t.Dict[str, t.Any]:
-    snapshot, trips = discover(call_module, root, rules)
-    node = build_node(snapshot)
+    _snapshot, trips, node = discover(call_module, root, rules)
     findings = evaluate(node, rules, options)
     waived = {}
     for finding in findings:
