@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python
 """TEST STAND-IN for kube-apiserver (NOT the real API server): /usr/local/bin/kube-apiserver in test images.
 
 The kubelet stand-in runs it from the static pod manifest's command line, so it shows up in /proc with

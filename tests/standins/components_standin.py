@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python
 """TEST STAND-INS for kube-controller-manager, kube-scheduler and etcd (NOT the real programs).
 
 Installed in test images as /usr/local/bin/{kube-controller-manager,kube-scheduler,etcd} (links to this

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python
 """TEST STAND-IN for the kubelet (NOT the real kubelet): installed as /usr/bin/kubelet in test images.
 
 No kubelet binary can be installed on the test machines, so the podman test nodes run this program
