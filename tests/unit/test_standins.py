@@ -174,7 +174,7 @@ anonymous:
          "anonymous-flag-and-config", "authn-config-before-1.29", "anonymous-config-before-1.32", "port-range", "unknown-cipher"],
 )
 def test_apiserver_refuses_what_the_real_one_rejects(tmp_path: t.Any, args: list[str], version: str,
-                                                    message: str) -> None:
+                                                     message: str) -> None:
     authn = write(tmp_path / "authn.yaml", AUTHN_ANONYMOUS)
     args = [a.format(authn=authn) for a in args]
     with pytest.raises(StartupError, match=message):
@@ -237,7 +237,7 @@ def run() -> t.Iterator[t.Callable[..., subprocess.Popen]]:
     ids=["anonymous-off", "anonymous-on-webhook", "anonymous-on-always-allow"],
 )
 def test_kubelet_ports_answer_like_the_real_kubelet(tmp_path: t.Any, run: t.Callable, config: str, pods_code: int,
-                                                   read_only_open: bool) -> None:
+                                                    read_only_open: bool) -> None:
     port, healthz, read_only = free_port(), free_port(), free_port()
     text = DROPIN_HEAD + f"port: {port}\nhealthzPort: {healthz}\n" + config.replace("{ro}", str(read_only))
     process = run("kubelet_standin.py",
@@ -274,7 +274,7 @@ def test_kubelet_exits_1_with_a_clear_line_on_invalid_config(tmp_path: t.Any, ru
     ids=["kubeadm-default", "anonymous-off", "always-allow", "anonymous-limited-to-health"],
 )
 def test_apiserver_answers_anonymous_requests_like_the_real_one(tmp_path: t.Any, run: t.Callable,
-                                                               args: list[str], codes: dict[str, int]) -> None:
+                                                                args: list[str], codes: dict[str, int]) -> None:
     port = free_port()
     authn = write(tmp_path / "authn.yaml", AUTHN_ANONYMOUS)
     args = [a.format(authn=authn) for a in args]
