@@ -14,7 +14,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(REPO, "docs", "rules.md")
 sys.path.insert(0, os.path.join(REPO, ".build"))
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog  # noqa: E402
+from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark, _catalog  # noqa: E402
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, describe_expected  # noqa: E402
 
 INTRO = """# Rule catalog
@@ -100,8 +100,30 @@ def versions(rule: Rule) -> str:
     return "all"
 
 
+def benchmarks() -> t.List[str]:
+    """The CIS benchmarks, which Kubernetes versions get which, and the IDs that differ between them."""
+    lines = ["## CIS benchmarks: v1.12 and v2.0", "",
+             "Every result carries its ID in both benchmarks (`references: {\"cis-1.12\": ..., \"cis-2.0\": ...}`).",
+             "`kubefort_benchmark: auto` (the default) reports each host against the benchmark of its detected",
+             "Kubernetes version, looked up by major.minor as kube-bench's `version_mapping` is (a newer minor",
+             "steps down to the newest mapped one); `cis-1.12` or `cis-2.0` reports every host against that one.",
+             "CIS v1.12 covers Kubernetes 1.32-1.34 and v2.0 (v2.0.1) 1.34-1.35: 1.34 gets the newer one.",
+             "An unknown or older version gets `%s`; every report says which benchmark each host got and why." % _benchmark.DEFAULT,
+             "", "| Kubernetes | benchmark |", "|---|---|"]
+    for version, name in _benchmark.VERSION_MAPPING.items():
+        lines.append("| %s | %s |" % (version, name))
+    lines += ["| newer | the newest mapped minor's |", "| older or unknown | %s |" % _benchmark.DEFAULT, ""]
+    renumbered = sorted(_benchmark.RENUMBERED.items())
+    lines.append("IDs that differ between cis-1.12 and cis-2.0 (kube-bench `cfg/cis-1.12` and `cfg/cis-2.0`): %s." % (
+        ", ".join("%s -> %s" % (old, new or "removed") for old, new in renumbered) if renumbered else
+        "none - every check keeps its ID, nothing was added or removed, and no check of cis-2.0 reads the structured "
+        "authentication or authorization configuration files"))
+    lines.append("IDs new in cis-2.0: %s." % (", ".join(_benchmark.ADDED) if _benchmark.ADDED else "none"))
+    return lines + [""]
+
+
 def render() -> str:
-    lines = [INTRO]
+    lines = [INTRO] + benchmarks()
     sections: t.Dict[str, t.List[Rule]] = {}
     for rule in _catalog.ALL_RULES:
         sections.setdefault(rule.section, []).append(rule)
@@ -115,11 +137,11 @@ def render() -> str:
         lines.append("| %s | %d | %d | %d |" % (section, len(rules), auto, len(rules) - auto))
     for section, rules in sections.items():
         lines += ["", "## %s" % section, "",
-                  "| ID | CIS 1.12 | title | checks | expected | default when absent | fix | level | severity | versions | distributions |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| ID | CIS 1.12 | CIS 2.0 | title | checks | expected | default when absent | fix | level | severity | versions | distributions |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for rule in rules:
-            lines.append("| `%s` | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s |" % (
-                rule.id, rule.cis or "-", _cell(rule.title), _cell(checks(rule)), _cell(describe_expected(rule)),
+            lines.append("| `%s` | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s |" % (
+                rule.id, rule.cis or "-", rule.references.get(_benchmark.CIS_2_0, "-"), _cell(rule.title), _cell(checks(rule)), _cell(describe_expected(rule)),
                 _cell(default(rule)), _cell(fix(rule)), rule.level, rule.severity, versions(rule),
                 ", ".join(rule.distributions)))
         lines.append("")

@@ -44,6 +44,7 @@ class ActionModule(ActionBase):
             remediate=args["remediate"], overrides=args["overrides"], waivers=args["waivers"],
             level=args["level"], apiserver_anonymous_force=args["apiserver_anonymous_auth_force"],
             supplied={k: v for k, v in args["supplied"].items() if v},
+            benchmark=args["benchmark"],
         )
 
         def call_module(name: str, module_args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:

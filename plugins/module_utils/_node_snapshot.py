@@ -18,6 +18,7 @@ import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFS, NodeFSError, sha256_text
 from ansible_collections.kubefort.hardening.plugins.module_utils._systemd import unit_command
+from ansible_collections.kubefort.hardening.plugins.module_utils._versions import collect as collect_versions
 
 
 def snapshot(
@@ -27,6 +28,7 @@ def snapshot(
     listdirs: t.Sequence[str] = (),
     units: t.Sequence[str] = (),
     processes: t.Sequence[str] = (),
+    versions: t.Optional[t.Mapping[str, t.Any]] = None,
 ) -> t.Dict[str, t.Any]:
     fs = NodeFS(root)
     if not os.path.isdir(fs.root):
@@ -52,7 +54,7 @@ def snapshot(
         for path in [info["unit"]] + info["dropins"] + [e["path"] for e in info["env_files"]]:
             if path and path not in files:
                 files[path] = read_file(fs, path)
-    return {
+    found = {
         "root": fs.root,
         "live": not fs.offline,
         "files": files,
@@ -61,6 +63,11 @@ def snapshot(
         "units": unit_info,
         "processes": scan_processes(processes) if not fs.offline else {},
     }
+    if versions:
+        # The programs the named units run are scanned for a version string before the fixed paths.
+        programs = [((unit_info.get(u) or {}).get("argv") or [None])[0] for u in versions.get("binary_units") or []]
+        found["versions"] = collect_versions(fs, versions, [p for p in programs if p])
+    return found
 
 
 def _expand(fs: NodeFS, pattern: str, patterns: t.Dict[str, t.List[str]]) -> t.List[str]:

@@ -16,6 +16,8 @@ import datetime
 import typing as t
 from dataclasses import dataclass, field
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark
+
 STATUSES = (
     "pass",
     "fail",
@@ -82,7 +84,8 @@ class Rule:
 
     @property
     def references(self) -> t.Dict[str, str]:
-        return {"cis-1.12": self.cis} if self.cis else {}
+        """The rule's ID in each CIS benchmark that has the check (``cis-1.12``, ``cis-2.0``)."""
+        return _benchmark.references(self.cis)
 
     def describe(self) -> t.Dict[str, t.Any]:
         """The rule's catalog entry as plain data (for docs and the report)."""

@@ -57,6 +57,15 @@ options:
     type: list
     elements: str
     default: []
+  versions:
+    description:
+      - Where the node names its Kubernetes version. Keys C(packages) (package names looked up in the
+        dpkg status file and the rpm sqlite database), C(binaries) (paths read in chunks for a version
+        string, stopping at the first), C(binary_units) (units whose program is scanned first), C(links)
+        (symlinks whose target is returned) and C(scan) (V(if_no_package), the default, skips the binary
+        scan when a package is installed; V(always)).
+      - Only the matching package entries and the version strings are returned, never whole files.
+    type: dict
 author:
   - kubefort maintainers (@kubefort)
 """
@@ -104,6 +113,10 @@ snapshot:
     processes:
       description: Program name to a list of C(pid), C(argv), C(start_ticks).
       type: dict
+    versions:
+      description: C(dpkg), C(rpm) (matching packages), C(binaries) (version found per scanned binary), C(links).
+      type: dict
+      returned: when O(versions) is given
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -121,13 +134,15 @@ def main() -> None:
             "list": {"type": "list", "elements": "str", "default": []},
             "units": {"type": "list", "elements": "str", "default": []},
             "processes": {"type": "list", "elements": "str", "default": []},
+            "versions": {"type": "dict"},
         },
         supports_check_mode=True,
     )
     params = module.params
     try:
         found = snapshot(
-            params["root"], params["read"], params["stat"], params["list"], params["units"], params["processes"]
+            params["root"], params["read"], params["stat"], params["list"], params["units"], params["processes"],
+            params["versions"],
         )
     except NodeFSError as exc:
         module.fail_json(msg="%s. Set kubefort_root to the directory where the node is mounted, or / on a live node." % exc)

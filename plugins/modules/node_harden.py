@@ -85,6 +85,14 @@ options:
         missing fails with a message naming the role variable to set.
     type: dict
     default: {}
+  benchmark:
+    description:
+      - The CIS Kubernetes Benchmark the host's results refer to. V(auto) picks it by the host's detected
+        Kubernetes version as kube-bench's version mapping does (1.32-1.33 C(cis-1.12), 1.34 and later
+        C(cis-2.0); C(cis-1.12) when the version is unknown or older). Results carry the IDs of both.
+    type: str
+    choices: [auto, cis-1.12, cis-2.0]
+    default: auto
 author:
   - kubefort maintainers (@kubefort)
 """

@@ -83,9 +83,13 @@ options:
     default: [json, kube_bench, junit, markdown, html]
     choices: [json, kube_bench, junit, markdown, html]
   benchmark:
-    description: Benchmark the rule IDs refer to, recorded in the report and as kube-bench C(version).
+    description:
+      - The CIS Kubernetes Benchmark. V(auto) keeps each host's own, chosen by its Kubernetes version
+        (see M(kubefort.hardening.node_harden)); V(cis-1.12) or V(cis-2.0)
+        reports every host against that one. Every report names the benchmark of each host.
     type: str
-    default: cis-1.12
+    choices: [auto, cis-1.12, cis-2.0]
+    default: auto
   profile:
     description: Profile recorded in the report's run metadata.
     type: str
@@ -170,7 +174,7 @@ ARGUMENT_SPEC = {
     "compare": {"type": "path"},
     "fail_on": {"type": "str", "default": "none", "choices": ["none", "low", "medium", "high", "critical"]},
     "formats": {"type": "list", "elements": "str", "default": FORMATS, "choices": FORMATS},
-    "benchmark": {"type": "str", "default": "cis-1.12"},
+    "benchmark": {"type": "str", "default": "auto", "choices": ["auto", "cis-1.12", "cis-2.0"]},
     "profile": {"type": "str", "default": "level1"},
     "worst": {"type": "int", "default": 10},
 }

@@ -40,7 +40,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._flags import (
     FlagSet,
     parse_args,
 )
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts, _versions
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._yaml_edit import (
     YAMLEditError,
     line_of,
@@ -64,6 +64,10 @@ FIRST_REQUEST: t.Dict[str, t.List[str]] = _layouts.first_request()
 # The configuration files kubefort itself writes for the API server (never the encryption config, which
 # holds keys) are read in round one, so a hardened node needs no second round.
 FIRST_REQUEST["read"].extend(["/etc/kubernetes/kubefort/authentication-config.yaml", "/etc/kubernetes/kubefort/admission-config.yaml"])
+# Where the node names its Kubernetes version (package database, binaries, distribution files): round one.
+FIRST_REQUEST["read"].extend(p for p in _versions.READ if p not in FIRST_REQUEST["read"])
+FIRST_REQUEST["list"].extend(p for p in _versions.LISTDIRS if p not in FIRST_REQUEST["list"])
+FIRST_REQUEST["versions"] = dict(_versions.REQUEST)
 # The places file rules look at (etcd data dir, CNI files …) are stat'ed in round one too.
 FIRST_REQUEST["stat"].extend(p for p in _rules_control_plane.STAT_PATHS + _rules_node.STAT_PATHS if p not in FIRST_REQUEST["stat"])
 
@@ -114,6 +118,8 @@ class Component:
     present: bool = False
     kind: str = "static_pod"  # "static_pod", "systemd" or "embedded" (inside the k3s/rke2/kubelite process)
     version: t.Optional[str] = None
+    # Where the version comes from ("image ... in <manifest>", "dpkg package kubelet ...", "host version ...").
+    version_source: t.Optional[str] = None
     disk_flags: t.Optional[FlagSet] = None
     running_flags: t.Optional[FlagSet] = None
     process: t.Optional[t.Dict[str, t.Any]] = None
@@ -173,6 +179,9 @@ class Node:
     files: t.Dict[str, t.Dict[str, t.Any]]
     static_pod_path: str
     errors: t.List[str] = field(default_factory=list)
+    # The host's Kubernetes version (the API server's, else the kubelet's) and where it comes from.
+    kubernetes_version: t.Optional[str] = None
+    version_source: str = ""
 
     def file(self, path: str) -> t.Dict[str, t.Any]:
         return self.files.get(path, {"type": "unknown"})
@@ -229,9 +238,8 @@ def build_node(snapshot: t.Dict[str, t.Any]) -> Node:
         components, pod_path = _build_microk8s(snapshot, errors), ""
     else:
         components, pod_path = _build_kubeadm_style(snapshot, layout, errors)
-    version = next((c.version for c in components.values() if c.version), None)
+    version, version_source = _assign_versions(snapshot, layout, components)
     for comp in components.values():
-        comp.version = comp.version or version
         comp.layout = layout
     if layout == "none" and any(c.present for c in components.values()):
         layout = "generic"
@@ -240,7 +248,27 @@ def build_node(snapshot: t.Dict[str, t.Any]) -> Node:
     return Node(
         root=snapshot.get("root", "/"), live=bool(snapshot.get("live")), layout=layout,
         components=components, files=files, static_pod_path=pod_path, errors=errors,
+        kubernetes_version=version, version_source=version_source,
     )
+
+
+def _assign_versions(snapshot: t.Dict[str, t.Any], layout: str,
+                     components: t.Dict[str, Component]) -> t.Tuple[t.Optional[str], str]:
+    """Each component's version and source (see _versions); the host's version and source."""
+    kubelet, source = _versions.kubelet_version(layout, snapshot)
+    embedded = layout in (_layouts.K3S, _layouts.MICROK8S)
+    for name, comp in components.items():
+        if comp.version or not kubelet:
+            continue
+        if name == "kubelet" or (embedded and comp.kind == "embedded"):
+            comp.version, comp.version_source = kubelet, source
+    version, host_source = _versions.host_version(components)
+    if not version:
+        return None, _versions.unknown_reason(snapshot)
+    for comp in components.values():
+        if not comp.version:
+            comp.version, comp.version_source = version, "host version (%s)" % host_source
+    return version, host_source
 
 
 def detect_layout(snapshot: t.Dict[str, t.Any], components: t.Optional[t.Dict[str, Component]] = None) -> str:
@@ -310,7 +338,9 @@ def _load_static_pods(components: t.Dict[str, Component], files: t.Mapping[str, 
             comp.present = True
             comp.manifest = manifest
             comp.disk_flags = _manifest_flags(name, manifest)
-            comp.version = _image_version(manifest.data, manifest.container)
+            if name != "etcd":
+                # etcd's image tag is etcd's own version, not Kubernetes'.
+                comp.version, comp.version_source = _image_version(manifest.data, manifest.container, path)
             if name == "etcd":
                 comp.env = _manifest_env(manifest)
 
@@ -671,7 +701,9 @@ def _build_rancher(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher,
         components[name] = Component(name=name, kind="embedded", settings="rancher", service=service)
     if dist.pod_manifests:
         _load_static_pods(components, files, dist.pod_manifests, errors, set(STATIC_POD_COMPONENTS) | {"kube-proxy"})
-    manifest_version = next((c.version for c in components.values() if c.version), None)
+    # The kubelet runs from the distribution's own release (k3s binary, RKE2 runtime directory).
+    manifest_version = _versions.kubelet_version(dist.name, snapshot)[0] or next(
+        (c.version for c in components.values() if c.version), None)
     for name, comp in components.items():
         if not _rancher_runs(name, role, values, files, dist, comp):
             comp.present = False
@@ -882,10 +914,10 @@ def _manifest_flags(name: str, manifest: Manifest) -> FlagSet:
     return parse_args(name, manifest.words[manifest.offset:], sources)
 
 
-def _image_version(data: t.Dict[str, t.Any], index: int) -> t.Optional[str]:
+def _image_version(data: t.Dict[str, t.Any], index: int, path: str) -> t.Tuple[t.Optional[str], t.Optional[str]]:
     image = str(((data.get("spec") or {}).get("containers") or [{}])[index].get("image", ""))
-    match = re.search(r":v?(\d+\.\d+(?:\.\d+)?)", image.rsplit("/", 1)[-1])
-    return match.group(1) if match else None
+    version = _versions.image_version(image)
+    return (version, "image %s in %s" % (image, path)) if version else (None, None)
 
 
 def _merge(target: t.Dict[str, t.Any], data: t.Dict[str, t.Any], prefix: t.Tuple[str, ...],

@@ -58,6 +58,8 @@ class Options:
     today: datetime.date = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).date())
     # Content the operator supplies for fixes that need it, keyed by the rule's extra["input"].
     supplied: t.Mapping[str, str] = field(default_factory=dict)
+    # kubefort_benchmark: auto (by the host's version), cis-1.12 or cis-2.0.
+    benchmark: str = "auto"
 
 
 @dataclass

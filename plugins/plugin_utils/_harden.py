@@ -16,7 +16,7 @@ import fnmatch
 import os
 import typing as t
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark, _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, make_result
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
     FIRST_REQUEST,
@@ -25,6 +25,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._components imp
     follow_up_request,
     merge_snapshots,
 )
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _versions
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Options, evaluate, stat_paths, waiver_for
 
@@ -142,6 +143,13 @@ def run(
         if written.get("failed"):
             write_error = written.get("msg", "writing failed")
     results = [_result(f, planner, waived, check_mode, write_error) for f in findings]
+    dependent = [f.rule.id for f in findings if _versions.version_dependent(f.rule) and f.status != "not_applicable"]
+    if not node.kubernetes_version:
+        for result in results:
+            if result["id"] in dependent:
+                note = "Kubernetes version unknown (%s): this verdict depends on it" % node.version_source
+                result["message"] = (result["message"] + "; " if result["message"] else "") + note
+    benchmark, benchmark_reason = _benchmark.select(options.benchmark, node.kubernetes_version)
     changed = bool(specs) and not write_error
     return {
         "changed": changed,
@@ -150,7 +158,13 @@ def run(
         "results": results,
         "host": {
             "layout": node.layout,
-            "kubernetes_version": next((c.version for c in node.components.values() if c.version), None),
+            "kubernetes_version": node.kubernetes_version,
+            "version_source": node.version_source,
+            "component_versions": {n: {"version": c.version, "source": c.version_source}
+                                   for n, c in sorted(node.components.items()) if c.present},
+            "version_dependent_rules": [] if node.kubernetes_version else dependent,
+            "benchmark": benchmark,
+            "benchmark_reason": benchmark_reason,
             "root": node.root,
             "live": node.live,
             "components": sorted(n for n, c in node.components.items() if c.present),

@@ -47,9 +47,10 @@ def render_all(report: t.Mapping[str, t.Any], formats: t.Sequence[str] = FORMATS
         files["report.json"] = to_json(report)
     if "kube_bench" in formats:
         taken: t.Set[str] = set()
-        benchmark = report["run"].get("benchmark") or "cis-1.12"
         for host in report["hosts"]:
             name = _report_kube_bench.file_name(host["name"], taken)
+            # Each host under the benchmark chosen for it (run.benchmark may be "auto").
+            benchmark = host.get("benchmark") or report["run"].get("benchmark") or "cis-1.12"
             # compact, as kube-bench writes it (and several times faster to encode on large fleets)
             files[KUBE_BENCH_DIR + "/" + name] = to_json(_report_kube_bench.host_document(host, benchmark), indent=None)
     if "junit" in formats:

@@ -113,13 +113,19 @@ def _host_cards(report: t.Mapping[str, t.Any]) -> str:
     for host in report["hosts"]:
         score = host["summary"]["score"]
         meta = " · ".join(_e(v) for v in (host.get("layout"), host.get("kubernetes_version"), ", ".join(host.get("roles") or [])) if v)
+        version = "Kubernetes %s (%s)" % (host.get("kubernetes_version") or "unknown", host.get("version_source") or "no source")
+        bench = "%s: %s" % (host.get("benchmark") or "-", host.get("benchmark_reason") or "")
+        if host.get("version_dependent_rules"):
+            bench += "; rules that depend on the version: %s" % ", ".join(host["version_dependent_rules"])
         cards.append(
             '<div class="card" data-host="%s"><div class="name">%s</div><div class="score %s">%s</div>'
             '<div class="bar"><span class="bg-%s" style="width:%s%%"></span></div>'
-            '<div class="sub">%s</div><div class="sub">%s</div></div>'
+            '<div class="sub">%s</div><div class="sub">%s</div>'
+            '<div class="sub version" title="%s">%s</div><div class="sub benchmark" title="%s">benchmark %s</div></div>'
             % (
                 _e(host["name"]), _e(host["name"]), _tone(score), percent(score), _tone(score), score or 0,
                 meta or host["kind"], _e(counts_phrase(host["summary"]["by_status"])),
+                _e(version), _e(version), _e(bench), _e(host.get("benchmark") or "-"),
             )
         )
     return '<div class="cards">%s</div>' % "".join(cards)

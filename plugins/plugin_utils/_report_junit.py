@@ -88,7 +88,7 @@ def render(report: t.Mapping[str, t.Any]) -> bytes:
     for host in report["hosts"]:
         suite = ET.SubElement(root, "testsuite", name=_clean(host["name"]))
         properties = ET.SubElement(suite, "properties")
-        for key in ("kind", "layout", "kubernetes_version", "mode"):
+        for key in ("kind", "layout", "kubernetes_version", "version_source", "benchmark", "benchmark_reason", "mode"):
             if host.get(key):
                 ET.SubElement(properties, "property", name=key, value=_clean(host[key]))
         if host.get("roles"):

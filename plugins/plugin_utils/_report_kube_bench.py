@@ -78,8 +78,8 @@ def _reason(result: t.Mapping[str, t.Any]) -> str:
     return "; ".join(part for part in (prefix, message) if part)
 
 
-def check(result: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
-    """One result as a kube-bench Check."""
+def check(result: t.Mapping[str, t.Any], benchmark: str = "") -> t.Dict[str, t.Any]:
+    """One result as a kube-bench Check, numbered by its ID in ``benchmark``."""
     state = STATE[result["status"]]
     kind = ""
     if result["status"] == "manual":
@@ -87,7 +87,7 @@ def check(result: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
     elif result["status"] in ("waived", "skipped", "not_applicable"):
         kind = "skip"
     entry: t.Dict[str, t.Any] = {
-        "test_number": result["cis"] or result["id"],
+        "test_number": (result.get("references") or {}).get(benchmark) or result["cis"] or result["id"],
         "test_desc": "%s (%s)" % (result["title"] or result["id"], "Automated" if result["automated"] else "Manual"),
         "audit": result["source"],
         "AuditEnv": "",
@@ -134,7 +134,7 @@ def host_document(host: t.Mapping[str, t.Any], benchmark: str) -> t.Dict[str, t.
             group = {"section": group_id, "type": "", "pass": 0, "fail": 0, "warn": 0, "info": 0, "desc": desc, "results": []}
             groups[(top, group_id)] = group
             controls[top]["tests"].append(group)
-        entry = check(result)
+        entry = check(result, benchmark)
         group = groups[(top, group_id)]
         group["results"].append(entry)
         group[GROUP_KEYS[entry["status"]]] += 1

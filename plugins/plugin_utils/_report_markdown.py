@@ -46,7 +46,7 @@ def _run_block(report: t.Mapping[str, t.Any]) -> t.List[str]:
     rows = [
         ("generated", run.get("generated")),
         ("mode", run.get("mode")),
-        ("benchmark", run.get("benchmark")),
+        ("benchmark", "%s (%s)" % (run.get("benchmark"), ", ".join(run.get("benchmarks") or [])) if run.get("benchmarks") else run.get("benchmark")),
         ("profile", run.get("profile")),
         ("collection", "kubefort.hardening %s" % run.get("collection_version")),
         ("ansible-core", run.get("ansible_version")),
@@ -71,6 +71,18 @@ def _hosts_block(report: t.Mapping[str, t.Any]) -> t.List[str]:
             + tuple(str(counts[s]) for s in STATUSES)
         )
     return _table(header, rows)
+
+
+def _versions_block(report: t.Mapping[str, t.Any]) -> t.List[str]:
+    """Each host's Kubernetes version, where it comes from, and the benchmark its results refer to."""
+    rows = []
+    for host in report["hosts"]:
+        why = host.get("benchmark_reason") or ""
+        if host.get("version_dependent_rules"):
+            why += "; rules that depend on the version: %s" % ", ".join(host["version_dependent_rules"])
+        rows.append((cell(host["name"]), cell(host.get("kubernetes_version") or "unknown"), cell(host.get("version_source")),
+                     cell(host.get("benchmark")), cell(why)))
+    return _table(("host", "Kubernetes", "version from", "benchmark", "why this benchmark"), rows)
 
 
 def _sections_block(report: t.Mapping[str, t.Any]) -> t.List[str]:
@@ -150,6 +162,7 @@ def render(report: t.Mapping[str, t.Any]) -> str:
         lines.append("Gate `kubefort_fail_on: %s`: **%s** (%d findings)." % (gate["fail_on"], "failed" if gate["failed"] else "passed", gate["findings"]))
     lines += ["", "## Run", ""] + _run_block(report)
     lines += ["", "## Hosts", ""] + _hosts_block(report)
+    lines += ["", "## Versions and benchmarks", ""] + _versions_block(report)
     lines += ["", "## Sections", ""] + _sections_block(report)
     if report.get("comparison"):
         lines += ["", "## Changes since the previous report", ""] + _comparison_block(report["comparison"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import typing as t
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import (
     SEVERITIES,
     STATUSES,
@@ -49,7 +50,9 @@ RESULT_DEFAULTS: t.Dict[str, t.Any] = {
     "waiver": None,
     "changed_files": [],
 }
-HOST_KEYS = ("layout", "kubernetes_version", "roles", "root", "mode")
+HOST_KEYS = ("layout", "kubernetes_version", "version_source", "benchmark", "benchmark_reason", "roles", "root", "mode")
+# Host metadata kept as data: per component {version, source}; rules whose verdict needs the unknown version.
+HOST_DATA_KEYS = ("component_versions", "version_dependent_rules")
 
 
 class ReportInputError(ValueError):
@@ -141,8 +144,18 @@ def _normalize_host_info(raw: t.Any, host: str) -> t.Dict[str, t.Any]:
     if isinstance(roles, str):
         roles = [roles]
     info["roles"] = [str(role) for role in roles or []]
-    for key in ("layout", "kubernetes_version", "root", "mode"):
-        info[key] = None if info[key] in (None, "") else str(info[key])
+    for key in HOST_KEYS:
+        if key != "roles":
+            info[key] = None if info[key] in (None, "") else str(info[key])
+    versions = raw.get("component_versions") or {}
+    if not isinstance(versions, t.Mapping):
+        raise ReportInputError("host %s: kubefort_host.component_versions must be a dict." % host)
+    info["component_versions"] = {
+        str(name): {"version": None if not (v or {}).get("version") else str(v["version"]),
+                    "source": None if not (v or {}).get("source") else str(v["source"])}
+        for name, v in sorted(versions.items()) if isinstance(v, t.Mapping) or v is None
+    }
+    info["version_dependent_rules"] = [str(r) for r in raw.get("version_dependent_rules") or []]
     return info
 
 
@@ -214,6 +227,9 @@ def build_report(
     fail_on: str = "none",
 ) -> t.Dict[str, t.Any]:
     """The whole report document from host entries (build_host) and run metadata."""
+    run = dict(run)
+    run["benchmark"] = assign_benchmarks(hosts, str(run.get("benchmark") or _benchmark.AUTO))
+    run["benchmarks"] = sorted({str(h["benchmark"]) for h in hosts if h.get("benchmark")})
     all_results = [result for host in hosts for result in host["results"]]
     summary = summarize(all_results)
     summary["hosts"] = len(hosts)
@@ -222,11 +238,39 @@ def build_report(
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "kubefort-report",
-        "run": dict(run),
+        "run": run,
         "summary": summary,
         "hosts": list(hosts),
         "comparison": None,
     }
+
+
+def assign_benchmarks(hosts: t.Sequence[t.Mapping[str, t.Any]], setting: str) -> str:
+    """Name the benchmark of every host (in place) and return the setting.
+
+    An explicit setting applies to every host. ``auto`` keeps what node_harden chose from the host's
+    version; a host without that choice (the cluster pseudo-host, a host audited only by the ports role)
+    gets it from its own version, the cluster from its control-plane hosts' versions when they agree.
+    """
+    try:
+        _benchmark.select(setting, None)
+    except ValueError as exc:
+        raise ReportInputError(str(exc)) from None
+    control_plane = sorted({str(h["kubernetes_version"]) for h in hosts
+                            if h.get("kind") != "cluster" and "control_plane" in (h.get("roles") or []) and h.get("kubernetes_version")})
+    for host in hosts:
+        entry = t.cast(t.Dict[str, t.Any], host)
+        if setting != _benchmark.AUTO or not entry.get("benchmark"):
+            version = entry.get("kubernetes_version")
+            if entry.get("kind") == "cluster" and not version and len(control_plane) == 1:
+                version = control_plane[0]
+                entry["kubernetes_version"] = version
+                entry["version_source"] = "the control-plane hosts"
+            chosen, reason = _benchmark.select(setting, version)
+            if setting == _benchmark.AUTO and entry.get("kind") == "cluster" and not version and len(control_plane) > 1:
+                reason = "control-plane hosts run different versions (%s): %s used" % (", ".join(control_plane), chosen)
+            entry["benchmark"], entry["benchmark_reason"] = chosen, reason
+    return setting
 
 
 def awx_stats(report: t.Mapping[str, t.Any], worst: int = 10) -> t.Dict[str, t.Any]:

@@ -27,13 +27,20 @@ def counts_phrase(counts: t.Mapping[str, int]) -> str:
     return ", ".join(parts) or "no results"
 
 
+def benchmark_label(run: t.Mapping[str, t.Any]) -> str:
+    """'cis-1.12', or with kubefort_benchmark auto the benchmarks the hosts used ('cis-1.12+cis-2.0')."""
+    if run.get("benchmark") == "auto" and run.get("benchmarks"):
+        return "+".join(run["benchmarks"])
+    return str(run.get("benchmark", ""))
+
+
 def summary_lines(report: t.Mapping[str, t.Any], files: t.Sequence[str] = (), worst: int = 5) -> t.List[str]:
     """The readable summary printed at the end of the play."""
     summary = report["summary"]
     run = report["run"]
     lines = [
         "kubefort %s report: %d hosts, %d results, score %s (%s mode)"
-        % (run.get("benchmark", ""), summary["hosts"], summary["total"], percent(summary["score"]), run.get("mode")),
+        % (benchmark_label(run), summary["hosts"], summary["total"], percent(summary["score"]), run.get("mode")),
         "overall: %s" % counts_phrase(summary["by_status"]),
     ]
     width = max([len(host["name"]) for host in report["hosts"]] + [4])

@@ -37,3 +37,11 @@ def test_doc_says_which_rules_are_manual_and_which_need_input():
     assert "| `users-no-client-certificates` | 3.1.1 |" in text
     row = next(line for line in text.splitlines() if line.startswith("| `kubelet-read-only-port`"))
     assert "flags: `10255`" in row and "config: `0`" in row
+
+
+def test_doc_gives_the_benchmark_mapping_and_both_ids():
+    text = _generator().render()
+    assert "| 1.33 | cis-1.12 |" in text and "| 1.34 | cis-2.0 |" in text and "| 1.35 | cis-2.0 |" in text
+    assert "| older or unknown | cis-1.12 |" in text
+    assert "| `kubelet-read-only-port` | 4.2.4 | 4.2.4 |" in text
+    assert "IDs new in cis-2.0: none." in text
