@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import typing as t
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _encryption
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFS, NodeFSError, sha256_text
 from ansible_collections.kubefort.hardening.plugins.module_utils._systemd import unit_command
 from ansible_collections.kubefort.hardening.plugins.module_utils._versions import collect as collect_versions
@@ -29,6 +30,7 @@ def snapshot(
     units: t.Sequence[str] = (),
     processes: t.Sequence[str] = (),
     versions: t.Optional[t.Mapping[str, t.Any]] = None,
+    encryption: t.Sequence[str] = (),
 ) -> t.Dict[str, t.Any]:
     fs = NodeFS(root)
     if not os.path.isdir(fs.root):
@@ -41,6 +43,9 @@ def snapshot(
     for pattern in read:
         for path in _expand(fs, pattern, patterns):
             files[path] = read_file(fs, path)
+    # EncryptionConfiguration files hold keys: only their summary leaves the node, whatever else asked for them.
+    for path in encryption:
+        files[path] = summarize_encryption(fs, path)
     # Parent directories too: file rules report a directory that lets others replace the file.
     for path in list(files):
         parent = os.path.dirname(path)
@@ -77,6 +82,16 @@ def _expand(fs: NodeFS, pattern: str, patterns: t.Dict[str, t.List[str]]) -> t.L
     matches = fs.glob(pattern)
     patterns[pattern] = matches
     return matches
+
+
+def summarize_encryption(fs: NodeFS, path: str) -> t.Dict[str, t.Any]:
+    entry = fs.stat(path)
+    if entry["type"] == "file":
+        try:
+            entry["encryption"] = _encryption.summarize(fs.read_text(path))
+        except NodeFSError as exc:
+            entry["error"] = str(exc)
+    return entry
 
 
 def read_file(fs: NodeFS, path: str) -> t.Dict[str, t.Any]:

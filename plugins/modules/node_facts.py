@@ -66,6 +66,14 @@ options:
         scan when a package is installed; V(always)).
       - Only the matching package entries and the version strings are returned, never whole files.
     type: dict
+  encryption:
+    description:
+      - Paths of API server EncryptionConfiguration files to summarise on the node. Their content, which
+        holds keys, is never returned; the file's entry gets C(encryption) instead, with the resource names
+        and provider types in order per entry (and the KMS API version), or an C(error).
+    type: list
+    elements: str
+    default: []
 author:
   - kubefort maintainers (@kubefort)
 """
@@ -99,7 +107,9 @@ snapshot:
       description: Whether this is the live node (O(root) is V(/)).
       type: bool
     files:
-      description: Node path to C(type), C(mode), C(owner), C(group), C(uid), C(gid), and for read files C(content) and C(sha256).
+      description:
+        - Node path to C(type), C(mode), C(owner), C(group), C(uid), C(gid), and for read files C(content) and C(sha256).
+        - For O(encryption) paths C(encryption) (the summary) and never C(content) or C(sha256).
       type: dict
     patterns:
       description: Each wildcard pattern asked for, with the paths it matched (possibly none).
@@ -135,6 +145,7 @@ def main() -> None:
             "units": {"type": "list", "elements": "str", "default": []},
             "processes": {"type": "list", "elements": "str", "default": []},
             "versions": {"type": "dict"},
+            "encryption": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -143,6 +154,7 @@ def main() -> None:
         found = snapshot(
             params["root"], params["read"], params["stat"], params["list"], params["units"], params["processes"],
             params["versions"],
+            params["encryption"],
         )
     except NodeFSError as exc:
         module.fail_json(msg="%s. Set kubefort_root to the directory where the node is mounted, or / on a live node." % exc)
