@@ -43,6 +43,7 @@ class ActionModule(ActionBase):
         options = Options(
             remediate=args["remediate"], overrides=args["overrides"], waivers=args["waivers"],
             level=args["level"], apiserver_anonymous_force=args["apiserver_anonymous_auth_force"],
+            apiserver_probes_tcp=args["apiserver_probes_tcp"],
             supplied={k: v for k, v in args["supplied"].items() if v},
             benchmark=args["benchmark"],
         )

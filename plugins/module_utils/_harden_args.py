@@ -24,6 +24,7 @@ ARGUMENT_SPEC: t.Dict[str, t.Dict[str, t.Any]] = {
     "remediate": {"type": "bool", "default": True},
     "backup_dir": {"type": "str", "default": "/var/lib/kubefort/backups"},
     "apiserver_anonymous_auth_force": {"type": "bool", "default": False},
+    "apiserver_probes_tcp": {"type": "bool", "default": False},
     "supplied": {"type": "dict", "default": {}},
     "benchmark": {"type": "str", "default": "auto", "choices": ["auto", "cis-1.12", "cis-2.0"]},
 }

@@ -306,7 +306,8 @@ _API_RULES: t.Tuple[Rule, ...] = (
         expected="AlwaysAllow",
         default={"any": "AlwaysAllow"},
         fix="Node,RBAC",
-        remediation="Remove AlwaysAllow from --authorization-mode (Node,RBAC when nothing else remains).",
+        remediation="Remove AlwaysAllow from --authorization-mode (Node,RBAC when nothing else remains); with "
+                    "--authorization-config, the AlwaysAllow authorizer is removed from that file instead.",
         rationale="AlwaysAllow lets every authenticated (and anonymous) request do anything.",
     ),
     Rule(
@@ -322,7 +323,8 @@ _API_RULES: t.Tuple[Rule, ...] = (
         default={"any": "AlwaysAllow"},
         fix="Node",
         extra={"insert": "first"},
-        remediation="Add Node to --authorization-mode (first).",
+        remediation="Add Node to --authorization-mode (first); with --authorization-config, a Node authorizer "
+                    "(name: node) is added to that file, before RBAC.",
         rationale="The Node authorizer limits each kubelet to the objects of its own node.",
     ),
     Rule(
@@ -337,7 +339,8 @@ _API_RULES: t.Tuple[Rule, ...] = (
         expected="RBAC",
         default={"any": "AlwaysAllow"},
         fix="RBAC",
-        remediation="Add RBAC to --authorization-mode.",
+        remediation="Add RBAC to --authorization-mode; with --authorization-config, an RBAC authorizer "
+                    "(name: rbac) is added to that file, right after Node.",
         rationale="RBAC is how cluster access policy is expressed.",
     ),
     Rule(
@@ -470,12 +473,17 @@ _API_RULES: t.Tuple[Rule, ...] = (
                     "kubectl get secrets -A -o json | kubectl replace -f -",
         rationale="Without it Secrets are stored in etcd in clear text.",
     ),
-    _manual(
-        "apiserver-encryption-providers", "1.2.28", "API server encryption providers are appropriately configured",
-        "kube-apiserver", API,
-        "Open the file --encryption-provider-config names (kubefort does not read it: it holds keys) and check "
-        "that for secrets the first provider is kms (v2), aescbc or secretbox, not identity.",
-        flag="encryption-provider-config", severity="high",
+    Rule(
+        id="apiserver-encryption-providers", cis="1.2.28", component="kube-apiserver", section=API, severity="high",
+        title="API server encryption providers are appropriately configured", flag="encryption-provider-config",
+        operator="custom", expected="kms (v2), aescbc or secretbox first for secrets", automated=False,
+        extra={"check": "encryption_providers"},
+        remediation="Make kms (v2), aescbc or secretbox the first provider of the EncryptionConfiguration entry that "
+                    "covers secrets (identity may stay as the last one, to read old data), restart the API server, "
+                    "then rewrite existing Secrets: kubectl get secrets -A -o json | kubectl replace -f -. Not "
+                    "automated: the file holds keys. kubefort reads it on the node and sends only the provider "
+                    "types per resource to the controller.",
+        rationale="With identity first, new Secrets are written to etcd in clear text.",
     ),
     Rule(
         id="apiserver-tls-cipher-suites", cis="1.2.29", component="kube-apiserver", section=API, severity="medium",
@@ -666,7 +674,9 @@ _POLICY_RULES: t.Tuple[Rule, ...] = (
         expected="set to a file that exists",
         extra={"check": "supplied_file", "input": "audit_policy", "file_name": "audit-policy.yaml"},
         remediation="Provide an audit Policy in kubefort_apiserver_audit_policy; kubefort writes it, sets "
-                    "--audit-policy-file and mounts it. Without a policy the API server audits nothing.",
+                    "--audit-policy-file and mounts it. Without a policy the API server audits nothing; a policy "
+                    "whose rules are all level None (or that starts with a catch-all None rule) audits nothing too "
+                    "and fails.",
         rationale="Without a policy file no request is audited, whatever --audit-log-path says.",
     ),
     _manual(

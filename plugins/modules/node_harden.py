@@ -77,6 +77,13 @@ options:
         HTTP probes then fail. Change the probes first.
     type: bool
     default: false
+  apiserver_probes_tcp:
+    description:
+      - On API servers older than 1.32 whose manifest has anonymous C(httpGet) probes, replace the liveness,
+        readiness and startup probes by C(tcpSocket) probes on the same host and port and set
+        C(--anonymous-auth=false), in one manifest edit. A TCP probe does not see an unhealthy API server.
+    type: bool
+    default: false
   supplied:
     description:
       - Content for fixes that need the operator's decision, by input name, for example

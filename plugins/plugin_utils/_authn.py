@@ -18,11 +18,14 @@ from dataclasses import dataclass, field
 
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._yaml_edit import (
     YAMLEditError,
+    line_of,
     load,
 )
 
 AUTHN_CONFIG_PATH = "/etc/kubernetes/kubefort/authentication-config.yaml"
 HEALTH_PATHS = ("/livez", "/readyz", "/healthz")
+# The anonymous section exists from v1alpha1 in 1.31, v1beta1 in 1.32 and v1 in 1.34.
+API_VERSIONS = ("apiserver.config.k8s.io/v1alpha1", "apiserver.config.k8s.io/v1beta1", "apiserver.config.k8s.io/v1")
 
 
 @dataclass
@@ -31,6 +34,7 @@ class AnonymousPolicy:
     enabled: bool = True
     paths: t.List[str] = field(default_factory=list)
     error: str = ""
+    line: t.Optional[int] = None
 
 
 def anonymous_policy(entry: t.Mapping[str, t.Any], path: t.Optional[str]) -> AnonymousPolicy:
@@ -39,14 +43,23 @@ def anonymous_policy(entry: t.Mapping[str, t.Any], path: t.Optional[str]) -> Ano
         return AnonymousPolicy(error="--authentication-config names %s, which %s" % (
             path, "cannot be read: " + entry["error"] if entry.get("error") else "does not exist"))
     try:
-        data, _root = load(entry["content"], str(path))
+        data, root = load(entry["content"], str(path))
     except YAMLEditError as exc:
         return AnonymousPolicy(error=str(exc))
-    anonymous = (data or {}).get("anonymous") if isinstance(data, dict) else None
-    if not isinstance(anonymous, dict):
+    if not isinstance(data, dict) or data.get("kind") != "AuthenticationConfiguration" or data.get("apiVersion") not in API_VERSIONS:
+        return AnonymousPolicy(error="%s is not an AuthenticationConfiguration (%s): the API server does not start with it"
+                               % (path, ", ".join(API_VERSIONS)))
+    anonymous = data.get("anonymous")
+    if anonymous is None:
         return AnonymousPolicy(configured=False)
-    paths = [str(c.get("path")) for c in anonymous.get("conditions") or [] if isinstance(c, dict)]
-    return AnonymousPolicy(configured=True, enabled=bool(anonymous.get("enabled")), paths=paths)
+    if not isinstance(anonymous, dict):
+        return AnonymousPolicy(error="%s: anonymous is not a mapping" % path)
+    conditions = anonymous.get("conditions") or []
+    if not isinstance(conditions, list) or not all(isinstance(c, dict) and c.get("path") for c in conditions):
+        return AnonymousPolicy(error="%s: every anonymous.conditions entry needs a path" % path)
+    paths = [str(c.get("path")) for c in conditions]
+    return AnonymousPolicy(configured=True, enabled=anonymous.get("enabled") is True, paths=paths,
+                           line=line_of(root, ("anonymous",)))
 
 
 def authentication_config_text(version: t.Tuple[int, ...]) -> str:

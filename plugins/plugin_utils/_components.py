@@ -63,7 +63,13 @@ KUBE_PROXY_CONFIG_FLAGS = ("config", "hostname-override", "v")
 FIRST_REQUEST: t.Dict[str, t.List[str]] = _layouts.first_request()
 # The configuration files kubefort itself writes for the API server (never the encryption config, which
 # holds keys) are read in round one, so a hardened node needs no second round.
-FIRST_REQUEST["read"].extend(["/etc/kubernetes/kubefort/authentication-config.yaml", "/etc/kubernetes/kubefort/admission-config.yaml"])
+FIRST_REQUEST["read"].extend(["/etc/kubernetes/kubefort/authentication-config.yaml", "/etc/kubernetes/kubefort/admission-config.yaml",
+                              "/etc/kubernetes/kubefort/audit-policy.yaml"])
+# Encryption configs are summarised on the node (they hold keys): kubefort's own and the ones k3s and RKE2
+# generate (secrets-encryption) in round one too.
+FIRST_REQUEST["encryption"] = ["/etc/kubernetes/kubefort/encryption-config.yaml",
+                               "/var/lib/rancher/k3s/server/cred/encryption-config.json",
+                               "/var/lib/rancher/rke2/server/cred/encryption-config.json"]
 # Where the node names its Kubernetes version (package database, binaries, distribution files): round one.
 FIRST_REQUEST["read"].extend(p for p in _versions.READ if p not in FIRST_REQUEST["read"])
 FIRST_REQUEST["list"].extend(p for p in _versions.LISTDIRS if p not in FIRST_REQUEST["list"])

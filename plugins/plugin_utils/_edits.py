@@ -38,6 +38,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import (
     AUTHN_CONFIG_PATH,
     authentication_config_text,
 )
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_apiserver import pair_problems, plan_apiserver
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_extra import plan_extra
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
     Component,
@@ -94,8 +95,11 @@ class FileEdit:
 
 
 class Planner:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, snapshot: t.Optional[t.Dict[str, t.Any]] = None) -> None:
         self.node = node
+        # The discovery snapshot the node was built from: the validator rebuilds the node with the new
+        # texts to check the flags the components end up with.
+        self.snapshot = snapshot
         self.edits: t.Dict[str, FileEdit] = {}
         self.errors: t.Dict[str, str] = {}
 
@@ -145,6 +149,8 @@ class Planner:
         # Supplied files, flags that need a host mount, list settings, and the further files of
         # multi-file rules, so one run fixes a rule everywhere.
         plan_extra(self, findings)
+        # The API server's own configuration files (authorization, authentication) and probes.
+        plan_apiserver(self, findings)
         self._validate()
 
     # --- flags -------------------------------------------------------------------------------------
@@ -405,6 +411,19 @@ class Planner:
                 for rule_id in edit.rules:
                     self.errors[rule_id] = "validation failed, nothing written: %s" % exc
                 del self.edits[path]
+        self._validate_pairs()
+
+    def _validate_pairs(self) -> None:
+        """Refuse every API server edit when the flags it ends up with are a pair it refuses to start with."""
+        problems = pair_problems(self)
+        if not problems:
+            return
+        for path, edit in list(self.edits.items()):
+            if edit.component != "kube-apiserver" or edit.after is None or edit.after == edit.before:
+                continue
+            for rule_id in edit.rules:
+                self.errors[rule_id] = "validation failed, nothing written: %s" % "; ".join(problems)
+            del self.edits[path]
 
 
 def _manifest_flagset(name: str, manifest: t.Any) -> FlagSet:

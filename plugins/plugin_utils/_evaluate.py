@@ -55,6 +55,8 @@ class Options:
     waivers: t.Sequence[t.Mapping[str, t.Any]] = ()
     level: int = 1
     apiserver_anonymous_force: bool = False
+    # Opt-in (Kubernetes < 1.32 with kubeadm's anonymous httpGet probes): tcpSocket probes and --anonymous-auth=false.
+    apiserver_probes_tcp: bool = False
     today: datetime.date = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).date())
     # Content the operator supplies for fixes that need it, keyed by the rule's extra["input"].
     supplied: t.Mapping[str, str] = field(default_factory=dict)
@@ -266,6 +268,10 @@ def _evaluate_one(node: Node, rule: Rule, options: Options) -> Finding:
     check = rule.extra.get("check")
     if rule.extra.get("file"):
         finding = _evaluate_file(node, comp, rule, expected)
+    elif rule.id in _AUTHZ_CONFIG_RULES and comp.disk_flags is not None and comp.disk_flags.has("authorization-config"):
+        from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate_files import evaluate_authz_config
+
+        finding = evaluate_authz_config(node, comp, rule, options)
     elif check == "apiserver_anonymous":
         finding = _evaluate_apiserver_anonymous(node, comp, rule, options)
     elif check in CHECKS:
@@ -273,6 +279,11 @@ def _evaluate_one(node: Node, rule: Rule, options: Options) -> Finding:
     else:
         finding = _evaluate_setting(comp, rule, expected)
     return _guard(finding, comp, rule, options)
+
+
+# CIS 1.2.6-1.2.8: judged from the AuthorizationConfiguration when --authorization-config is set.
+_AUTHZ_CONFIG_RULES = (
+    "apiserver-authorization-mode-not-alwaysallow", "apiserver-authorization-mode-node", "apiserver-authorization-mode-rbac")
 
 
 def _guard(finding: Finding, comp: Component, rule: Rule, options: Options) -> Finding:
@@ -604,7 +615,12 @@ def _check_supplied_file(node: Node, comp: Component, rule: Rule, expected: t.An
         state = _file_state(node, disk.value)
         if state == "missing":
             return Finding(rule, "fail", disk.value, disk.source, message="%s does not exist" % disk.value)
-        return Finding(rule, "pass", disk.value, disk.source)
+        found = Finding(rule, "pass", disk.value, disk.source)
+        if rule.extra["input"] == "audit_policy":
+            from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate_files import evaluate_audit_policy
+
+            found = evaluate_audit_policy(node, comp, rule, found)
+        return found
     finding = Finding(rule, "fail", None, disk.source)
     content = options.supplied.get(rule.extra["input"])
     if content:
@@ -622,10 +638,11 @@ def _check_admission_config(node: Node, comp: Component, rule: Rule, expected: t
     config = lookup(comp, rule, comp.disk_flags, config_flag)
     enabled = plugin in split_list(plugins.value)
     if enabled and config.value:
-        content = node.file(config.value).get("content")
-        if content is not None and plugin not in content:
-            return Finding(rule, "fail", plugins.value, config.source,
-                           message="%s does not configure %s" % (config.value, plugin))
+        from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate_files import evaluate_admission_file
+
+        judged = evaluate_admission_file(node, comp, rule, config.value, plugin, t.cast(str, plugins.value), plugins.source)
+        if judged is not None:
+            return judged
         return Finding(rule, "pass", "%s; %s" % (plugins.value, config.value), "%s; %s" % (plugins.source, config.source))
     finding = Finding(rule, "fail", plugins.value, plugins.source)
     content = options.supplied.get(rule.extra["input"])
@@ -653,6 +670,12 @@ def _check_audit_log_path(node: Node, comp: Component, rule: Rule, expected: t.A
     return finding
 
 
+def _check_encryption_providers(node: Node, comp: Component, rule: Rule, expected: t.Any, options: Options) -> Finding:
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate_files import evaluate_encryption
+
+    return evaluate_encryption(node, comp, rule, options)
+
+
 CHECKS: t.Dict[str, CheckFn] = {
     "flags_set": _check_flags_set,
     "duration_nonzero": _check_duration_nonzero,
@@ -665,6 +688,7 @@ CHECKS: t.Dict[str, CheckFn] = {
     "supplied_file": _check_supplied_file,
     "admission_config": _check_admission_config,
     "audit_log_path": _check_audit_log_path,
+    "encryption_providers": _check_encryption_providers,
 }
 
 _TRANSFORMS: t.Dict[str, t.Callable[[Rule, t.Optional[str], t.Any], t.Any]] = {
@@ -926,40 +950,82 @@ ANONYMOUS_HEALTH_PATHS = ("/livez", "/readyz", "/healthz")
 
 
 def _evaluate_apiserver_anonymous(node: Node, comp: Component, rule: Rule, options: Options) -> Finding:
-    from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import (
-        anonymous_policy,
-    )
+    """CIS 1.2.1: the AuthenticationConfiguration's anonymous section decides when there is one, else the flag.
+
+    Whether --anonymous-auth=false is safe depends on the API server's probes: kubeadm's (and kubespray's)
+    manifest has anonymous HTTPS liveness/readiness/startup probes; k3s and microk8s run the API server
+    inside their own process (no kubelet probes) and RKE2's manifest probes with a client certificate.
+    """
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._apiserver_files import flag_file
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import anonymous_policy
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_apiserver import http_probes
 
     flags = comp.disk_flags or FlagSet(comp.name)
     setting = lookup(comp, rule, flags)
-    config_path = flags.value("authentication-config")
-    policy = anonymous_policy(node.files.get(config_path or "", {}), config_path) if config_path else None
-    if policy is not None and policy.error:
-        return Finding(rule, "error", source=config_path or "", message=policy.error)
+    ref = flag_file(comp, "authentication-config")
+    policy = None
+    if ref is not None:
+        if ref.host is None:
+            return Finding(rule, "error", None, ref.flag_value, message=ref.problem)
+        policy = anonymous_policy(node.files.get(ref.host, {}), ref.host)
+        if policy.error:
+            return Finding(rule, "error", None, ref.host, message=policy.error)
+    version = version_tuple(comp.version)
     if policy is not None and policy.configured:
+        source = "%s:%s" % (ref.host, policy.line) if policy.line else t.cast(str, ref.host)
+        if flags.has("anonymous-auth"):
+            return Finding(rule, "error", setting.value, source, message=(
+                "--anonymous-auth is set and %s has an anonymous section: the API server refuses to start with both. "
+                "Remove --anonymous-auth" % ref.host))
+        if not policy.enabled and policy.paths:
+            return Finding(rule, "error", None, source, message=(
+                "%s: anonymous.enabled is false but conditions are set, which the API server refuses" % ref.host))
         ok = not policy.enabled or set(policy.paths) <= set(ANONYMOUS_HEALTH_PATHS) and bool(policy.paths)
         actual = "AuthenticationConfiguration anonymous %s" % (
             "disabled" if not policy.enabled else "on %s" % (",".join(policy.paths) or "every path"))
-        finding = Finding(rule, "pass" if ok else "manual", actual, config_path or "")
+        finding = Finding(rule, "pass" if ok else "fail", actual, source)
         if not ok:
-            finding.message = "the AuthenticationConfiguration is yours: limit anonymous.conditions to %s" % ", ".join(ANONYMOUS_HEALTH_PATHS)
+            finding.fix = Fix("authn_config", comp.name, t.cast(str, ref.host), value={"mode": "conditions"})
+            finding.message = ("the fix limits anonymous.conditions in %s to %s (no --anonymous-auth: the API server "
+                               "refuses it next to an anonymous section)" % (ref.host, ", ".join(ANONYMOUS_HEALTH_PATHS)))
         return finding
     if parse_bool(setting.value) is False:
         return Finding(rule, "pass", setting.value, setting.source)
     finding = Finding(rule, "fail", setting.value, setting.source)
-    version = version_tuple(comp.version)
-    if options.apiserver_anonymous_force:
+    probes = http_probes(comp.manifest)
+    if not probes:
+        # Nothing the kubelet runs depends on anonymous access: the flag is safe on every version.
+        finding.fix = Fix("flag", comp.name, "anonymous-auth", "false")
+        finding.message = ("no HTTP probe of the API server relies on anonymous requests (%s): --anonymous-auth=false"
+                           % _probe_words(comp))
+    elif options.apiserver_anonymous_force:
         finding.fix = Fix("flag", comp.name, "anonymous-auth", "false")
         finding.message = "forced by kubefort_apiserver_anonymous_auth_force: anonymous HTTP probes will get 401"
-    elif version >= (1, 32) and not config_path:
+    elif version >= (1, 32) and ref is None:
         finding.fix = Fix("apiserver_anonymous", comp.name, "authentication-config", value=comp.version)
+    elif version >= (1, 32):
+        finding.fix = Fix("authn_config", comp.name, t.cast(str, ref.host), value={"mode": "add_section"})
+        finding.message = ("the fix adds an anonymous section (health paths only) to %s and removes --anonymous-auth"
+                           % ref.host)
+    elif options.apiserver_probes_tcp:
+        finding.fix = Fix("apiserver_probes_tcp", comp.name, "anonymous-auth", value=probes)
+        finding.message = ("kubefort_apiserver_probes_tcp: %s become tcpSocket probes and --anonymous-auth=false; a TCP "
+                           "probe only sees that the port accepts connections, not that the API server is healthy"
+                           % ", ".join(probes))
     else:
         finding.status = "manual"
         finding.message = (
-            "Kubernetes %s: --anonymous-auth=false would make the kubelet's anonymous liveness, readiness and "
-            "startup probes fail (401) and restart the API server. Anonymous requests reach only what RBAC "
-            "grants system:anonymous/system:unauthenticated (by default /healthz, /livez, /readyz, /version): "
-            "check those bindings, upgrade to >= 1.32 for an automatic fix, or set "
-            "kubefort_apiserver_anonymous_auth_force: true after changing the probes." % (comp.version or "of unknown version")
+            "Kubernetes %s: --anonymous-auth=false would make the kubelet's anonymous %s (httpGet) fail with 401 and "
+            "restart the API server. Anonymous requests reach only what RBAC grants system:anonymous/"
+            "system:unauthenticated (by default /healthz, /livez, /readyz, /version): check those bindings, upgrade "
+            "to >= 1.32 for an automatic fix, set kubefort_apiserver_probes_tcp: true (the probes become tcpSocket "
+            "probes, which do not see an unhealthy API server), or set kubefort_apiserver_anonymous_auth_force: true "
+            "after changing the probes yourself." % (comp.version or "of unknown version", ", ".join(probes))
         )
     return finding
+
+
+def _probe_words(comp: Component) -> str:
+    if comp.manifest is None:
+        return "%s runs the API server in its own process, without kubelet probes" % (comp.layout if comp.layout != "generic" else comp.kind)
+    return "the pod's probes are exec or tcpSocket probes"

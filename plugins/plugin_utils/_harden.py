@@ -25,7 +25,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._components imp
     follow_up_request,
     merge_snapshots,
 )
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _versions
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _apiserver_files, _versions, _yaml_edit
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Options, evaluate, stat_paths, waiver_for
 
@@ -58,7 +58,8 @@ def discover(call_module: CallModule, root: str, rules: t.Sequence[Rule] = ()) -
     """The node snapshot, in one round trip (two when a flag points outside the usual places).
 
     Round one reads every distribution's places at once (_layouts.first_request), so the layout is known
-    without a round trip of its own.
+    without a round trip of its own. A file that a file read in round two names (an AdmissionConfiguration
+    plugin's ``path``) needs a third.
     """
     first = call_module("kubefort.hardening.node_facts", dict(FIRST_REQUEST, root=root))
     if first.get("failed") or "snapshot" not in first:
@@ -66,19 +67,26 @@ def discover(call_module: CallModule, root: str, rules: t.Sequence[Rule] = ()) -
     snapshot = first["snapshot"]
     trips = 1
     node = build_node(snapshot)
-    extra = _file_flag_paths(node)
     request = follow_up_request(snapshot, [p for p in stat_paths(node, rules) if not _known(snapshot, p, stat_only=True)])
-    wanted_reads = [p for p in extra if not _known(snapshot, p)]
-    if wanted_reads:
-        request = dict(request) if request else {}
-        request["read"] = list(request.get("read", [])) + wanted_reads
-    if request:
+    for _round in range(2):
+        reads, summaries = _file_flag_paths(node, rules)
+        wanted_reads = [p for p in reads if not _known(snapshot, p)]
+        wanted_summaries = [p for p in summaries if "encryption" not in snapshot.get("files", {}).get(p, {})
+                            and snapshot.get("files", {}).get(p, {}).get("type") != "missing"]
+        if wanted_reads or wanted_summaries:
+            request = dict(request) if request else {}
+            request["read"] = list(request.get("read", [])) + [p for p in wanted_reads if p not in request.get("read", [])]
+            if wanted_summaries:
+                request["encryption"] = wanted_summaries
+        if not request:
+            break
         more = call_module("kubefort.hardening.node_facts", dict(request, root=root))
         if more.get("failed") or "snapshot" not in more:
             raise HardenError(more.get("msg", "node_facts returned no snapshot"))
         snapshot = merge_snapshots(snapshot, more["snapshot"])
         trips += 1
         node = build_node(snapshot)
+        request = {}
     return snapshot, trips, node
 
 
@@ -87,7 +95,7 @@ def _known(snapshot: t.Mapping[str, t.Any], path: str, stat_only: bool = False) 
     or that nothing is there because a pattern covering it matched nothing at that place."""
     entry = snapshot.get("files", {}).get(path)
     if entry is not None:
-        return stat_only or "content" in entry or entry.get("type") in ("missing", "dir")
+        return stat_only or "content" in entry or entry.get("type") in ("missing", "dir") or "error" in entry
     for pattern in snapshot.get("patterns", {}):
         if pattern.endswith("/**"):
             if path == pattern[:-3] or path.startswith(pattern[:-2]) or (path.endswith("/**") and path.startswith(pattern[:-2])):
@@ -97,14 +105,49 @@ def _known(snapshot: t.Mapping[str, t.Any], path: str, stat_only: bool = False) 
     return False
 
 
-def _file_flag_paths(node: Node) -> t.List[str]:
-    paths = []
+def _file_flag_paths(node: Node, rules: t.Sequence[Rule] = ()) -> t.Tuple[t.List[str], t.List[str]]:
+    """Node files the components' flags name that rules read, and those only summarised on the node (keys).
+
+    Paths are the host files behind the flags (through the static pod's hostPath mounts).
+    """
+    reads: t.List[str] = []
+    summaries: t.List[str] = []
+    selected = {r.id for r in rules}
+    wanted_flags = list(FILE_FLAGS) + [f for f, ids in _apiserver_files.FLAG_RULES.items() if not selected or selected & set(ids)]
     for comp in node.components.values():
         for flags in (comp.disk_flags, comp.running_flags):
-            for name in FILE_FLAGS:
-                value = flags.value(name) if flags is not None else None
-                if value and value not in paths:
-                    paths.append(value)
+            if flags is None:
+                continue
+            for name in wanted_flags:
+                value = flags.value(name) if flags.has(name) else None
+                if not value or not os.path.isabs(value):
+                    continue
+                host = _apiserver_files.host_path(comp, value).host or value
+                target = summaries if name in _apiserver_files.SUMMARY_FLAGS else reads
+                if host not in target:
+                    target.append(host)
+        if comp.name == "kube-apiserver" and comp.disk_flags is not None and (not selected or "apiserver-event-rate-limit" in selected):
+            reads.extend(p for p in _admission_paths(node, comp) if p not in reads)
+    # A file read for its content is never one that holds keys.
+    return [p for p in reads if p not in summaries], summaries
+
+
+def _admission_paths(node: Node, comp: t.Any) -> t.List[str]:
+    """Files an AdmissionConfiguration's plugins name with ``path`` (relative to the file's directory)."""
+    ref = _apiserver_files.flag_file(comp, "admission-control-config-file")
+    entry = node.files.get(ref.host or "", {}) if ref is not None else {}
+    if ref is None or "content" not in entry:
+        return []
+    try:
+        data, _root = _yaml_edit.load(entry["content"], str(ref.host))
+    except _yaml_edit.YAMLEditError:
+        return []
+    paths = []
+    for plugin in (data or {}).get("plugins") or [] if isinstance(data, dict) else []:
+        if isinstance(plugin, dict) and plugin.get("path") and plugin.get("configuration") is None:
+            value = str(plugin["path"])
+            inside = value if os.path.isabs(value) else os.path.join(os.path.dirname(ref.flag_value), value)
+            paths.append(_apiserver_files.host_path(comp, inside).host or inside)
     return paths
 
 
@@ -117,7 +160,7 @@ def run(
     backup_dir: str,
     want_diff: bool,
 ) -> t.Dict[str, t.Any]:
-    _snapshot, trips, node = discover(call_module, root, rules)
+    snapshot, trips, node = discover(call_module, root, rules)
     findings = evaluate(node, rules, options)
     waived = {}
     for finding in findings:
@@ -128,7 +171,7 @@ def run(
                 finding.fix = None
             elif note:
                 finding.message = (finding.message + "; " if finding.message else "") + note
-    planner = Planner(node)
+    planner = Planner(node, snapshot)
     if options.remediate:
         planner.plan(findings)
     specs = [e.spec() for e in planner.edits.values()]
