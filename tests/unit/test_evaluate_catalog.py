@@ -27,20 +27,24 @@ def stat(mode: str = "0600", uid: int = 0, gid: int = 0, kind: str = "file", own
     return {"type": kind, "mode": mode, "uid": uid, "gid": gid, "owner": owner, "group": group}
 
 
-def pod(name: str, args: t.Sequence[str], security: str = "") -> str:
+def pod(name: str, args: t.Sequence[str], security: str = "", mounted: bool = False) -> str:
     lines = ["apiVersion: v1", "kind: Pod", "metadata:", "  name: %s" % name, "spec:", "  containers:",
              "  - command:", "    - %s" % PROGRAM[name]]
     lines += ["    - %s" % a for a in args]
     lines += ["    image: %s:v1.30.2" % IMAGES[name], "    name: %s" % name]
     if security:
         lines += ["    securityContext:"] + ["      %s" % s for s in security.split(";")]
+    if mounted:
+        # /etc/kubernetes from the host, as kubeadm's extraVolumes would mount a configuration directory.
+        lines += ["    volumeMounts:", "    - mountPath: /etc/kubernetes", "      name: etc-kubernetes", "  volumes:",
+                  "  - hostPath:", "      path: /etc/kubernetes", "    name: etc-kubernetes"]
     return "\n".join(lines) + "\n"
 
 
 def static(name: str, *args: str, version: t.Optional[str] = "1.30.2", running: t.Optional[t.Sequence[str]] = None,
-           security: str = "") -> Component:
+           security: str = "", mounted: bool = False) -> Component:
     path = "%s/%s.yaml" % (MANIFESTS, name)
-    manifest, _name = _load_manifest(path, pod(name, args, security))
+    manifest, _name = _load_manifest(path, pod(name, args, security, mounted))
     comp = Component(name=name, present=True, kind="static_pod", version=version, manifest=manifest)
     comp.disk_flags = parse_args(name, list(args), [{"path": path, "line": 9 + i, "index": i + 1} for i in range(len(args))])
     if running is not None:
@@ -102,8 +106,20 @@ def run(rule_id: str, the_node: Node, level: int = 2, **options: t.Any):
     return evaluate(the_node, [_catalog.BY_ID[rule_id]], Options(level=level, **options))[0]
 
 
-def api(*args: str, **kwargs: t.Any) -> Node:
-    return node(static("kube-apiserver", *args, **kwargs))
+def api(*args: str, files: t.Optional[t.Dict[str, t.Any]] = None, **kwargs: t.Any) -> Node:
+    return node(static("kube-apiserver", *args, **kwargs), files=files)
+
+
+ADMISSION = "/etc/kubernetes/admission.yaml"
+ERL = ("apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: EventRateLimit\n"
+       "  configuration:\n    apiVersion: eventratelimit.admission.k8s.io/v1alpha1\n    kind: Configuration\n"
+       "    limits:\n    - type: Server\n      qps: 5\n      burst: 10\n")
+AUDIT = "/etc/kubernetes/audit.yaml"
+POLICY = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n"
+
+
+def text(content: str) -> t.Dict[str, t.Any]:
+    return dict(stat("0600"), content=content)
 
 
 def cm(*args: str, **kwargs: t.Any) -> Node:
@@ -143,8 +159,8 @@ CASES = [
     ("apiserver-authorization-mode-not-alwaysallow", api(), "fail", ("flag", "authorization-mode", "Node,RBAC")),
     ("apiserver-authorization-mode-node", api("--authorization-mode=RBAC"), "fail", ("flag", "authorization-mode", "Node,RBAC")),
     ("apiserver-authorization-mode-rbac", api("--authorization-mode=Node"), "fail", ("flag", "authorization-mode", "Node,RBAC")),
-    ("apiserver-event-rate-limit", api("--enable-admission-plugins=EventRateLimit",
-                                       "--admission-control-config-file=/etc/kubernetes/pki/ca.crt"), "pass", None),
+    ("apiserver-event-rate-limit", api("--enable-admission-plugins=EventRateLimit", "--admission-control-config-file=" + ADMISSION,
+                                       mounted=True, files={ADMISSION: text(ERL)}), "pass", None),
     ("apiserver-event-rate-limit", api("--enable-admission-plugins=NodeRestriction"), "fail", None),
     ("apiserver-always-admit", api(), "pass", None),
     ("apiserver-always-admit", api("--enable-admission-plugins=NodeRestriction,AlwaysAdmit"), "fail",
@@ -180,7 +196,7 @@ CASES = [
     ("apiserver-encryption-provider-config", api("--encryption-provider-config=/etc/kubernetes/pki/ca.key"), "pass", None),
     ("apiserver-encryption-provider-config", api("--encryption-provider-config=/etc/kubernetes/enc.yaml"), "fail", None),
     ("apiserver-encryption-provider-config", api(), "fail", None),
-    ("apiserver-encryption-providers", api(), "manual", None),
+    ("apiserver-encryption-providers", api(), "fail", None),
     ("apiserver-tls-cipher-suites", api(STRONG_API), "pass", None),
     ("apiserver-tls-cipher-suites", api(STRONG_API + ",TLS_RSA_WITH_AES_128_CBC_SHA"), "fail", ("flag", "tls-cipher-suites", None)),
     ("apiserver-tls-cipher-suites", api(), "fail", ("flag", "tls-cipher-suites", None)),
@@ -230,7 +246,7 @@ CASES = [
     ("users-no-client-certificates", api(), "manual", None),
     ("users-no-service-account-tokens", api(), "manual", None),
     ("users-no-bootstrap-tokens", api(), "manual", None),
-    ("apiserver-audit-policy", api("--audit-policy-file=/etc/kubernetes/pki/ca.crt"), "pass", None),
+    ("apiserver-audit-policy", api("--audit-policy-file=" + AUDIT, mounted=True, files={AUDIT: text(POLICY)}), "pass", None),
     ("apiserver-audit-policy", api(), "fail", None),
     ("apiserver-audit-policy-coverage", api(), "manual", None),
     # --- kubelet ------------------------------------------------------------------------------------
@@ -536,7 +552,8 @@ def test_supplied_audit_policy_is_what_the_fix_writes():
 
 
 def test_event_rate_limit_with_an_existing_admission_config_is_left_to_the_operator():
-    finding = run("apiserver-event-rate-limit", api("--admission-control-config-file=/etc/kubernetes/pki/ca.crt"),
+    finding = run("apiserver-event-rate-limit", api("--admission-control-config-file=" + ADMISSION, mounted=True,
+                                                    files={ADMISSION: text(ERL)}),
                   supplied={"admission_config": "kind: AdmissionConfiguration\n"})
     assert finding.status == "fail" and finding.fix is None and "by hand" in finding.message
 

@@ -57,12 +57,17 @@ def test_an_audit_is_one_round_trip_two_at_most(root):
     calls = []
     outcome = run(call_module_factory(check=True, calls=calls), root, select_rules(components, SETTINGS, []), Options(), True,
                   "/var/lib/kubefort/backups", False)
-    assert outcome["round_trips"] == 1 and calls == ["kubefort.hardening.node_facts"]
+    # The kubeadm fixtures' API servers name structured configuration files in a directory of the
+    # administrator's (/etc/kubernetes/apiserver-config): a second round reads them.
+    own_dir = os.path.basename(root).startswith("kubeadm-1.")
+    assert outcome["round_trips"] == (2 if own_dir else 1) and set(calls) == {"kubefort.hardening.node_facts"}
     # Every rule (file rules stat what flags name): a second round at most, whatever the number of rules.
     calls = []
     outcome = run(call_module_factory(check=True, calls=calls), root, select_rules(components, [], []), Options(), True,
                   "/var/lib/kubefort/backups", False)
-    assert outcome["round_trips"] <= 2 and set(calls) == {"kubefort.hardening.node_facts"}
+    # A third only when an AdmissionConfiguration read in round two names another file (kubeadm-1.35's
+    # EventRateLimit ``path``).
+    assert outcome["round_trips"] <= (3 if root.endswith("kubeadm-1.35") else 2) and set(calls) == {"kubefort.hardening.node_facts"}
 
 
 @pytest.mark.parametrize("dist, version, open_port", [
