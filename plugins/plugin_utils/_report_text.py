@@ -45,9 +45,11 @@ def summary_lines(report: t.Mapping[str, t.Any], files: t.Sequence[str] = (), wo
     ]
     width = max([len(host["name"]) for host in report["hosts"]] + [4])
     for host in report["hosts"]:
-        lines.append(
-            "  %-*s  %6s  %s" % (width, host["name"], percent(host["summary"]["score"]), counts_phrase(host["summary"]["by_status"]))
-        )
+        line = "  %-*s  %6s  %s" % (width, host["name"], percent(host["summary"]["score"]), counts_phrase(host["summary"]["by_status"]))
+        if run.get("benchmark") == "auto" and host.get("benchmark"):
+            # Chosen per host: say which, and for which version.
+            line += "  [%s, Kubernetes %s]" % (host["benchmark"], host.get("kubernetes_version") or "unknown")
+        lines.append(line)
     findings = worst_findings(report["hosts"], worst)
     if findings:
         lines.append("worst open findings:")

@@ -69,6 +69,15 @@ def test_check_apply_check_apply(demo):
     assert '+KUBELET_EXTRA_ARGS="--read-only-port=0 --anonymous-auth=false"' in out
     for name in ("report.json", "report.xml", "report.md", "report.html"):
         assert os.path.getsize(demo / "r1" / name) > 0
+    # Each host's version, its source and benchmark; unknown versions name the rules that need them.
+    with open(demo / "r1" / "report.json") as handle:
+        hosts = {h["name"]: h for h in json.load(handle)["hosts"]}
+    assert (hosts["cp3"]["kubernetes_version"], hosts["cp3"]["benchmark"]) == ("1.33.4", "cis-1.12")
+    assert hosts["cp3"]["version_source"].startswith("kube-apiserver: image registry.k8s.io/kube-apiserver:v1.33.4")
+    assert hosts["cp3"]["version_dependent_rules"] == []
+    assert hosts["worker1"]["kubernetes_version"] is None and "kubelet-seccomp-default" in hosts["worker1"]["version_dependent_rules"]
+    assert hosts["worker1"]["benchmark_reason"].startswith("Kubernetes version unknown")
+    assert "| cp3 | 1.33.4 |" in (demo / "r1" / "report.md").read_text()
 
     # 2. apply: the same findings are fixed.
     out = playbook(demo, demo / "r2", "--diff")

@@ -105,7 +105,10 @@ def test_every_output_names_the_benchmark_per_host() -> None:
     suites = {s.get("name"): s for s in ET.fromstring(files["report.xml"]).iter("testsuite")}
     props = {p.get("name"): p.get("value") for p in suites["cp-old"].iter("property")}
     assert props["benchmark"] == "cis-1.12" and props["version_source"] == "test source"
-    assert _report_text.summary_lines(report)[0].startswith("kubefort cis-1.12+cis-2.0 report: 4 hosts")
+    lines = _report_text.summary_lines(report)
+    assert lines[0].startswith("kubefort cis-1.12+cis-2.0 report: 4 hosts")
+    assert any(line.startswith("  cp-new ") and line.endswith("[cis-2.0, Kubernetes 1.35.0]") for line in lines)
+    assert any(line.startswith("  lost ") and line.endswith("[cis-1.12, Kubernetes unknown]") for line in lines)
 
 
 def test_kube_bench_json_uses_the_ids_of_the_host_benchmark(monkeypatch: t.Any) -> None:
