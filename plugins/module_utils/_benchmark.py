@@ -57,7 +57,7 @@ def minor(version: t.Optional[str]) -> t.Optional[t.Tuple[int, int]]:
     """(1, 32) for '1.32.4', 'v1.32.4+k3s1' or '1.32'; None when it is not a version."""
     if not version:
         return None
-    parts = str(version).lstrip("v").split("+")[0].split("-")[0].split(".")
+    parts = str(version).lstrip("v").split("+", 1)[0].split("-", 1)[0].split(".")
     try:
         return int(parts[0]), int(parts[1])
     except (ValueError, IndexError):

@@ -19,6 +19,7 @@ import re
 import sqlite3
 import struct
 import typing as t
+from urllib.parse import quote
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFS, NodeFSError
 
@@ -80,9 +81,7 @@ def rpm_packages(fs: NodeFS, names: t.Sequence[str]) -> t.Dict[str, t.Any]:
         if not os.path.isfile(host):
             continue
         try:
-            # Read-only and immutable: never take rpm's locks or write a journal on the node.
-            with sqlite3.connect("file:%s?mode=ro&immutable=1" % host, uri=True) as db:
-                rows = db.execute("SELECT hnum, blob FROM Packages").fetchall()
+            rows = _rpm_rows(host)
         except sqlite3.Error as exc:
             return {"path": path, "present": True, "packages": {}, "error": "cannot read the rpm database %s: %s" % (path, exc)}
         found: t.Dict[str, t.Dict[str, t.Any]] = {}
@@ -98,6 +97,22 @@ def rpm_packages(fs: NodeFS, names: t.Sequence[str]) -> t.Dict[str, t.Any]:
             return {"path": path, "present": True, "packages": {},
                     "error": "the rpm database %s is Berkeley DB or ndb, which the Python standard library cannot read" % path}
     return {"path": None, "present": False, "packages": {}}
+
+
+def _rpm_rows(host: str) -> t.List[t.Tuple[int, bytes]]:
+    """Every header of the database, opened read-only; on a read-only tree (no -shm file can be made for
+    a WAL database) as immutable, which reads the main file only."""
+    last: t.Optional[sqlite3.Error] = None
+    for options in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            db = sqlite3.connect("file:%s?%s" % (quote(host), options), uri=True)
+            try:
+                return [(int(h), bytes(b)) for h, b in db.execute("SELECT hnum, blob FROM Packages").fetchall()]
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            last = exc
+    raise t.cast(sqlite3.Error, last)
 
 
 def rpm_header_strings(blob: bytes, tags: t.Iterable[int]) -> t.Dict[int, str]:

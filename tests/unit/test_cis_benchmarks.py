@@ -115,7 +115,7 @@ def test_kube_bench_json_uses_the_ids_of_the_host_benchmark(monkeypatch: t.Any) 
     # With a renumbered ID the kube-bench file of a cis-2.0 host carries the cis-2.0 number.
     monkeypatch.setattr(_benchmark, "RENUMBERED", {"4.2.4": "4.2.40"})
     files = _report_files.render_all(_report(), ["kube_bench"])
-    docs = {name.rsplit("/", 1)[-1].split(".")[0]: json.loads(content) for name, content in files.items()}
+    docs = {name.rsplit("/", 1)[-1].split(".", 1)[0]: json.loads(content) for name, content in files.items()}
     numbers = {}
     for host, doc in docs.items():
         versions = {c["version"] for c in doc["Controls"]}
