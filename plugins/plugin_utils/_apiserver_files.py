@@ -180,8 +180,8 @@ def judge_audit_policy(text: str, what: str) -> t.Tuple[t.Optional[bool], str, t
         return False, actual, line, "every rule has level None: nothing is audited"
     first_catch_all = next((i for i, r in enumerate(rules) if isinstance(r, dict) and _catch_all(r)), None)
     if first_catch_all is not None and levels[first_catch_all] == "None" and all(lv == "None" for lv in levels[:first_catch_all + 1]):
-        return False, actual, line, ("rule %d matches every request with level None before any other level: nothing is "
-                                     "audited" % (first_catch_all + 1))
+        return False, actual, line, ("rule %d is a catch-all with level None: it matches every request before any other "
+                                     "level, so nothing is audited" % (first_catch_all + 1))
     return True, actual, line, ""
 
 

@@ -26,6 +26,7 @@ AuthenticationConfiguration with an ``anonymous`` section; the API server refuse
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import typing as t
@@ -77,6 +78,37 @@ def plan_apiserver(planner: "Planner", findings: t.Sequence[Finding]) -> None:
         except (_authz.AuthzError, _yaml_edit.YAMLEditError, ValueError) as exc:
             for finding in group:
                 planner.errors[finding.rule.id] = str(exc)
+    _restart_annotation(planner, findings)
+
+
+CONFIG_ANNOTATION = "kubefort.hardening/config-sha256"
+
+
+def _restart_annotation(planner: "Planner", findings: t.Sequence[Finding]) -> None:
+    """A static pod API server whose configuration file changed gets a manifest annotation with the files' hash.
+
+    The kubelet restarts a static pod when its manifest changes, so the running API server loads the new
+    file (as the restart handling and health checks expect), and a second run changes nothing.
+    """
+    comp = planner.node.components.get("kube-apiserver")
+    if comp is None or comp.manifest is None:
+        return
+    changed = sorted((p, e) for p, e in planner.edits.items()
+                     if e.component == comp.name and p != comp.manifest.path and e.after is not None and e.after != e.before
+                     and any(f.fix is not None and f.fix.kind in ("authz_config", "authn_config") and f.rule.id in e.rules
+                             for f in findings))
+    if not changed:
+        return
+    digest = hashlib.sha256("".join("%s\0%s\0" % (p, e.after) for p, e in changed).encode("utf-8")).hexdigest()[:16]
+    rules = [r for _p, e in changed for r in e.rules]
+    edit = planner.edit(comp.manifest.path, comp.name, rules[0])
+    edit.rules.extend(r for r in rules if r not in edit.rules)
+    try:
+        edit.after = _yaml_edit.set_value(t.cast(str, edit.text), ("metadata", "annotations", CONFIG_ANNOTATION), digest,
+                                          comp.manifest.path)
+    except _yaml_edit.YAMLEditError as exc:
+        for rule_id in rules:
+            planner.errors[rule_id] = "%s; the API server would not restart to load the change" % exc
 
 
 # --- AuthenticationConfiguration ---------------------------------------------------------------------
