@@ -671,7 +671,7 @@ _POLICY_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="apiserver-audit-policy", cis="3.2.1", component="kube-apiserver", section=LOGGING, severity="medium",
         title="A minimal audit policy is set (--audit-policy-file)", flag="audit-policy-file", operator="custom",
-        expected="set to a file that exists",
+        expected="set to an audit Policy that audits something",
         extra={"check": "supplied_file", "input": "audit_policy", "file_name": "audit-policy.yaml"},
         remediation="Provide an audit Policy in kubefort_apiserver_audit_policy; kubefort writes it, sets "
                     "--audit-policy-file and mounts it. Without a policy the API server audits nothing; a policy "

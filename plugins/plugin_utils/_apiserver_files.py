@@ -42,7 +42,7 @@ class FileRef(t.NamedTuple):
     problem: str             # why ``host`` is None
 
 
-def host_path(comp: t.Any, path: str) -> FileRef:
+def host_path(comp: t.Any, path: str, flag: str = "") -> FileRef:
     """The node file behind a path a component's flag names.
 
     A static pod written by kubeadm or kubespray reads it through a hostPath volume; the longest
@@ -75,14 +75,14 @@ def host_path(comp: t.Any, path: str) -> FileRef:
     if best is None:
         return FileRef(path, None, "%s names %s, but no hostPath volume of the %s pod is mounted there, so the API "
                                    "server cannot read it: add a hostPath volume and a volumeMount for it to %s"
-                       % ("the flag", path, comp.name, manifest.path))
+                       % ("--" + flag if flag else "the flag", path, comp.name, manifest.path))
     return FileRef(path, best[1], "")
 
 
 def flag_file(comp: t.Any, flag: str, flags: t.Any = None) -> t.Optional[FileRef]:
     flags = flags if flags is not None else comp.disk_flags
     value = flags.value(flag) if flags is not None and flags.has(flag) else None
-    return host_path(comp, value) if value else None
+    return host_path(comp, value, flag) if value else None
 
 
 # --- EncryptionConfiguration (CIS 1.2.28) -----------------------------------------------------------

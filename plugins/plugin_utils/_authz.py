@@ -124,10 +124,16 @@ def validate(data: t.Any, what: str) -> t.List[str]:
 def load(path: str, text: str) -> AuthzConfig:
     """Parse and validate the file; AuthzError says what the API server would refuse."""
     fmt = "json" if text.lstrip().startswith("{") else "yaml"
+    root = None
     try:
-        data, root = _yaml_edit.load(text, path)  # YAML 1.1 reads JSON too, with positions
+        data, root = _yaml_edit.load(text, path)  # YAML reads JSON too, with positions
     except _yaml_edit.YAMLEditError as exc:
-        raise AuthzError(str(exc))
+        if fmt != "json":
+            raise AuthzError(str(exc))
+        try:
+            data = json.loads(text)  # JSON that YAML does not read (tabs): no line numbers
+        except ValueError as json_exc:
+            raise AuthzError("%s is not valid JSON: %s" % (path, json_exc))
     problems = validate(data, path)
     if problems:
         raise AuthzError("%s: %s" % (path, "; ".join(problems)))

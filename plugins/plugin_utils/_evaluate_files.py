@@ -36,7 +36,7 @@ def _file_entry(node: t.Any, ref: _apiserver_files.FileRef) -> t.Tuple[t.Optiona
     if entry is None:
         return None, "%s was not collected by discovery; run again" % ref.host
     if entry.get("type") == "missing":
-        return None, "%s names %s, which does not exist: the API server does not start" % ("the flag", ref.host)
+        return None, "%s does not exist: the API server does not start with a flag that names it" % ref.host
     if entry.get("error"):
         return None, "%s cannot be read: %s" % (ref.host, entry["error"])
     return entry, ""

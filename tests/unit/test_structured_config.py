@@ -37,8 +37,8 @@ def node(tmp_path, name):
     return root
 
 
-def harden(root, check, rules=RULES, components=("kube-apiserver",), **options):
-    selected = select_rules(list(components), rules, [])
+def harden(root, check, rules=None, components=("kube-apiserver",), **options):
+    selected = select_rules(list(components), RULES if rules is None else rules, [])
     return run(call_module_factory(check=check), root, selected, Options(**options), check, "/var/lib/kubefort/backups", True)
 
 

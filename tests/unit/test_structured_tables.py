@@ -295,6 +295,6 @@ def test_event_rate_limits(limits, ok):
     entry, _line, problem = _apiserver_files.admission_plugin(ERL + limits, "a.yaml", "EventRateLimit")
     assert entry is not None and not problem
     assert _apiserver_files.judge_event_rate_limit(entry, None, "a.yaml")[0] is ok
-    missing, _line, problem = _apiserver_files.admission_plugin(ERL.replace("EventRateLimit", "PodSecurity"), "a.yaml",
-                                                               "EventRateLimit")
+    other = ERL.replace("EventRateLimit", "PodSecurity")
+    missing, _line, problem = _apiserver_files.admission_plugin(other, "a.yaml", "EventRateLimit")
     assert missing is None and "no plugins entry named EventRateLimit" in problem
