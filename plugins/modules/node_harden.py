@@ -123,7 +123,11 @@ results:
   type: list
   elements: dict
 host:
-  description: C(layout), C(kubernetes_version), C(root), C(live) and the C(components) found.
+  description:
+    - C(layout), C(kubernetes_version), C(root), C(live) and the C(components) found.
+    - C(version_source) (where the version comes from, or why it is unknown), C(component_versions)
+      (each component's C(version) and C(source)), C(version_dependent_rules) (when the version is
+      unknown, the rules whose verdict depends on it), C(benchmark) and C(benchmark_reason).
   returned: always
   type: dict
 restart:

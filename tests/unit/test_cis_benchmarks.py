@@ -4,14 +4,18 @@ its version as kube-bench maps versions, and every report naming the benchmark o
 from __future__ import annotations
 
 import json
+import os
 import typing as t
 import xml.etree.ElementTree as ET
 
 import pytest
+from kubefort_testlib import call_module_factory
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark, _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import make_result
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_files, _report_model, _report_text
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import run, select_rules
 
 
 def test_every_rule_with_a_cis_id_carries_both_references() -> None:
@@ -123,3 +127,19 @@ def test_kube_bench_json_uses_the_ids_of_the_host_benchmark(monkeypatch: t.Any) 
     assert numbers["cp-new"] == ({"4.2.40", "1.2.15"}, {"cis-2.0"})
     assert numbers["cp-old"] == ({"4.2.4", "1.2.15"}, {"cis-1.12"})
     assert {c["detected_version"] for c in docs["cp-new"]["Controls"]} == {"1.35.0"}
+
+
+@pytest.mark.parametrize("fixture,version,benchmark", [
+    ("kubeadm-1.30", "1.30.14", "cis-1.12"),
+    ("kubeadm-1.32", "1.32.9", "cis-1.12"),
+    ("kubeadm-1.34", "1.34.2", "cis-2.0"),
+    ("kubeadm-1.35", "1.35.0", "cis-2.0"),
+])
+def test_kubeadm_control_planes_get_the_benchmark_of_their_version(fixture: str, version: str, benchmark: str) -> None:
+    root = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "nodes", fixture)
+    out = run(call_module_factory(check=True), root, select_rules(["kube-apiserver"], [], []), Options(), True, "/b", False)
+    host = out["host"]
+    assert (host["kubernetes_version"], host["benchmark"]) == (version, benchmark)
+    assert host["version_source"] == ("kube-apiserver: image registry.k8s.io/kube-apiserver:v%s in "
+                                      "/etc/kubernetes/manifests/kube-apiserver.yaml" % version)
+    assert all(r["references"] == {"cis-1.12": r["cis"], "cis-2.0": r["cis"]} for r in out["results"] if r["cis"])
