@@ -50,7 +50,7 @@ REQUEST: t.Dict[str, t.Any] = {
     "links": [RKE2_BIN_LINK],
     "scan": "if_no_package",
 }
-READ = (SNAP_YAML, EKS_RELEASE)
+READ = (SNAP_YAML,)  # /etc/eks/release names no version (see above): not read
 LISTDIRS = (RKE2_DATA, K3S_DATA, KUBESPRAY_RELEASES)
 
 VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
