@@ -12,8 +12,13 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._harden_args import ARGUMENT_SPEC
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import check_waivers
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _host_state
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import HardenError, run, select_rules
+
+
+# The node_facts ports options (plugins/modules/node_facts.py), as ports_audit compares them.
+PORTS_DEFAULTS = {"proc_path": "/proc", "probe": False, "host": "127.0.0.1", "timeout": 3.0, "include_health": False}
 
 
 class ActionModule(ActionBase):
@@ -55,15 +60,40 @@ class ActionModule(ActionBase):
             return out
 
         try:
+            _host_state.check_options(task_vars, _host_state.play_roles(self._task), self._templar,
+                                      _host_state.play_id(self._task))
+        except _host_state.OptionsError as exc:
+            return dict(result, failed=True, msg="kubefort settings: %s" % exc)
+        host = str(task_vars.get("inventory_hostname", ""))
+        cached = _host_state.load_discovery(host, args["root"])
+        ports_options = None
+        if args["ports"] is not None:
+            ports_options = dict(PORTS_DEFAULTS, **{k: v for k, v in args["ports"].items() if v is not None})
+        first_extra = {"ports": ports_options} if ports_options is not None and cached is None else None
+        try:
             outcome = run(
                 call_module, args["root"], rules, options, bool(self._task.check_mode),
                 args["backup_dir"], bool(self._task.diff),
+                cached=(cached or {}).get("snapshot"), first_extra=first_extra,
             )
         except HardenError as exc:
             return dict(result, failed=True, msg=str(exc))
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
+        snapshot = outcome.pop("_snapshot", None)
+        if snapshot is None:
+            _host_state.drop_discovery(host, args["root"])
+        else:
+            ports = snapshot.pop("ports", None)
+            kept = dict(cached or {}, snapshot=snapshot)
+            if ports is not None:
+                kept["ports"] = dict(ports, options=ports_options)
+            _host_state.store_discovery(host, args["root"], kept)
         result.update(outcome)
         if not result["diff"]:
             result.pop("diff")
+        role = args["role"] or ("control_plane" if set(args["components"]) - {"kubelet", "kube-proxy"} else "node")
+        result["ansible_facts"] = _host_state.record(
+            task_vars, role, outcome["results"], outcome["host"], outcome["round_trips"], bool(self._task.check_mode))
+        result["kubefort_progress"] = _host_state.progress(task_vars, result["ansible_facts"]["kubefort_results"], False)
         return result

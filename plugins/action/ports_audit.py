@@ -16,6 +16,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._ports_evaluate
     PortsOptionsError,
     evaluate,
 )
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _host_state
 
 ARGUMENT_SPEC = {
     "root": {"type": "path", "default": "/"},
@@ -25,6 +26,7 @@ ARGUMENT_SPEC = {
     "probe_timeout": {"type": "float", "default": 3.0},
     "include_health": {"type": "bool", "default": False},
     "probe_results": {"type": "list", "elements": "dict", "default": []},
+    "probe_address": {"type": "str"},
     "allow_any_address": {"type": "list", "elements": "raw", "default": list(DEFAULT_ALLOW_ANY_ADDRESS)},
     "kube_proxy_healthz_scopes": {"type": "list", "elements": "str", "default": ["loopback", "node"]},
     "kube_proxy_metrics_scopes": {"type": "list", "elements": "str", "default": ["loopback"]},
@@ -37,6 +39,18 @@ ARGUMENT_SPEC = {
 def _normalize_allow(values: t.Iterable[t.Any]) -> t.List[t.Union[int, str]]:
     # YAML gives ports as int or str ("10250"); component and process names stay strings.
     return [int(v) if str(v).isdigit() else str(v) for v in values]
+
+
+def _covers(found: t.Mapping[str, t.Any], wanted: t.Mapping[str, t.Any]) -> bool:
+    """Whether ports data collected earlier in this run was collected as ``wanted`` asks."""
+    if "listing" not in found:
+        return False
+    have = found.get("options") or {}
+    if have.get("proc_path") != wanted["proc_path"]:
+        return False
+    if not wanted["probe"]:
+        return True
+    return "probe" in found and all(have.get(k) == wanted[k] for k in ("host", "timeout", "include_health"))
 
 
 class ActionModule(ActionBase):
@@ -55,60 +69,96 @@ class ActionModule(ActionBase):
             "skip": args["skip"],
             "waivers": args["waivers"],
         }
+        self._task_vars = task_vars
+        self._root = args["root"]
+        try:
+            _host_state.check_options(task_vars, _host_state.play_roles(self._task), self._templar,
+                                      _host_state.play_id(self._task))
+        except _host_state.OptionsError as exc:
+            return dict(result, failed=True, msg="kubefort settings: %s" % exc)
         if args["root"] not in ("/", ""):
             reason = "offline node (root %s): live sockets and probes cannot be checked" % args["root"]
-            return self._finish(result, options, None, None, reason)
+            return self._finish(result, options, None, None, reason, 0)
 
-        listing = self._execute_module(
-            module_name="kubefort.hardening.listening_ports",
-            module_args={"proc_path": args["proc_path"]},
-            task_vars=task_vars,
-        )
-        if listing.get("failed"):
-            result.update(failed=True, msg="listening_ports failed: %s" % listing.get("msg"))
+        # What the node_harden action of an earlier role collected in its own round trip, when it did
+        # with these options; else one node_facts round trip for the sockets and the node's own probes.
+        wanted = {"proc_path": args["proc_path"], "probe": args["probe"], "host": args["probe_host"],
+                  "timeout": args["probe_timeout"], "include_health": args["include_health"]}
+        host = str(task_vars.get("inventory_hostname", ""))
+        found = ((_host_state.load_discovery(host, args["root"]) or {}).get("ports") or {})
+        trips = 0
+        if not _covers(found, wanted):
+            collected = self._execute_module(
+                module_name="kubefort.hardening.node_facts",
+                module_args={"root": args["root"], "ports": wanted},
+                task_vars=task_vars,
+            )
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+            if collected.get("failed"):
+                result.update(failed=True, msg="node_facts failed: %s" % collected.get("msg"))
+                return result
+            found = dict((collected.get("snapshot") or {}).get("ports") or {}, options=wanted)
+            trips = 1
+        listing = found.get("listing") or {}
+        if "error" in listing:
+            result.update(failed=True, msg="listening_ports failed: %s" % listing["error"])
             return result
         probe_runs = None
         if args["probe"]:
-            probed = self._execute_module(
-                module_name="kubefort.hardening.port_probe",
-                module_args={"host": args["probe_host"], "timeout": args["probe_timeout"],
-                             "include_health": args["include_health"]},
-                task_vars=task_vars,
-            )
-            if probed.get("failed"):
-                result.update(failed=True, msg="port_probe failed: %s" % probed.get("msg"))
+            probed = found.get("probe") or {}
+            if "error" in probed:
+                result.update(failed=True, msg="port_probe failed: %s" % probed["error"])
                 return result
-            probe_runs = [{"prober": "node", "host": args["probe_host"], "probes": probed["probes"]}]
-            probe_runs.extend(self._extra_runs(args["probe_results"]))
+            probe_runs = [{"prober": "node", "host": args["probe_host"], "probes": probed.get("probes", [])}]
+            probe_runs.extend(self._extra_runs(args["probe_results"], args["probe_address"]))
         elif args["probe_results"]:
-            probe_runs = self._extra_runs(args["probe_results"])
-        return self._finish(result, options, listing, probe_runs, "")
+            probe_runs = self._extra_runs(args["probe_results"], args["probe_address"])
+        return self._finish(result, options, listing, probe_runs, "", trips)
+
+    _task_vars: t.Dict[str, t.Any] = {}
+    _root = "/"
 
     @staticmethod
-    def _extra_runs(runs: t.List[t.Dict[str, t.Any]]) -> t.List[t.Dict[str, t.Any]]:
-        # Registered port_probe results from other hosts (delegate_to), labelled by prober.
+    def _extra_runs(runs: t.List[t.Dict[str, t.Any]], address: t.Optional[str]) -> t.List[t.Dict[str, t.Any]]:
+        # Registered port_probe results from other hosts (delegate_to), labelled by prober: one run per
+        # target host, or one run per prober for a whole batch (``runs``), of which this host's entry.
         extra = []
         for run in runs:
-            if run.get("skipped") or "probes" not in run:
+            if run.get("skipped"):
                 continue
-            label = run.get("prober_label") or run.get("item") or run.get("prober") or "remote"
-            extra.append({"prober": str(label),
-                          "host": run.get("host"), "probes": run["probes"]})
+            label = str(run.get("prober_label") or run.get("item") or run.get("prober") or "remote")
+            if isinstance(run.get("runs"), list):
+                for entry in run["runs"]:
+                    if isinstance(entry, dict) and entry.get("host") == address and "probes" in entry:
+                        extra.append({"prober": label, "host": entry["host"], "probes": entry["probes"]})
+                continue
+            if "probes" not in run:
+                continue
+            extra.append({"prober": label, "host": run.get("host"), "probes": run["probes"]})
         return extra
 
     def _finish(self, result: t.Dict[str, t.Any], options: t.Dict[str, t.Any],
                 listing: t.Optional[t.Dict[str, t.Any]], probe_runs: t.Optional[t.List[t.Dict[str, t.Any]]],
-                offline_reason: str) -> t.Dict[str, t.Any]:
+                offline_reason: str, trips: int) -> t.Dict[str, t.Any]:
         try:
             results = evaluate(listing, probe_runs, options, offline_reason=offline_reason)
         except PortsOptionsError as exc:
             result.update(failed=True, msg=str(exc))
             return result
+        task_vars = self._task_vars
+        facts = _host_state.record(task_vars, "ports", results, {"root": self._root}, trips,
+                                   bool(self._task.check_mode))
+        # The ports role may run after the node role on the same host: its name once in the roles.
+        roles = facts["kubefort_host"]["roles"]
+        facts["kubefort_host"]["roles"] = [r for i, r in enumerate(roles) if r not in roles[:i]]
         result.update(
             changed=False,
             results=results,
             listeners=(listing or {}).get("listeners", []),
             probes=probe_runs or [],
             offline=bool(offline_reason),
+            round_trips=trips,
+            ansible_facts=facts,
+            kubefort_progress=_host_state.progress(task_vars, facts["kubefort_results"], True),
         )
         return result

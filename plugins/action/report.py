@@ -17,6 +17,7 @@ from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
 from ansible_collections.kubefort.hardening.plugins.modules.report import ARGUMENT_SPEC
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
+    _host_state,
     _report_compare,
     _report_files,
     _report_model,
@@ -102,6 +103,9 @@ class ActionModule(ActionBase):
             variables = hostvars[name]
             results = variables.get("kubefort_results")
             info = variables.get("kubefort_host")
+            if _host_state.is_stale(info):
+                # Left in a persistent fact cache by an earlier run: not this run's results.
+                results = info = None
             if results is None and info is None:
                 if set(variables.get("group_names") or ()) & set(args["expected_groups"]):
                     missing.append(name)

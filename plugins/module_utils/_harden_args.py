@@ -27,4 +27,6 @@ ARGUMENT_SPEC: t.Dict[str, t.Dict[str, t.Any]] = {
     "apiserver_probes_tcp": {"type": "bool", "default": False},
     "supplied": {"type": "dict", "default": {}},
     "benchmark": {"type": "str", "default": "auto", "choices": ["auto", "cis-1.12", "cis-2.0"]},
+    "role": {"type": "str", "choices": ["control_plane", "node"]},
+    "ports": {"type": "dict"},
 }

@@ -74,6 +74,34 @@ options:
     type: list
     elements: str
     default: []
+  ports:
+    description:
+      - Also list the node's listening TCP sockets (as M(kubefort.hardening.listening_ports) does) and, when
+        O(ports.probe) is set, probe the node's own Kubernetes ports anonymously (as
+        M(kubefort.hardening.port_probe) does), in the same round trip. Live nodes only.
+      - Returned in RV(snapshot.ports) for M(kubefort.hardening.ports_audit).
+    type: dict
+    suboptions:
+      proc_path:
+        description: Where the proc file system is.
+        type: path
+        default: /proc
+      probe:
+        description: Probe the node's own ports.
+        type: bool
+        default: false
+      host:
+        description: Address the probes connect to.
+        type: str
+        default: 127.0.0.1
+      timeout:
+        description: Seconds per probe.
+        type: float
+        default: 3.0
+      include_health:
+        description: Also probe the health endpoints.
+        type: bool
+        default: false
 author:
   - kubefort maintainers (@kubefort)
 """
@@ -127,12 +155,47 @@ snapshot:
       description: C(dpkg), C(rpm) (matching packages), C(binaries) (version found per scanned binary), C(links).
       type: dict
       returned: when O(versions) is given
+    ports:
+      description:
+        - With O(ports) on a live node, C(listing) (the return values of M(kubefort.hardening.listening_ports),
+          or C(error)) and, with O(ports.probe), C(probe) (C(host) and the C(probes) of
+          M(kubefort.hardening.port_probe), or C(error)).
+      type: dict
+      returned: when O(ports) is set
 """
+
+import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import snapshot
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFSError
+from ansible_collections.kubefort.hardening.plugins.module_utils._probe import ProbeSpecError, default_specs, run_probes
+from ansible_collections.kubefort.hardening.plugins.module_utils._sockets import ProcReadError, listening_sockets
+
+PORTS_OPTIONS = {
+    "proc_path": {"type": "path", "default": "/proc"},
+    "probe": {"type": "bool", "default": False},
+    "host": {"type": "str", "default": "127.0.0.1"},
+    "timeout": {"type": "float", "default": 3.0},
+    "include_health": {"type": "bool", "default": False},
+}
+
+
+def ports(options: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    """Listening sockets and the node's own probes, each with an error instead when it cannot be done."""
+    found: t.Dict[str, t.Any] = {}
+    try:
+        found["listing"] = listening_sockets(options["proc_path"])
+    except ProcReadError as exc:
+        found["listing"] = {"error": str(exc)}
+    if options["probe"]:
+        try:
+            found["probe"] = {"host": options["host"],
+                              "probes": run_probes(options["host"], default_specs(options["include_health"]), options["timeout"])}
+        except ProbeSpecError as exc:
+            found["probe"] = {"error": str(exc)}
+    return found
 
 
 def main() -> None:
@@ -146,6 +209,7 @@ def main() -> None:
             "processes": {"type": "list", "elements": "str", "default": []},
             "versions": {"type": "dict"},
             "encryption": {"type": "list", "elements": "str", "default": []},
+            "ports": {"type": "dict", "options": PORTS_OPTIONS},
         },
         supports_check_mode=True,
     )
@@ -158,6 +222,8 @@ def main() -> None:
         )
     except NodeFSError as exc:
         module.fail_json(msg="%s. Set kubefort_root to the directory where the node is mounted, or / on a live node." % exc)
+    if params["ports"] is not None and found["live"]:
+        found["ports"] = ports(params["ports"])
     module.exit_json(changed=False, snapshot=found)
 
 

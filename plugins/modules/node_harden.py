@@ -100,6 +100,20 @@ options:
     type: str
     choices: [auto, cis-1.12, cis-2.0]
     default: auto
+  role:
+    description:
+      - Name under which the results are recorded in the host fact C(kubefort_host.roles). By default
+        V(control_plane) when O(components) names a control-plane component, else V(node).
+    type: str
+    choices: [control_plane, node]
+  ports:
+    description:
+      - On a live node, collect what M(kubefort.hardening.ports_audit) needs (listening sockets and, with
+        C(probe), the node's own probes) in the same round trip as the files; the options of
+        M(kubefort.hardening.node_facts) O(kubefort.hardening.node_facts#module:ports). Later kubefort
+        actions of the same run use this discovery instead of reading the node again (unless something
+        was written).
+    type: dict
 author:
   - kubefort maintainers (@kubefort)
 """
@@ -117,6 +131,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+ansible_facts:
+  description:
+    - C(kubefort_results) with this task's results appended and C(kubefort_host) with its host metadata
+      merged (C(roles), C(mode), C(round_trips), C(run)), for the report role; no C(set_fact) needed.
+  returned: success
+  type: dict
+kubefort_progress:
+  description: This host's place in the play and score so far, for the kubefort.hardening.progress callback.
+  returned: success
+  type: dict
 results:
   description: One result per selected rule (see docs/architecture.md for the keys).
   returned: always

@@ -30,6 +30,12 @@ options:
       - Address or name of the host to probe.
     type: str
     default: 127.0.0.1
+  hosts:
+    description:
+      - Several hosts to probe in one run (one prober for a whole batch of nodes); overrides O(host).
+        The results are in RV(runs), one per host.
+    type: list
+    elements: str
   probes:
     description:
       - The probes to send. When not given, the three anonymous probes described above (and, with
@@ -135,6 +141,11 @@ probes:
       description: What happened, in words.
       type: str
       sample: HTTP 401 Unauthorized
+runs:
+  description: With O(hosts), one entry per host probed, with C(host) and its C(probes) (as RV(probes)).
+  returned: when O(hosts) is set
+  type: list
+  elements: dict
 prober:
   description: Host name of the machine the probes ran from.
   returned: success
@@ -164,6 +175,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "host": {"type": "str", "default": "127.0.0.1"},
+            "hosts": {"type": "list", "elements": "str"},
             "probes": {"type": "list", "elements": "dict", "options": PROBE_OPTIONS},
             "include_health": {"type": "bool", "default": False},
             "timeout": {"type": "float", "default": 3.0},
@@ -173,6 +185,9 @@ def main() -> None:
     params = module.params
     specs = params["probes"] if params["probes"] is not None else default_specs(params["include_health"])
     try:
+        if params["hosts"] is not None:
+            runs = [{"host": host, "probes": run_probes(host, specs, params["timeout"])} for host in params["hosts"]]
+            module.exit_json(changed=False, runs=runs, probes=[], prober=socket.gethostname())
         results = run_probes(params["host"], specs, params["timeout"])
     except ProbeSpecError as exc:
         module.fail_json(msg=str(exc))

@@ -12,9 +12,12 @@ module: ports_audit
 short_description: Audit what listens on a node and what anonymous requests get, against the ports rules
 version_added: 0.1.0
 description:
-  - Runs M(kubefort.hardening.listening_ports) on the node (one round trip) and, unless O(probe=false),
-    M(kubefort.hardening.port_probe) from the node itself; takes probe results from other hosts
-    through O(probe_results); then evaluates every rule of the ports area on the controller.
+  - Lists the node's listening sockets (as M(kubefort.hardening.listening_ports)) and, unless
+    O(probe=false), probes the node from itself (as M(kubefort.hardening.port_probe)), both in one
+    M(kubefort.hardening.node_facts) round trip, or in none when M(kubefort.hardening.node_harden)
+    already collected them in this run (its O(kubefort.hardening.node_harden#module:ports) option);
+    takes probe results from other hosts through O(probe_results); then evaluates every rule of the
+    ports area on the controller.
   - Returns one result per rule in the collection's report model (C(docs/architecture.md)).
   - Read-only; it never changes the node. Bindings are fixed by the node and control-plane roles, and
     access can be limited with M(kubefort.hardening.host_firewall).
@@ -51,9 +54,14 @@ options:
     description:
       - Registered results of M(kubefort.hardening.port_probe) run elsewhere (C(delegate_to)), each
         optionally with a C(prober_label); their probes count like the node's own.
+      - A result of a batched run (O(kubefort.hardening.port_probe#module:hosts)) holds every host's
+        probes; the entry for O(probe_address) is used.
     type: list
     elements: dict
     default: []
+  probe_address:
+    description: This node's address as the batched probes of O(probe_results) name it.
+    type: str
   allow_any_address:
     description:
       - Ports (numbers) or component or process names that may listen on all addresses; rule
@@ -147,4 +155,12 @@ offline:
   description: Whether the node was offline (O(root) other than V(/)).
   returned: success
   type: bool
+round_trips:
+  description: Module runs on the node for this task (0 when the discovery of an earlier role was used).
+  returned: success
+  type: int
+ansible_facts:
+  description: C(kubefort_results) with these results appended and C(kubefort_host) updated, for the report role.
+  returned: success
+  type: dict
 """

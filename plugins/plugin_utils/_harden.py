@@ -54,18 +54,26 @@ def select_rules(components: t.Sequence[str], only: t.Sequence[str], skip: t.Seq
     return rules
 
 
-def discover(call_module: CallModule, root: str, rules: t.Sequence[Rule] = ()) -> t.Tuple[t.Dict[str, t.Any], int, Node]:
+def discover(call_module: CallModule, root: str, rules: t.Sequence[Rule] = (),
+             cached: t.Optional[t.Dict[str, t.Any]] = None,
+             first_extra: t.Optional[t.Mapping[str, t.Any]] = None) -> t.Tuple[t.Dict[str, t.Any], int, Node]:
     """The node snapshot, in one round trip (two when a flag points outside the usual places).
 
     Round one reads every distribution's places at once (_layouts.first_request), so the layout is known
     without a round trip of its own. A file that a file read in round two names (an AdmissionConfiguration
     plugin's ``path``) needs a third.
+    ``cached`` is round one as an earlier role of this run made it (no
+    round trip then); ``first_extra`` are more node_facts options for round one (the ports data).
     """
-    first = call_module("kubefort.hardening.node_facts", dict(FIRST_REQUEST, root=root))
-    if first.get("failed") or "snapshot" not in first:
-        raise HardenError(first.get("msg", "node_facts returned no snapshot"))
-    snapshot = first["snapshot"]
-    trips = 1
+    trips = 0
+    if cached is not None:
+        snapshot = cached
+    else:
+        first = call_module("kubefort.hardening.node_facts", dict(FIRST_REQUEST, root=root, **(first_extra or {})))
+        if first.get("failed") or "snapshot" not in first:
+            raise HardenError(first.get("msg", "node_facts returned no snapshot"))
+        snapshot = first["snapshot"]
+        trips = 1
     node = build_node(snapshot)
     request = follow_up_request(snapshot, [p for p in stat_paths(node, rules) if not _known(snapshot, p, stat_only=True)])
     for _round in range(2):
@@ -159,8 +167,10 @@ def run(
     check_mode: bool,
     backup_dir: str,
     want_diff: bool,
+    cached: t.Optional[t.Dict[str, t.Any]] = None,
+    first_extra: t.Optional[t.Mapping[str, t.Any]] = None,
 ) -> t.Dict[str, t.Any]:
-    snapshot, trips, node = discover(call_module, root, rules)
+    snapshot, trips, node = discover(call_module, root, rules, cached, first_extra)
     findings = evaluate(node, rules, options)
     waived = {}
     for finding in findings:
@@ -218,6 +228,8 @@ def run(
         "round_trips": trips,
         "diff": _diffs(planner) if want_diff else [],
         "errors": node.errors,
+        # Popped by the action: kept for the next role of the run unless something was written.
+        "_snapshot": None if specs and not check_mode else snapshot,
     }
 
 
