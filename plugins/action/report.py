@@ -59,6 +59,10 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         _unused, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
+            _host_state.check_options(task_vars, ["cluster", "report"], self._templar, _host_state.play_id(self._task))
+        except _host_state.OptionsError as exc:
+            raise AnsibleActionFail("kubefort settings: %s" % exc) from None
+        try:
             hosts, missing = self._collect(args, task_vars)
             run = {
                 "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -32,7 +32,7 @@ from ansible import constants as C
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 # Roles of this collection whose options the actions check, and the role whose options they all share.
-ROLES = ("control_plane", "node", "ports")
+ROLES = ("control_plane", "node", "ports", "cluster", "report")
 SHARED_ROLE = "common"
 _ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
 

@@ -78,9 +78,18 @@ def test_check_apply_check_apply(demo):
     assert hosts["worker1"]["kubernetes_version"] is None and "kubelet-seccomp-default" in hosts["worker1"]["version_dependent_rules"]
     assert hosts["worker1"]["benchmark_reason"].startswith("Kubernetes version unknown")
     assert "| cp3 | 1.33.4 |" in (demo / "r1" / "report.md").read_text()
+    # An audit: every node in one play at once, one progress line per host in host order, no per-role
+    # argument check task.
+    assert re.findall(r"^kubefort \[(\d)/6\] (\S+):", out, re.M) == [(str(i + 1), n) for i, n in enumerate(NODES)]
+    assert "Validating arguments" not in out
+    assert re.findall(r"^PLAY \[(.*?)\]", out, re.M)[0].startswith("Harden the control plane")
+    assert len(re.findall(r"^PLAY \[Harden the control plane", out, re.M)) == 1
 
-    # 2. apply: the same findings are fixed.
+    # 2. apply: the same findings are fixed, the control plane one host at a time, then the workers in
+    # batches of kubefort_node_serial (10% of 3 workers: one at a time).
     out = playbook(demo, demo / "r2", "--diff")
+    assert len(re.findall(r"^PLAY \[Harden the control plane", out, re.M)) == 3
+    assert len(re.findall(r"^PLAY \[Harden the workers", out, re.M)) == 3
     assert all(recap(out)[h] > 0 for h in HEADLINE)
     second = report(demo / "r2")
     for host, ids in HEADLINE.items():
