@@ -13,8 +13,10 @@ Precedence, as the components apply it:
   environment files, the k3s/RKE2 ``config.yaml`` (+ ``config.yaml.d``) ``<component>-arg`` entries
   applied after the distribution's own defaults, or the microk8s ``args/<component>`` file;
 - for the kubelet, flags override the config file that ``--config`` names, which is merged with the
-  ``--config-dir`` drop-ins (``*.conf``, in name order, later files winning); a kubelet started with
-  ``--config-dir`` only keeps its flag defaults for what the drop-ins do not set;
+  ``--config-dir`` drop-ins (every ``*.conf`` below the directory, subdirectories and dot-files too, in
+  the order Go's ``filepath.WalkDir`` visits them) the way the kubelet's version merges them (see
+  ``KUBELET_MERGE``); a kubelet started with ``--config-dir`` only keeps its flag defaults for what the
+  merge does not set;
 - for etcd, ``ETCD_*`` environment variables count where no flag sets the same option (etcd refuses to
   start when both do);
 - kube-proxy ignores its other flags when ``--config`` names a file;
@@ -141,6 +143,12 @@ class Component:
     layout: str = "generic"
     # True when absent config keys take the flag defaults (a kubelet started with --config-dir only).
     flag_defaults: bool = False
+    # kubelet 1.28: keys whose value is a KubeletConfiguration default the kubelet applied to a drop-in.
+    config_defaulted: t.Dict[t.Tuple[str, ...], str] = field(default_factory=dict)
+    # Keys the drop-in merges of different kubelet versions disagree on (the version being unknown).
+    config_ambiguous: t.Dict[t.Tuple[str, ...], str] = field(default_factory=dict)
+    # How --config-dir drop-ins were merged: "defaults-non-zero" (1.28), "merge-patch" (1.29+), or None.
+    merge_model: t.Optional[str] = None
     # ETCD_* variables the component reads: name -> {value, path, line, flag}.
     env: t.Dict[str, t.Dict[str, t.Any]] = field(default_factory=dict)
     # k3s/RKE2: the <component>-arg entries, in the order the distribution applies them.
@@ -169,6 +177,8 @@ class Component:
                 return False, None, None
             node = node[part]
         path, line = self.config_sources.get(parts, (self.config_path, None))
+        if parts in self.config_defaulted:
+            return True, node, "%s (the KubeletConfiguration default kubelet 1.28 gives every drop-in)" % path
         return True, node, "%s:%s" % (path, line) if line else str(path)
 
     def env_value(self, flag: str) -> t.Optional[t.Dict[str, t.Any]]:
@@ -223,7 +233,7 @@ def follow_up_request(snapshot: t.Dict[str, t.Any], extra_stat: t.Iterable[str] 
                 config_dir = flags.value("config-dir")
                 if config_dir and config_dir not in listings and config_dir not in listdirs:
                     listdirs.append(config_dir)
-                    read.append(config_dir.rstrip("/") + "/*.conf")
+                    read.append(config_dir.rstrip("/") + "/**")
     kubelet = node.components["kubelet"]
     pod_path = kubelet.disk_flags.value("pod-manifest-path") if kubelet.disk_flags else None
     pod_path = pod_path or (kubelet.config.get("staticPodPath") if kubelet.config else None)
@@ -247,6 +257,8 @@ def build_node(snapshot: t.Dict[str, t.Any]) -> Node:
     version, version_source = _assign_versions(snapshot, layout, components)
     for comp in components.values():
         comp.layout = layout
+    if components.get("kubelet") is not None and components["kubelet"].present:
+        apply_kubelet_merge(components["kubelet"])
     if layout == "none" and any(c.present for c in components.values()):
         layout = "generic"
         for comp in components.values():
@@ -506,21 +518,167 @@ def _build_kubelet(snapshot: t.Dict[str, t.Any]) -> Component:
 
 def _kubelet_config(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]], config: t.Optional[str],
                     config_dir: t.Optional[str], generated: t.Optional[ConfigFile] = None) -> None:
-    """The kubelet's --config file merged with its --config-dir drop-ins (``*.conf``, name order)."""
+    """The kubelet's --config file merged with its --config-dir drop-ins (JSON merge patch order here;
+    ``apply_kubelet_merge`` redoes the merge for the kubelet's version once that is known)."""
     paths = [config] if config else []
     dropins: t.List[str] = []
     if config_dir:
-        prefix = config_dir.rstrip("/") + "/"
-        dropins = sorted(p for p in files if p.startswith(prefix) and p.endswith(".conf") and "/" not in p[len(prefix):]
-                         and "content" in files[p] and not os.path.basename(p).startswith("."))
+        dropins = kubelet_dropins(files, config_dir)
         if generated is not None and generated.path not in dropins:
-            dropins = sorted(dropins + [generated.path])
+            dropins = sorted(dropins + [generated.path], key=_walk_key(config_dir))
     if not config and not dropins:
         return
     comp.config_path = config or dropins[0]
     comp.flag_defaults = not config
     _load_config_files(comp, files, paths + [p for p in dropins if p not in paths], "KubeletConfiguration",
                        required=bool(config), generated=generated)
+
+
+def _walk_key(config_dir: str) -> t.Callable[[str], t.Tuple[str, ...]]:
+    prefix = config_dir.rstrip("/") + "/"
+    return lambda path: tuple(path[len(prefix):].split("/"))
+
+
+def kubelet_dropins(files: t.Mapping[str, t.Dict[str, t.Any]], config_dir: str) -> t.List[str]:
+    """The drop-ins the kubelet loads: every file below ``config_dir`` whose extension (Go's
+    ``filepath.Ext``: from the last dot of the name, so ``.x.conf`` too) is ``.conf``, subdirectories
+    included, in ``filepath.WalkDir`` order (names sorted per directory, a directory's files where its
+    name sorts). Checked with the real kubelet 1.28.7 (tests/real/test_real_kubelet_merge.py)."""
+    prefix = config_dir.rstrip("/") + "/"
+    found = [p for p in files if p.startswith(prefix) and "content" in files[p] and os.path.splitext(p)[1] == ".conf"
+             or p.startswith(prefix) and "content" in files[p] and os.path.basename(p) == ".conf"]
+    return sorted(found, key=_walk_key(config_dir))
+
+
+# How each kubelet release merges --config-dir drop-ins (cmd/kubelet/app/server.go, mergeKubeletConfigurations):
+# - 1.28 (KEP-3983 alpha): each drop-in is loaded like a config file, so decoded WITH the KubeletConfiguration
+#   defaults, and merged with mergo ``WithOverride``: a non-zero value overrides, a zero value (0, false, "",
+#   0s) never does. So a drop-in cannot turn anything off, and every non-zero default of a drop-in wins
+#   (a drop-in that sets only maxPods makes authorization.mode Webhook). Measured with the real 1.28.7.
+# - 1.29 and later (kubernetes/kubernetes#121193, "Retarget drop-in kubelet configuration dir feature to
+#   Alpha", merged for 1.29): the drop-in is read as JSON without defaults and applied as a JSON merge
+#   patch: what it writes wins, zero values included; what it does not write is kept. From 1.30 (beta) the
+#   environment variable is no longer needed; later releases convert the base to v1beta1 first and check
+#   each drop-in's apiVersion/kind, which gives the same result for the keys kubefort reads.
+# - 1.28 and 1.29 refuse --config-dir unless KUBELET_CONFIG_DROPIN_DIR_ALPHA is in the environment.
+KUBELET_MERGE_DEFAULTS = "defaults-non-zero"
+KUBELET_MERGE_PATCH = "merge-patch"
+DROPIN_ALPHA_ENV = "KUBELET_CONFIG_DROPIN_DIR_ALPHA"
+
+# The KubeletConfiguration (v1beta1) defaults of the keys kubefort reads, as SetDefaults_KubeletConfiguration
+# sets them; kubelet 1.28 gives them to every drop-in. tests/real/test_real_kubelet_merge.py checks them
+# against the real kubelet's /configz.
+KUBELET_CONFIG_DEFAULTS: t.Mapping[str, t.Any] = {
+    "address": "0.0.0.0",
+    "port": 10250,
+    "healthzBindAddress": "127.0.0.1",
+    "healthzPort": 10248,
+    "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True, "cacheTTL": "2m0s"}},
+    "authorization": {"mode": "Webhook", "webhook": {"cacheAuthorizedTTL": "5m0s", "cacheUnauthorizedTTL": "30s"}},
+    "streamingConnectionIdleTimeout": "4h0m0s",
+    "makeIPTablesUtilChains": True,
+    "eventRecordQPS": 50,
+    "staticPodPath": "",
+}
+
+
+def kubelet_merge_model(version: t.Optional[str], layout: str = "") -> t.Optional[str]:
+    have = _version(version)
+    if not have:
+        # k3s and RKE2 give the kubelet a --config-dir from v1.32 on only (before: flags).
+        return KUBELET_MERGE_PATCH if layout in _layouts.RANCHER else None
+    return KUBELET_MERGE_DEFAULTS if have < (1, 29) else KUBELET_MERGE_PATCH
+
+
+def _version(version: t.Optional[str]) -> t.Tuple[int, ...]:
+    match = re.match(r"v?(\d+)\.(\d+)", str(version or ""))
+    return (int(match.group(1)), int(match.group(2))) if match else ()
+
+
+def apply_kubelet_merge(comp: Component) -> None:
+    """Redo the drop-in merge as the kubelet's version does it; the version unknown, keep the keys on which
+    the versions disagree in ``config_ambiguous``; and the 1.28/1.29 environment variable check."""
+    dropins = [c for c in comp.configs if c.path != (comp.config_path if not comp.flag_defaults else None)]
+    if comp.flag_defaults:
+        dropins = list(comp.configs)
+    flags = comp.disk_flags
+    if not dropins and not (flags is not None and flags.value("config-dir")):
+        return
+    model = kubelet_merge_model(comp.version, comp.layout)
+    comp.merge_model = model
+    have = _version(comp.version)
+    if (flags is not None and flags.value("config-dir") and comp.unit is not None and have in ((1, 28), (1, 29))
+            and DROPIN_ALPHA_ENV not in (comp.unit.get("env") or {}) and comp.layout not in _layouts.RANCHER):
+        comp.errors.append(
+            "the kubelet will not start: --config-dir needs %s in its environment on Kubernetes 1.28 and 1.29 "
+            "(add Environment=\"%s=on\" in a kubelet.service drop-in, or remove --config-dir)" % (DROPIN_ALPHA_ENV, DROPIN_ALPHA_ENV))
+    if model == KUBELET_MERGE_PATCH or not dropins:
+        return
+    base = [c for c in comp.configs if c not in dropins]
+    config: t.Dict[str, t.Any] = {}
+    sources: t.Dict[t.Tuple[str, ...], t.Tuple[str, t.Optional[int]]] = {}
+    defaulted: t.Dict[t.Tuple[str, ...], str] = {}
+    for main in base:
+        _merge(config, main.data, (), sources, main.path, main.root)
+    for dropin in dropins:
+        _merge_non_zero(config, dropin.data, KUBELET_CONFIG_DEFAULTS, (), sources, defaulted, dropin)
+    if model == KUBELET_MERGE_DEFAULTS:
+        comp.config, comp.config_sources, comp.config_defaulted = config, sources, defaulted
+        return
+    # Version unknown: the keys the two merges disagree on cannot be judged.
+    for keypath in set(_leaf_paths(config, ())) | set(_leaf_paths(comp.config, ())):
+        if keypath and get_path(config, keypath) != get_path(comp.config, keypath):
+            comp.config_ambiguous[keypath] = "%s on 1.28, %s on 1.29 and later" % (
+                _shown(get_path(config, keypath)), _shown(get_path(comp.config, keypath)))
+
+
+def get_path(data: t.Any, keypath: t.Tuple[str, ...]) -> t.Any:
+    for part in keypath:
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def _shown(value: t.Any) -> str:
+    return "unset" if value is None else json.dumps(value)
+
+
+def is_zero(value: t.Any) -> bool:
+    """Go's zero value as mergo sees it after decoding (0, false, "", an empty list or map, a 0 duration)."""
+    if value is None or value is False or value == 0 or value in ("", [], {}):
+        return value is not True
+    return isinstance(value, str) and re.fullmatch(r"[+-]?(0+(\.0*)?(ns|us|µs|ms|s|m|h)?)+", value) is not None
+
+
+def _merge_non_zero(target: t.Dict[str, t.Any], data: t.Mapping[str, t.Any], defaults: t.Mapping[str, t.Any],
+                    prefix: t.Tuple[str, ...], sources: t.Dict[t.Tuple[str, ...], t.Tuple[str, t.Optional[int]]],
+                    defaulted: t.Dict[t.Tuple[str, ...], str], dropin: ConfigFile) -> None:
+    """kubelet 1.28: the drop-in, with the defaults filled in, overrides with its non-zero values only."""
+    for key in list(data) + [k for k in defaults if k not in data]:
+        if key in ("apiVersion", "kind") and not prefix:
+            continue
+        keypath = prefix + (key,)
+        explicit = key in data
+        value = data[key] if explicit else defaults[key]
+        default = defaults.get(key) if isinstance(defaults.get(key), dict) else {}
+        if isinstance(value, dict) or (explicit and isinstance(default, dict) and default and value is None):
+            sub = target.get(key)
+            if not isinstance(sub, dict):
+                sub = {}
+            _merge_non_zero(sub, value if isinstance(value, dict) else {}, default, keypath, sources, defaulted, dropin)
+            if sub:
+                target[key] = sub
+            continue
+        if is_zero(value):
+            continue
+        target[key] = json.loads(json.dumps(value)) if isinstance(value, list) else value
+        if explicit:
+            sources[keypath] = (dropin.path, line_of(dropin.root, keypath) if dropin.root is not None else None)
+            defaulted.pop(keypath, None)
+        else:
+            sources[keypath] = (dropin.path, None)
+            defaulted[keypath] = dropin.path
 
 
 def _load_config_files(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]], paths: t.Sequence[str], kind: str,

@@ -41,9 +41,13 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import (
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_apiserver import pair_problems, plan_apiserver
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_extra import plan_extra
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
+    KUBELET_MERGE_DEFAULTS,
+    KUBELET_MERGE_PATCH,
     Component,
     Node,
     _load_manifest,
+    get_path,
+    is_zero,
 )
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import (
     Finding,
@@ -343,6 +347,24 @@ class Planner:
         path = comp.config_sources.get(keypath, (comp.config_path, None))[0] or comp.config_path
         if not path:
             raise EditError("%s has no config file to change" % comp.name)
+        dropins = [c for c in comp.configs if c.path != comp.config_path]
+        if (comp.name == "kubelet" and comp.merge_model != KUBELET_MERGE_PATCH and dropins and is_zero(fix.value)
+                and not comp.flag_defaults):
+            # kubelet 1.28 (or a version not known): a zero value in a drop-in never overrides. It goes into the
+            # --config file, where it wins, and into each drop-in that sets another value (so it stops
+            # overriding); on 1.29+ that gives the same result.
+            if comp.config_path in comp.generated and comp.merge_model == KUBELET_MERGE_DEFAULTS:
+                raise EditError("kubelet 1.28 ignores a %s of 0/false set in a drop-in, and %s is rewritten by %s at "
+                                "every boot: set it in the node configuration %s reads" % (
+                                    fix.target, comp.config_path, comp.layout, comp.layout))
+            for config in dropins:
+                if not is_zero(get_path(config.data, keypath)) and config.path not in comp.generated:
+                    self._config_at(finding, fix, config.path, keypath)
+            path = t.cast(str, comp.config_path)
+        self._config_at(finding, fix, path, keypath)
+
+    def _config_at(self, finding: Finding, fix: Fix, path: str, keypath: t.Tuple[str, ...]) -> None:
+        comp = self.node.components[fix.component]
         if path in comp.generated:
             path = self._own_dropin(comp, path)
         edit = self.edit(path, comp.name, finding.rule.id)

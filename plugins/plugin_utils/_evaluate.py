@@ -33,8 +33,10 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._flags import (
 from ansible_collections.kubefort.hardening.plugins.module_utils import _rule
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
+    KUBELET_MERGE_DEFAULTS,
     Component,
     Node,
+    is_zero,
 )
 
 # Where kubefort writes files whose content the operator supplies (audit policy, encryption config ...).
@@ -260,6 +262,11 @@ def _evaluate_one(node: Node, rule: Rule, options: Options) -> Finding:
     unreadable = comp.disk_flags is None and comp.running_flags is None and comp.kind == "static_pod"
     if comp.errors and (unreadable or rule.config_key or rule.extra.get("file") == "config"):
         return Finding(rule, "error", message="; ".join(comp.errors) + ". Fix the file, then run again.")
+    ambiguous = comp.config_ambiguous.get(tuple(rule.config_key.split("."))) if rule.config_key else None
+    if ambiguous and not (rule.flag and comp.disk_flags is not None and comp.disk_flags.has(rule.flag)):
+        return Finding(rule, "error", message=(
+            "the kubelet's version is unknown and its --config-dir drop-ins give %s %s (kubelet 1.28 merges "
+            "drop-ins differently): kubefort cannot tell which applies" % (rule.config_key, ambiguous)))
     cluster_side = getattr(comp, "cluster_side", None)
     if cluster_side and (rule.config_key or rule.flag):
         return Finding(rule, "manual", message="%s takes its settings from %s in the cluster, not from this node: "
@@ -290,6 +297,12 @@ def _guard(finding: Finding, comp: Component, rule: Rule, options: Options) -> F
     """Drop fixes that are not safe to write: unknown version for a versioned flag, undecided values."""
     if not finding.fixes:
         return finding
+    if comp.merge_model == KUBELET_MERGE_DEFAULTS and any(
+            f.kind == "config" and is_zero(f.value) for f in finding.fixes) and not comp.flag_defaults:
+        finding.message = (finding.message + "; " if finding.message else "") + (
+            "kubelet 1.28 merges --config-dir drop-ins 'override non-empty' (a 0, false or empty value in a "
+            "drop-in never takes effect), so the value is written in %s, where it wins, and in each drop-in "
+            "that sets another value" % comp.config_path)
     note = ""
     if (rule.min_version or rule.max_version) and not version_tuple(comp.version):
         note = ("the Kubernetes version of %s is unknown and --%s exists only in some versions: nothing written"

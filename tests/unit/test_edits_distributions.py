@@ -80,7 +80,11 @@ def test_fix_writes_the_source_of_truth_once(tmp_path, fixture):
 
     again = harden(root, check=False)
     assert not again["changed"] and again["diff"] == []
-    assert {r["status"] for r in again["results"]} <= {"pass", "not_applicable"}
+    undecided = {r["id"] for r in again["results"] if r["status"] == "error" and "version is unknown" in r["message"]}
+    # AL2023 (version unknown here): kubefort's own drop-in sets readOnlyPort 0 over nodeadm's 10255, which
+    # takes effect on kubelet 1.29+ but not on 1.28 (a zero in a drop-in never overrides there).
+    assert undecided == ({"kubelet-read-only-port"} if fixture == "eks-al2023" else set())
+    assert {r["status"] for r in again["results"] if r["id"] not in undecided} <= {"pass", "not_applicable"}
 
 
 # --- the edit primitives -------------------------------------------------------------------------------
