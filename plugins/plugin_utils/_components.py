@@ -36,7 +36,11 @@ import typing as t
 from dataclasses import dataclass, field
 
 import yaml
-from ansible_collections.kubefort.hardening.plugins.module_utils import _rules_control_plane, _rules_node
+from ansible_collections.kubefort.hardening.plugins.module_utils import (
+    _component_flags,
+    _rules_control_plane,
+    _rules_node,
+)
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import (
     FlagOccurrence,
     FlagSet,
@@ -149,6 +153,10 @@ class Component:
     config_ambiguous: t.Dict[t.Tuple[str, ...], str] = field(default_factory=dict)
     # How --config-dir drop-ins were merged: "defaults-non-zero" (1.28), "merge-patch" (1.29+), or None.
     merge_model: t.Optional[str] = None
+    # Set when the component will not start from its files (an unknown flag …): every rule is an error.
+    fatal: t.Optional[str] = None
+    # Said in every result of the component (flags that could not be checked for its version …).
+    notes: t.List[str] = field(default_factory=list)
     # ETCD_* variables the component reads: name -> {value, path, line, flag}.
     env: t.Dict[str, t.Dict[str, t.Any]] = field(default_factory=dict)
     # k3s/RKE2: the <component>-arg entries, in the order the distribution applies them.
@@ -259,6 +267,9 @@ def build_node(snapshot: t.Dict[str, t.Any]) -> Node:
         comp.layout = layout
     if components.get("kubelet") is not None and components["kubelet"].present:
         apply_kubelet_merge(components["kubelet"])
+    for comp in components.values():
+        if comp.present:
+            check_flags(comp)
     if layout == "none" and any(c.present for c in components.values()):
         layout = "generic"
         for comp in components.values():
@@ -609,7 +620,7 @@ def apply_kubelet_merge(comp: Component) -> None:
     have = _version(comp.version)
     if (flags is not None and flags.value("config-dir") and comp.unit is not None and have in ((1, 28), (1, 29))
             and DROPIN_ALPHA_ENV not in (comp.unit.get("env") or {}) and comp.layout not in _layouts.RANCHER):
-        comp.errors.append(
+        comp.fatal = (
             "the kubelet will not start: --config-dir needs %s in its environment on Kubernetes 1.28 and 1.29 "
             "(add Environment=\"%s=on\" in a kubelet.service drop-in, or remove --config-dir)" % (DROPIN_ALPHA_ENV, DROPIN_ALPHA_ENV))
     if model == KUBELET_MERGE_PATCH or not dropins:
@@ -630,6 +641,36 @@ def apply_kubelet_merge(comp: Component) -> None:
         if keypath and get_path(config, keypath) != get_path(comp.config, keypath):
             comp.config_ambiguous[keypath] = "%s on 1.28, %s on 1.29 and later" % (
                 _shown(get_path(config, keypath)), _shown(get_path(comp.config, keypath)))
+
+
+def check_flags(comp: Component) -> None:
+    """Flags the component's version does not accept make it exit at start: ``fatal``. Versions without a
+    flag list (_component_flags): a note names the flags not known to 1.28, unchecked."""
+    flags = comp.disk_flags
+    if flags is None or comp.name not in ("kubelet", "kube-apiserver"):
+        return
+    running = {_component_flags.normalize(o.name) for o in comp.running_flags.occurrences} if comp.running_flags else set()
+    names = []
+    for occ in flags.occurrences:
+        name = _component_flags.normalize(occ.name)
+        if name not in names and name not in running and name not in ("h", "v"):
+            names.append(name)
+    have = _version(comp.version)
+    known = _component_flags.known_flags(comp.name, have) if have else None
+    if known is not None:
+        unknown = [n for n in names if n not in known]
+        if unknown and comp.fatal is None:
+            comp.fatal = "the %s will not start: unknown flag %s (not a flag of %s %s)" % (
+                comp.name, ", ".join("--" + n for n in unknown), comp.name, ".".join(str(p) for p in have))
+        return
+    reference = _component_flags.known_flags(comp.name, (1, 28)) or frozenset()
+    strange = [n for n in names if n not in reference]
+    if strange:
+        comp.notes.append("%s %s not %s 1.28 flag%s; kubefort has no flag list for %s, so whether this %s accepts %s "
+                          "was not checked" % (", ".join("--" + n for n in strange), "is" if len(strange) == 1 else "are",
+                                               "a" if len(strange) == 1 else "", "" if len(strange) == 1 else "s",
+                                               "version " + comp.version if comp.version else "an unknown version",
+                                               comp.name, "it" if len(strange) == 1 else "them"))
 
 
 def get_path(data: t.Any, keypath: t.Tuple[str, ...]) -> t.Any:

@@ -259,6 +259,8 @@ def _evaluate_one(node: Node, rule: Rule, options: Options) -> Finding:
     gate = version_gate(rule, comp.version)
     if gate:
         return Finding(rule, "not_applicable", message=gate)
+    if comp.fatal:
+        return Finding(rule, "error", message=comp.fatal + ". Fix the command line, then run again.")
     unreadable = comp.disk_flags is None and comp.running_flags is None and comp.kind == "static_pod"
     if comp.errors and (unreadable or rule.config_key or rule.extra.get("file") == "config"):
         return Finding(rule, "error", message="; ".join(comp.errors) + ". Fix the file, then run again.")
@@ -285,7 +287,10 @@ def _evaluate_one(node: Node, rule: Rule, options: Options) -> Finding:
         finding = CHECKS[check](node, comp, rule, expected, options)
     else:
         finding = _evaluate_setting(comp, rule, expected)
-    return _guard(finding, comp, rule, options)
+    finding = _guard(finding, comp, rule, options)
+    for note in comp.notes:
+        finding.message = (finding.message + "; " if finding.message else "") + note
+    return finding
 
 
 # CIS 1.2.6-1.2.8: judged from the AuthorizationConfiguration when --authorization-config is set.
