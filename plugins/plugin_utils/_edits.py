@@ -76,6 +76,8 @@ class FileEdit:
     group: t.Optional[str] = None
     rules: t.List[str] = field(default_factory=list)
     create_parents: bool = False
+    # The text holds key material (an EncryptionConfiguration): never shown in --diff.
+    sensitive: bool = False
     parents_mode: t.Optional[str] = None
 
     @property

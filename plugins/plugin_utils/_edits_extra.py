@@ -82,6 +82,7 @@ def _supplied_file(planner: "Planner", finding: Finding, fix: Fix) -> None:
     target = planner.edit(path, comp.name, finding.rule.id)
     target.after = str(content) if str(content).endswith("\n") else str(content) + "\n"
     target.mode, target.create_parents = "0600", True
+    target.sensitive = finding.rule.extra.get("input") == "encryption_config"
     wanted: t.Dict[str, t.Optional[str]] = {fix.target: path}
     plugin = fix.value.get("plugin")
     if plugin:

@@ -17,6 +17,7 @@ import os
 import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark, _catalog
+from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import sha256_text
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, make_result
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
     FIRST_REQUEST,
@@ -285,11 +286,12 @@ def _diffs(planner: Planner) -> t.List[t.Dict[str, str]]:
     diffs = []
     for path, edit in planner.edits.items():
         if edit.after is not None and edit.after != edit.before:
+            hidden = "(content not shown: it holds encryption keys; sha256 %s)\n"
             diffs.append({
                 "before_header": path if edit.before is not None else "%s (absent)" % path,
                 "after_header": path,
-                "before": edit.before or "",
-                "after": edit.after,
+                "before": (hidden % sha256_text(edit.before) if edit.before else "") if edit.sensitive else edit.before or "",
+                "after": hidden % sha256_text(edit.after) if edit.sensitive else edit.after,
             })
         if (edit.mode or edit.owner or edit.group) and edit.before is not None:
             diffs.append({

@@ -322,3 +322,20 @@ def test_validator_refuses_unrelated_fixes_to_a_manifest_with_both_flags(tmp_pat
     assert result(outcome, "1.2.1")["status"] == "error"
     assert result(outcome, "1.2.15")["status"] == "error" and "refuses to start with both" in result(outcome, "1.2.15")["message"]
     assert read(root, MANIFEST) == text
+
+
+def test_supplied_encryption_config_is_not_shown_in_the_diff(tmp_path):
+    root = node(tmp_path, "kubeadm-1.34")
+    path = os.path.join(root, MANIFEST)
+    text = read(root, MANIFEST).replace(
+        "    - --encryption-provider-config=/etc/kubernetes/apiserver-config/encryption-config.yaml\n", "")
+    with open(path, "w") as handle:
+        handle.write(text)
+    supplied = read(os.path.join(FIXTURES, "kubeadm-1.32"), CONFIG + "/encryption-config.yaml")
+    for check in (True, False):
+        outcome = harden(root, check=check, rules=["1.2.27"], supplied={"encryption_config": supplied})
+        assert result(outcome, "1.2.27")["status"] == ("would_fix" if check else "fixed")
+        diff = next(d for d in outcome["diff"] if d["after_header"] == "/etc/kubernetes/kubefort/encryption-config.yaml")
+        assert diff["after"].startswith("(content not shown: it holds encryption keys")
+        assert not any(s in json.dumps(outcome) for s in SECRETS)
+    assert read(root, "etc/kubernetes/kubefort/encryption-config.yaml") == supplied
