@@ -91,8 +91,8 @@ def _restart_annotation(planner: "Planner", findings: t.Sequence[Finding]) -> No
     file (as the restart handling and health checks expect), and a second run changes nothing.
     """
     comp = planner.node.components.get("kube-apiserver")
-    if comp is None or comp.manifest is None:
-        return
+    if comp is None or comp.manifest is None or comp.settings != "manifest" or comp.manifest.path in comp.generated:
+        return  # k3s/RKE2: the service restarts; their generated manifests are never edited
     changed = sorted((p, e) for p, e in planner.edits.items()
                      if e.component == comp.name and p != comp.manifest.path and e.after is not None and e.after != e.before
                      and any(f.fix is not None and f.fix.kind in ("authz_config", "authn_config") and f.rule.id in e.rules
@@ -176,8 +176,8 @@ def _authn_config(planner: "Planner", finding: Finding, fix: Fix) -> None:
         edit.after = limit_anonymous(text, fix.target)
         return
     edit.after = add_anonymous_section(text, fix.target)
-    if comp.manifest is None:
-        raise ApiserverEditError("%s is not a static pod here: remove --anonymous-auth by hand" % comp.name)
+    if comp.manifest is None or comp.settings != "manifest" or comp.manifest.path in comp.generated:
+        raise ApiserverEditError("%s is not a static pod of its own here: remove --anonymous-auth by hand" % comp.name)
     planner._manifest_flags(comp, {"anonymous-auth": None}, [finding.rule.id])
 
 
@@ -196,8 +196,8 @@ def http_probes(manifest: t.Any) -> t.List[str]:
 def _probes_tcp(planner: "Planner", finding: Finding, fix: Fix) -> None:
     comp = planner.node.components[fix.component]
     manifest = comp.manifest
-    if manifest is None:
-        raise ApiserverEditError("%s is not a static pod here" % comp.name)
+    if manifest is None or comp.settings != "manifest" or manifest.path in comp.generated:
+        raise ApiserverEditError("%s is not a static pod of its own here: change its probes by hand" % comp.name)
     edit = planner.edit(manifest.path, comp.name, finding.rule.id)
     text = t.cast(str, edit.text)
     current, _name = _load_manifest(manifest.path, text)
