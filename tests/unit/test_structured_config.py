@@ -339,4 +339,3 @@ def test_supplied_encryption_config_is_not_shown_in_the_diff(tmp_path):
         assert diff["after"].startswith("(content not shown: it holds encryption keys")
         assert not any(s in json.dumps(outcome) for s in SECRETS)
     assert read(root, "etc/kubernetes/kubefort/encryption-config.yaml") == supplied
-
