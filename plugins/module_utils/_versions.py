@@ -185,14 +185,17 @@ def collect(fs: NodeFS, request: t.Mapping[str, t.Any], unit_binaries: t.Sequenc
 
     ``request``: ``packages`` (names looked up in dpkg and rpm), ``binaries`` (paths scanned for a version
     string; ``unit_binaries`` - the programs the requested units run - are scanned first), ``links``
-    (symlinks whose target is returned) and ``scan`` (``always``, or ``if_no_package``: skip the costly
-    binary scan when the package database already names one of the packages).
+    (symlinks whose target is returned), ``binary_package`` (the package the binaries belong to, by
+    default the first of ``packages``) and ``scan`` (``always``, or ``if_no_package``: skip the costly
+    binary scan when the package database already names that package).
     """
     names = list(request.get("packages") or [])
     out: t.Dict[str, t.Any] = {"dpkg": dpkg_packages(fs, names), "rpm": rpm_packages(fs, names), "binaries": {}, "links": {}}
     for path in request.get("links") or []:
         out["links"][path] = link_target(fs, path)
-    have_package = bool(out["dpkg"]["packages"] or out["rpm"]["packages"])
+    # The package the binaries belong to: the first one named unless said otherwise.
+    package = request.get("binary_package") or (names[0] if names else None)
+    have_package = package in out["dpkg"]["packages"] or package in out["rpm"]["packages"]
     if request.get("scan", "if_no_package") == "if_no_package" and have_package:
         out["binary_scan"] = "skipped: the package database names the version"
         return out

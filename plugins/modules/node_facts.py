@@ -62,8 +62,9 @@ options:
       - Where the node names its Kubernetes version. Keys C(packages) (package names looked up in the
         dpkg status file and the rpm sqlite database), C(binaries) (paths read in chunks for a version
         string, stopping at the first), C(binary_units) (units whose program is scanned first), C(links)
-        (symlinks whose target is returned) and C(scan) (V(if_no_package), the default, skips the binary
-        scan when a package is installed; V(always)).
+        (symlinks whose target is returned), C(binary_package) (the package the binaries belong to, by
+        default the first of C(packages)) and C(scan) (V(if_no_package), the default, skips the binary
+        scan when that package is installed; V(always)).
       - Only the matching package entries and the version strings are returned, never whole files.
     type: dict
   encryption:

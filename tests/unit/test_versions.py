@@ -333,3 +333,13 @@ def test_known_version_lists_no_dependent_rules_and_one_round_trip(tmp_path: t.A
 ])
 def test_plain_version(text: str, expected: t.Optional[str]) -> None:
     assert _versions.plain(text) == expected
+
+
+def test_only_the_kubelet_package_spares_the_binary_scan(tmp_path: t.Any) -> None:
+    root = _kubeadm_worker(tmp_path)
+    _write(root, "/var/lib/dpkg/status", DPKG_STATUS.split("\n\nPackage: kubelet")[0] + "\n\nPackage: kubeadm" + DPKG_STATUS.split("Package: kubeadm")[1])
+    _write(root, "/usr/bin/kubelet", _go_binary("1.33.1"), 0o755)
+    found = _versions_of(root)
+    assert set(found["snapshot"]["versions"]["dpkg"]["packages"]) == {"kubeadm"}
+    # kubeadm is installed but the kubelet is not from a package: its binary is read.
+    assert found["node"].components["kubelet"].version_source == "version string v1.33.1 in /usr/bin/kubelet"
