@@ -337,7 +337,8 @@ def test_plain_version(text: str, expected: t.Optional[str]) -> None:
 
 def test_only_the_kubelet_package_spares_the_binary_scan(tmp_path: t.Any) -> None:
     root = _kubeadm_worker(tmp_path)
-    _write(root, "/var/lib/dpkg/status", DPKG_STATUS.split("\n\nPackage: kubelet")[0] + "\n\nPackage: kubeadm" + DPKG_STATUS.split("Package: kubeadm")[1])
+    kubectl, rest = DPKG_STATUS.split("\n\nPackage: kubelet", 1)
+    _write(root, "/var/lib/dpkg/status", kubectl + "\n\nPackage: kubeadm" + rest.split("Package: kubeadm", 1)[1])
     _write(root, "/usr/bin/kubelet", _go_binary("1.33.1"), 0o755)
     found = _versions_of(root)
     assert set(found["snapshot"]["versions"]["dpkg"]["packages"]) == {"kubeadm"}
