@@ -296,6 +296,8 @@ class Node:
         """The kubelet with this command line (argv[0] is replaced by the real binary), plus KUBELET_TEST_FLAGS."""
         words = [binary("kubelet")] + list(argv[1:]) + (list(KUBELET_TEST_FLAGS) if extra else [])
         self.add_process("kubelet", words, env=env)
+        if any(p["name"] == "containerd" for p in self.processes):
+            self.processes[-1]["wait_path"] = "/run/containerd/containerd.sock"
         return words
 
     # lifecycle --------------------------------------------------------------------------------------

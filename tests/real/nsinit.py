@@ -10,7 +10,7 @@ SPEC says, in this order, what to set up and run:
 - ``forward``: byte relays, ``{"fd": N, "to": "tcp:IP:PORT"}`` (a listening socket the test created in
   the host's network namespace and passed down, so the test reaches ports inside) or
   ``{"listen": "tcp:IP:PORT" | "unix:PATH", "to": ...}``;
-- ``processes``: started in order, each with argv, env and a log file.
+- ``processes``: started in order, each with argv, env and a log file, after ``wait_path`` exists.
 ``status`` names a JSON file rewritten whenever a process starts or exits (pid, rc). SIGTERM stops every
 process (TERM, then KILL), then init exits; the kernel kills anything left in the PID namespace and the
 mount namespace, with every mount made here, goes away with its last process.
@@ -192,6 +192,9 @@ def main() -> int:
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
         env.update(proc.get("env", {}))
         preexec = None
+        deadline = time.monotonic() + 120
+        while proc.get("wait_path") and not os.path.exists(proc["wait_path"]) and time.monotonic() < deadline:
+            time.sleep(0.05)  # e.g. the kubelet waits for containerd's socket, as systemd's ordering would
         try:
             if proc.get("chroot"):
                 pod_root(proc["chroot"], proc.get("binds", []))

@@ -16,8 +16,8 @@ the manifest's flags. It emulates what the hardening collection changes and what
   /readyz (also checks that the first --etcd-servers endpoint accepts connections), /healthz, /version,
   /api, /apis. Clients are authenticated by a certificate signed by --client-ca-file (CN = user,
   O = groups); without one a request is anonymous when anonymous auth is on (--anonymous-auth, default
-  true, or the AuthenticationConfiguration's anonymous.enabled, limited to its conditions' paths) and
-  401 otherwise. Authorization in --authorization-mode order: AlwaysAllow allows; RBAC allows what the
+  true, but off with AlwaysAllow among the modes, as in the real one; or the AuthenticationConfiguration's
+  anonymous.enabled, limited to its conditions' paths) and 401 otherwise. Authorization in --authorization-mode order: AlwaysAllow allows; RBAC allows what the
   default bootstrap roles allow (health and /version to everyone, discovery to authenticated users,
   everything to system:masters); Node, Webhook and ABAC give no opinion here; the end is 403.
 """
@@ -154,6 +154,9 @@ def settings_from(flags: dict[str, list[str]], version: tuple[int, int]) -> dict
     anonymous_set = "anonymous-auth" in flags
     anonymous = {"enabled": common.parse_bool("anonymous-auth", last(flags, "anonymous-auth", "true")),
                  "paths": []}
+    if "AlwaysAllow" in modes and anonymous["enabled"]:
+        # As the real one: "AnonymousAuth is not allowed with the AlwaysAllow authorizer" (401 for anonymous).
+        anonymous = {"enabled": False, "paths": []}
     if "authentication-config" in flags:
         from_file = authentication_config(last(flags, "authentication-config"), version, anonymous_set)
         if from_file is not None:

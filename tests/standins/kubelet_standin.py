@@ -6,7 +6,10 @@ under the unmodified kubelet.service + 10-kubeadm.conf of the official packages.
 hardening collection changes and what its tests probe, and nothing else:
 
 * Command line and config like the real kubelet: ``--config`` (a KubeletConfiguration YAML file),
-  ``--config-dir`` drop-ins (``*.conf`` in name order, merged over it), flags override both, the last
+  ``--config-dir`` drop-ins (every ``*.conf`` below it in WalkDir order, merged over it: as a JSON merge
+  patch, or, with ``KUBEFORT_STANDIN_KUBELET_VERSION=1.28.x``, decoded with the defaults and overriding
+  with non-zero values only, and refused without ``KUBELET_CONFIG_DROPIN_DIR_ALPHA`` on 1.28/1.29),
+  flags override both, the last
   occurrence of a flag wins; unknown flags are refused. Defaults differ as in the real kubelet: without
   ``--config`` anonymous auth is on, authorization AlwaysAllow and the read-only port 10255; with a
   config file (v1beta1 defaulting) anonymous off, Webhook and 0.
@@ -170,6 +173,29 @@ def merge(base: dict[str, t.Any], over: dict[str, t.Any]) -> dict[str, t.Any]:
     return out
 
 
+def merge_non_zero(base: dict[str, t.Any], over: dict[str, t.Any]) -> dict[str, t.Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict):
+            out[key] = merge_non_zero(out.get(key) if isinstance(out.get(key), dict) else {}, value)
+        elif value not in (0, False, "", None, [], {}) and not (isinstance(value, str) and re.fullmatch(r"[0.]+[a-zµ]*", value)):
+            out[key] = value
+    return out
+
+
+def dropins(config_dir: str) -> list[str]:
+    """Files below the directory whose extension (from the last dot of the name) is .conf, in Go's
+    filepath.WalkDir order."""
+    found = []
+    for name in sorted(os.listdir(config_dir)):
+        path = os.path.join(config_dir, name)
+        if os.path.isdir(path):
+            found.extend(dropins(path))
+        elif os.path.splitext(name)[1] == ".conf" or name == ".conf":
+            found.append(path)
+    return found
+
+
 def get(config: dict[str, t.Any], path: tuple[str, ...]) -> t.Any:
     node: t.Any = config
     for key in path:
@@ -195,11 +221,20 @@ def effective_config(flags: dict[str, list[str]]) -> dict[str, t.Any]:
         config = merge(COMMON_DEFAULTS, FLAG_ONLY_DEFAULTS)
     config_dir = flags.get("config-dir", [""])[-1]
     if config_dir:
+        version = os.environ.get("KUBEFORT_STANDIN_KUBELET_VERSION", "")
+        old = re.match(r"v?1\.(28|29)\.", version)
+        if old and "KUBELET_CONFIG_DROPIN_DIR_ALPHA" not in os.environ:
+            raise StartupError("failed to validate kubelet flags: the KUBELET_CONFIG_DROPIN_DIR_ALPHA environment "
+                               "variable must be set to use --config-dir")
         if not os.path.isdir(config_dir):
             raise StartupError(f"failed to load kubelet config dir {config_dir}: no such directory")
-        for name in sorted(os.listdir(config_dir)):
-            if name.endswith(".conf"):
-                config = merge(config, load_yaml(os.path.join(config_dir, name), "drop-in config"))
+        for path in dropins(config_dir):
+            data = load_yaml(path, "drop-in config")
+            if old and old.group(1) == "28":
+                # 1.28: the drop-in is decoded with the defaults, and only non-zero values override.
+                config = merge_non_zero(config, merge(merge(COMMON_DEFAULTS, CONFIG_DEFAULTS), data))
+            else:
+                config = merge(config, data)
     for flag, path in FLAG_KEYS.items():
         if flag not in flags:
             continue

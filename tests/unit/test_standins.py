@@ -267,7 +267,8 @@ def test_kubelet_exits_1_with_a_clear_line_on_invalid_config(tmp_path: t.Any, ru
     [
         (["--authorization-mode=Node,RBAC"], {"/readyz": 200, "/livez": 200, "/version": 200, "/api": 403}),
         (["--authorization-mode=Node,RBAC", "--anonymous-auth=false"], {"/readyz": 401, "/api": 401}),
-        (["--authorization-mode=AlwaysAllow"], {"/readyz": 200, "/api": 200}),
+        # The real API server turns anonymous auth off under AlwaysAllow (tests/real/test_real_standins.py).
+        (["--authorization-mode=AlwaysAllow"], {"/readyz": 401, "/api": 401}),
         (["--authorization-mode=Node,RBAC", "--authentication-config={authn}"],
          {"/readyz": 200, "/livez": 200, "/version": 401, "/api": 401}),
     ],
