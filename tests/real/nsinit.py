@@ -106,10 +106,10 @@ def _chroot(root: str) -> t.Callable[[], None]:
 
 
 def _endpoint(spec: str) -> t.Tuple[int, t.Any]:
-    kind, _, rest = spec.partition(":")
+    kind, _sep, rest = spec.partition(":")
     if kind == "unix":
         return socket.AF_UNIX, rest
-    host, _, port = rest.rpartition(":")
+    host, _sep, port = rest.rpartition(":")
     return socket.AF_INET, (host, int(port))
 
 
@@ -134,7 +134,7 @@ def _serve(listener: socket.socket, to: str) -> None:
     family, address = _endpoint(to)
     while True:
         try:
-            client, _ = listener.accept()
+            client, _address = listener.accept()
         except OSError:
             return
         upstream = socket.socket(family, socket.SOCK_STREAM)

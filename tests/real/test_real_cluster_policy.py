@@ -50,11 +50,10 @@ class API:
         self.context.load_cert_chain(self.files["client-certificate-data"], self.files["client-key-data"])
         self.url = "https://127.0.0.1:%d" % port
         self.kubeconfig = os.path.join(directory, "kubeconfig")
+        cluster = {"server": self.url, "certificate-authority": ca, "tls-server-name": "kubernetes"}
+        user = {"client-certificate": self.files["client-certificate-data"], "client-key": self.files["client-key-data"]}
         config = {"apiVersion": "v1", "kind": "Config", "current-context": "test",
-                  "clusters": [{"name": "test", "cluster": {"server": self.url, "certificate-authority": ca,
-                                                             "tls-server-name": "kubernetes"}}],
-                  "users": [{"name": "admin", "user": {"client-certificate": self.files["client-certificate-data"],
-                                                       "client-key": self.files["client-key-data"]}}],
+                  "clusters": [{"name": "test", "cluster": cluster}], "users": [{"name": "admin", "user": user}],
                   "contexts": [{"name": "test", "context": {"cluster": "test", "user": "admin"}}]}
         with open(self.kubeconfig, "w") as handle:
             json.dump(config, handle)
@@ -69,7 +68,7 @@ class API:
             return exc.code, json.loads(exc.read() or b"null")
 
     def path(self, obj: t.Mapping[str, t.Any], named: bool = True) -> str:
-        group, _, version = obj["apiVersion"].rpartition("/")
+        group, _sep, version = obj["apiVersion"].rpartition("/")
         base = "/apis/%s/%s" % (group, version) if group else "/api/%s" % version
         namespace = obj["metadata"].get("namespace")
         plural = PLURAL.get(obj["kind"], obj["kind"].lower() + "s")
