@@ -95,6 +95,8 @@ def summarize_encryption(fs: NodeFS, path: str) -> t.Dict[str, t.Any]:
 
 
 def read_file(fs: NodeFS, path: str) -> t.Dict[str, t.Any]:
+    """Content and metadata of a file; ``error`` says why a file that is there (or a link that points
+    nowhere) could not be read."""
     entry = fs.stat(path)
     if entry["type"] == "file":
         try:
@@ -103,6 +105,12 @@ def read_file(fs: NodeFS, path: str) -> t.Dict[str, t.Any]:
             entry["sha256"] = sha256_text(content)
         except NodeFSError as exc:
             entry["error"] = str(exc)
+    elif entry["type"] == "dir":
+        entry["error"] = "%s is a directory where a file belongs: remove it or put the file there" % path
+    elif entry["type"] == "other":
+        entry["error"] = "%s is not a regular file (a device, socket or pipe): replace it with the file" % path
+    elif entry.get("link_error"):
+        entry["error"] = entry["link_error"]
     return entry
 
 

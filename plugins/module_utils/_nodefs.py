@@ -108,12 +108,33 @@ class NodeFS:
                     return found
         return found
 
+    def dangling_link(self, node_path: str) -> t.Optional[str]:
+        """Why ``node_path`` is missing although a symbolic link is there (its target), else None."""
+        try:
+            link = self.host_path(node_path, follow_last=False)
+            if not os.path.islink(link):
+                return None
+            target = os.readlink(link)
+        except (OSError, NodeFSError):
+            return None
+        if self.offline:
+            return ("%s is a symbolic link to %s, which does not exist on the node (links are resolved inside "
+                    "kubefort_root %s, as the node sees them when booted): make the link point to a file inside the "
+                    "node, or replace it with the file" % (node_path, target, self.root))
+        return "%s is a symbolic link to %s, which does not exist: restore the target or replace the link with the file" % (
+            node_path, target)
+
     def stat(self, node_path: str) -> t.Dict[str, t.Any]:
-        """Type, mode, owner and group of a path; ``{"type": "missing"}`` when absent."""
+        """Type, mode, owner and group of a path; ``{"type": "missing"}`` when absent (with ``link`` naming
+        the target of a dangling symbolic link)."""
         try:
             info = os.stat(self.host_path(node_path))
-        except OSError:
-            return {"type": "missing"}
+        except (OSError, NodeFSError) as exc:
+            entry: t.Dict[str, t.Any] = {"type": "missing"}
+            dangling = self.dangling_link(node_path) if not isinstance(exc, NodeFSError) else str(exc)
+            if dangling:
+                entry["link_error"] = dangling
+            return entry
         kind = "dir" if stat.S_ISDIR(info.st_mode) else "file" if stat.S_ISREG(info.st_mode) else "other"
         return {
             "type": kind,

@@ -14,9 +14,11 @@ Temporary files are created beside the target with a leading dot, which the kube
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
+import stat
 import tempfile
 import typing as t
 
@@ -52,6 +54,17 @@ def _make_parents(directory: str, mode: int) -> None:
     os.chmod(directory, mode)
 
 
+def _now_is(host: str) -> str:
+    """What is at ``host`` now and when it last changed, for a compare-and-swap message."""
+    try:
+        info = os.lstat(host)
+    except OSError:
+        return "absent"
+    when = datetime.datetime.fromtimestamp(info.st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a file"
+    return "%s modified %s" % (kind, when)
+
+
 def _existing(path: str, host: str) -> FileChange:
     change = FileChange({"path": path})
     change.exists = os.path.isfile(host)
@@ -76,13 +89,25 @@ class Writer:
             if change.exists:
                 with open(host, "rb") as handle:
                     change.before = handle.read().decode("utf-8", "surrogateescape")
-            if change.expected_sha256 is not None:
+            if change.expected_sha256 == "present":
+                # Only stat'ed by discovery (a kubeconfig or key): it must still be a file, and its
+                # content, which kubefort did not read, is never replaced.
+                if not change.exists:
+                    raise ChangeError(
+                        "%s was a file when the node was read and is %s now; nothing was written. Run the play "
+                        "again: it reads the node afresh" % (change.path, _now_is(host)))
+                if change.content is not None:
+                    raise ChangeError("%s was not read, so kubefort does not replace its content; nothing was "
+                                      "written" % change.path)
+            elif change.expected_sha256 is not None:
                 actual = sha256_text(change.before) if change.before is not None else "absent"
                 if actual != change.expected_sha256:
+                    was = "absent" if change.expected_sha256 == "absent" else "sha256 " + change.expected_sha256
+                    now = _now_is(host) + ("" if actual == "absent" else ", sha256 " + actual)
                     raise ChangeError(
-                        "%s changed since it was read (sha256 %s, expected %s); nothing was written. "
-                        "Run the play again." % (change.path, actual, change.expected_sha256)
-                    )
+                        "%s changed since it was read (it was %s; now it is %s): something else changed the node "
+                        "meanwhile; nothing was written. Run the play again when that change is done: it reads "
+                        "the node afresh" % (change.path, was, now))
             if change.content is not None and not change.create_parents and not os.path.isdir(os.path.dirname(host)):
                 raise ChangeError("directory of %s does not exist; nothing was written" % change.path)
             content_changed = change.content is not None and change.content != change.before

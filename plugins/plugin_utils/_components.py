@@ -342,25 +342,46 @@ def _build_kubeadm_style(snapshot: t.Dict[str, t.Any], layout: str, errors: t.Li
     return components, pod_path
 
 
+def _broken_manifest(components: t.Dict[str, Component], wanted: t.Set[str], path: str, message: str) -> None:
+    """A manifest that cannot be read or is not a complete Pod: the component it is named after (by file
+    name, as it cannot be told by its program) is configured but unreadable, so its rules are errors."""
+    base = re.sub(r"\.(ya?ml|json)$", "", os.path.basename(path))
+    guesses = [base] if base in components else [n for n in sorted(components, key=len, reverse=True) if n in base][:1]
+    for guess in guesses:
+        if guess in wanted and not components[guess].present:
+            components[guess].present = True
+            components[guess].kind = "static_pod"
+            components[guess].errors.append("%s. Fix the manifest (or move it out of the kubelet's static pod "
+                                            "directory); kubefort does not edit it" % message.rstrip("."))
+
+
 def _load_static_pods(components: t.Dict[str, Component], files: t.Mapping[str, t.Dict[str, t.Any]], pod_path: str,
                       errors: t.List[str], wanted: t.Set[str]) -> None:
+    directory = files.get(pod_path.rstrip("/"), {})
+    if directory.get("type") in ("file", "other"):
+        message = ("the kubelet's static pod path %s is a file, not a directory: kubefort cannot tell which "
+                   "components it runs. Make it a directory holding the manifests" % pod_path)
+        errors.append(message)
+        for name in sorted(wanted & set(STATIC_POD_COMPONENTS)):
+            if name in components and not components[name].present:
+                components[name].present = True
+                components[name].kind = "static_pod"
+                components[name].errors.append(message)
+        return
     for path in sorted(files):
         if os.path.dirname(path) != pod_path.rstrip("/") or os.path.basename(path).startswith("."):
             continue
         if not path.endswith((".yaml", ".yml", ".json")) or "content" not in files[path]:
             if files[path].get("error"):
                 errors.append(files[path]["error"])
+                if path.endswith((".yaml", ".yml", ".json")):
+                    _broken_manifest(components, wanted, path, files[path]["error"])
             continue
         try:
             manifest, name = _load_manifest(path, files[path]["content"])
         except YAMLEditError as exc:
             errors.append(str(exc))
-            guess = re.sub(r"\.(ya?ml|json)$", "", os.path.basename(path))
-            if guess in components and guess in wanted and not components[guess].present:
-                # The component's manifest is there but unreadable: its rules report the error.
-                components[guess].present = True
-                components[guess].kind = "static_pod"
-                components[guess].errors.append("%s. Fix the manifest" % str(exc).rstrip("."))
+            _broken_manifest(components, wanted, path, str(exc))
             continue
         if name in components and name in wanted and not components[name].present:
             comp = components[name]
@@ -556,8 +577,9 @@ def kubelet_dropins(files: t.Mapping[str, t.Dict[str, t.Any]], config_dir: str) 
     included, in ``filepath.WalkDir`` order (names sorted per directory, a directory's files where its
     name sorts). Checked with the real kubelet 1.28.7 (tests/real/test_real_kubelet_merge.py)."""
     prefix = config_dir.rstrip("/") + "/"
-    found = [p for p in files if p.startswith(prefix) and "content" in files[p] and os.path.splitext(p)[1] == ".conf"
-             or p.startswith(prefix) and "content" in files[p] and os.path.basename(p) == ".conf"]
+    # An unreadable drop-in (not UTF-8, a directory, a dangling link) is kept: its error fails closed.
+    found = [p for p in files if p.startswith(prefix) and ("content" in files[p] or "error" in files[p])
+             and (os.path.splitext(p)[1] == ".conf" or os.path.basename(p) == ".conf")]
     return sorted(found, key=_walk_key(config_dir))
 
 
@@ -731,15 +753,17 @@ def _load_config_files(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]
             _merge(comp.config, generated.data, (), comp.config_sources, "%s (generated at start)" % path, None)
             continue
         entry = files.get(path, {})
+        main = index == 0 and required
         if "content" not in entry:
-            if index == 0 and required:
-                comp.errors.append(
-                    "%s %s %s" % (what, path, "cannot be read: " + entry["error"] if entry.get("error") else "does not exist")
-                )
+            if entry.get("error") and (main or entry.get("type") == "file"):
+                # There but unreadable (a directory, a dangling link, not UTF-8): never "absent".
+                comp.errors.append("%s %s cannot be read: %s" % (what, path, entry["error"]))
+            elif main:
+                comp.errors.append("%s %s does not exist" % (what, path))
             continue
         text = entry["content"]
         try:
-            if text.lstrip().startswith("{"):
+            if text.lstrip().startswith("{") or path.endswith(".json"):
                 data, root, fmt = json.loads(text), None, "json"
             else:
                 data, root = load(text, path)
@@ -747,10 +771,20 @@ def _load_config_files(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]
         except (YAMLEditError, ValueError) as exc:
             comp.errors.append("%s %s cannot be parsed: %s" % (what, path, exc))
             continue
+        if data is None and main:
+            # The kubelet and kube-proxy refuse an empty config file ("kubelet config file ... was empty").
+            comp.errors.append("%s %s is empty; %s refuses it. Write a %s (apiVersion and kind) there, or "
+                               "restore the file" % (what, path, comp.name, kind))
+            continue
         if data is None:
             data = {}
         if not isinstance(data, dict):
             comp.errors.append("%s %s is not a mapping" % (what, path))
+            continue
+        if main and not data.get("kind"):
+            # Decoding needs apiVersion and kind ("Object 'Kind' is missing"): the component does not start.
+            comp.errors.append("%s %s has no kind (kind: %s); %s refuses it. Add apiVersion and kind, or "
+                               "restore the file" % (what, path, kind, comp.name))
             continue
         if data.get("kind", kind) != kind:
             comp.errors.append("%s is kind %s, not %s" % (path, data.get("kind"), kind))
@@ -1088,12 +1122,29 @@ def _load_manifest(path: str, text: str) -> t.Tuple[Manifest, str]:
         data, root = load(text, path)
     if not isinstance(data, dict) or data.get("kind") != "Pod":
         raise YAMLEditError("%s is not a Pod manifest (kind: %r)" % (path, data.get("kind") if isinstance(data, dict) else None))
-    containers = (data.get("spec") or {}).get("containers") or []
+    spec = data.get("spec")
+    containers = spec.get("containers") if isinstance(spec, dict) else None
+    if not isinstance(containers, list) or not containers or not all(isinstance(c, dict) for c in containers):
+        raise YAMLEditError("%s is not a complete Pod manifest: it has no spec.containers list" % path)
+    volumes = {str(v.get("name")) for v in spec.get("volumes") or [] if isinstance(v, dict)}
     for index, container in enumerate(containers):
         command = container.get("command") or []
         args = container.get("args") or []
+        if not isinstance(command, list) or not isinstance(args, list):
+            raise YAMLEditError("%s is not a complete Pod manifest: command and args of container %s must be lists"
+                                % (path, container.get("name", index)))
         program = os.path.basename(str(command[0])) if command else ""
         if program in MANIFEST_PROGRAMS:
+            # What the kubelet refuses to run (the API server's Pod validation): no image, a volume mount
+            # of a volume the pod does not define.
+            if not str(container.get("image") or "").strip():
+                raise YAMLEditError("%s is not a complete Pod manifest: container %s has no image (a truncated "
+                                    "file?); the kubelet refuses it" % (path, container.get("name", program)))
+            missing = sorted({str(m.get("name")) for m in container.get("volumeMounts") or [] if isinstance(m, dict)} - volumes)
+            if missing:
+                raise YAMLEditError("%s is not a complete Pod manifest: container %s mounts volume %s, which the pod "
+                                    "does not define (a truncated file?); the kubelet refuses it"
+                                    % (path, container.get("name", program), ", ".join(missing)))
             key, words, offset = ("command", [str(w) for w in command], 1)
             if args:
                 # The container runs command + args; flags in args come after those in command.

@@ -79,6 +79,8 @@ class FileEdit:
     # The text holds key material (an EncryptionConfiguration): never shown in --diff.
     sensitive: bool = False
     parents_mode: t.Optional[str] = None
+    # The file is there but discovery only stat'ed it (kubeconfigs, keys: never read off the node).
+    present: bool = False
 
     @property
     def text(self) -> t.Optional[str]:
@@ -87,7 +89,8 @@ class FileEdit:
     def spec(self) -> t.Dict[str, t.Any]:
         spec: t.Dict[str, t.Any] = {
             "path": self.path,
-            "expected_sha256": sha256_text(self.before) if self.before is not None else "absent",
+            # What discovery saw: the text's hash, "present" for a file only stat'ed, "absent" for none.
+            "expected_sha256": sha256_text(self.before) if self.before is not None else "present" if self.present else "absent",
         }
         if self.after is not None and self.after != self.before:
             spec["content"] = self.after
@@ -112,9 +115,10 @@ class Planner:
     def edit(self, path: str, component: str, rule_id: str) -> FileEdit:
         if path not in self.edits:
             entry = self.node.files.get(path, {})
-            if entry.get("type") == "file" and "content" not in entry and "error" in entry:
+            if "content" not in entry and "error" in entry:
+                # Unreadable, a directory, a dangling link: never written over.
                 raise EditError(entry["error"])
-            self.edits[path] = FileEdit(path, component, entry.get("content"))
+            self.edits[path] = FileEdit(path, component, entry.get("content"), present=entry.get("type") == "file")
         edit = self.edits[path]
         if rule_id not in edit.rules:
             edit.rules.append(rule_id)

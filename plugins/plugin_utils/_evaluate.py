@@ -261,8 +261,9 @@ def _evaluate_one(node: Node, rule: Rule, options: Options) -> Finding:
         return Finding(rule, "not_applicable", message=gate)
     if comp.fatal:
         return Finding(rule, "error", message=comp.fatal + ". Fix the command line, then run again.")
-    unreadable = comp.disk_flags is None and comp.running_flags is None and comp.kind == "static_pod"
-    if comp.errors and (unreadable or rule.config_key or rule.extra.get("file") == "config"):
+    if comp.errors:
+        # Fail closed: a file the component is configured from could not be read, decoded or parsed, so
+        # none of its settings is known (a flag missing from what was read may be set in what was not).
         return Finding(rule, "error", message="; ".join(comp.errors) + ". Fix the file, then run again.")
     ambiguous = comp.config_ambiguous.get(tuple(rule.config_key.split("."))) if rule.config_key else None
     if ambiguous and not (rule.flag and comp.disk_flags is not None and comp.disk_flags.has(rule.flag)):

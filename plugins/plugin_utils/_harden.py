@@ -223,6 +223,7 @@ def run(
             "live": node.live,
             "components": sorted(n for n, c in node.components.items() if c.present),
             "cluster_side": {n: c.cluster_side for n, c in node.components.items() if c.cluster_side},
+            "read_errors": read_errors(node),
         },
         "restart": _restarts(node, planner, findings),
         "backups": written.get("backups", []),
@@ -232,6 +233,15 @@ def run(
         # Popped by the action: kept for the next role of the run unless something was written.
         "_snapshot": None if specs and not check_mode else snapshot,
     }
+
+
+def read_errors(node: Node) -> t.List[str]:
+    """Everything discovery could not read, decode or parse on this node (shown in every report)."""
+    found: t.List[str] = []
+    for message in list(node.errors) + [e for c in node.components.values() if c.present for e in c.errors]:
+        if message not in found:
+            found.append(message)
+    return found
 
 
 def _result(finding: Finding, planner: Planner, waived: t.Mapping[str, t.Any], check_mode: bool, write_error: str) -> t.Dict[str, t.Any]:
