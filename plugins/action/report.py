@@ -84,6 +84,7 @@ class ActionModule(ActionBase):
         lines = _report_text.summary_lines(report, [os.path.relpath(p) for p in written if "/kube-bench/" not in p])
         if missing:
             lines.append("no results from: %s (unreachable, failed, or not audited)" % ", ".join(missing))
+        failed = {host["name"]: host["failures"] for host in report["hosts"] if host.get("failures")}
         result.update(
             changed=False,
             dest=os.path.abspath(args["dest"]),
@@ -93,6 +94,9 @@ class ActionModule(ActionBase):
             gate=report["summary"]["gate"],
             stats=_report_model.awx_stats(report, args["worst"]),
             summary_lines=lines,
+            failed_hosts=failed,
+            failed_hosts_msg="; ".join("%s: %s" % (name, " / ".join("%s: %s" % (f["stage"], f["reason"]) for f in items))
+                                       for name, items in failed.items()),
         )
         return result
 
@@ -100,6 +104,7 @@ class ActionModule(ActionBase):
         hostvars = task_vars.get("hostvars") or {}
         groups = task_vars.get("groups") or {}
         names = args.get("hosts") or list(groups.get("all") or [])
+        limited = bool(task_vars.get("ansible_limit"))
         hosts, missing = [], []
         for name in names:
             if name not in hostvars:
@@ -110,14 +115,21 @@ class ActionModule(ActionBase):
             if _host_state.is_stale(info):
                 # Left in a persistent fact cache by an earlier run: not this run's results.
                 results = info = None
-            if results is None and info is None:
-                if set(variables.get("group_names") or ()) & set(args["expected_groups"]):
-                    missing.append(name)
-                continue
+            failures = _host_state.current_failures(variables)
+            expected = bool(set(variables.get("group_names") or ()) & set(args["expected_groups"]))
+            if results is None and info is None and not failures:
+                if not expected:
+                    continue
+                missing.append(name)
+                if limited:
+                    # Left out by --limit: listed as such, not a failure of this run.
+                    continue
+                failures = [{"stage": "run", "reason": "no results: the host was unreachable or failed before "
+                             "kubefort recorded anything (see the play output for %s)" % name}]
             info = _plain(info) if info is not None else {}
             if isinstance(info, dict) and not info.get("roles"):
                 info["roles"] = [g for g in variables.get("group_names") or () if g in NODE_GROUPS]
-            hosts.append(_report_model.build_host(name, _plain(results), info))
+            hosts.append(_report_model.build_host(name, _plain(results), info, failures=failures))
         cluster = hostvars[args["cluster_host"]].get("kubefort_cluster_results") if args["cluster_host"] in hostvars else None
         if cluster is not None:
             hosts.append(_report_model.build_host(_report_model.CLUSTER_HOST, _plain(cluster), {"roles": ["cluster"]}, kind="cluster"))

@@ -207,3 +207,26 @@ def play_id(task: t.Any) -> str:
         return str(task.get_play()._uuid)
     except AttributeError:
         return "play"
+
+
+def current_failures(variables: t.Mapping[str, t.Any]) -> t.List[t.Dict[str, str]]:
+    """This run's failed stages of a host (``kubefort_host_failures``: ``[{stage, reason, run}]``; entries a
+    persistent fact cache kept from an earlier run are dropped)."""
+    raw = variables.get("kubefort_host_failures") or []
+    try:
+        raw = json.loads(json.dumps(raw, default=str))
+    except (TypeError, ValueError):
+        return []
+    if not isinstance(raw, list):
+        return []
+    return [{"stage": str(item.get("stage") or "run"), "reason": str(item.get("reason") or "failed")}
+            for item in raw if isinstance(item, dict) and item.get("run") in (None, run_id())]
+
+
+def record_failure(task_vars: t.Mapping[str, t.Any], stage: str, reason: str) -> t.Dict[str, t.Any]:
+    """The ``ansible_facts`` that add a failed stage to this host's ``kubefort_host_failures``."""
+    facts = task_vars.get("ansible_facts") or {}
+    previous = current_failures({"kubefort_host_failures": facts.get("kubefort_host_failures",
+                                                                     task_vars.get("kubefort_host_failures"))})
+    entries = [dict(f, run=run_id()) for f in previous] + [{"stage": stage, "reason": reason, "run": run_id()}]
+    return {"kubefort_host_failures": entries}

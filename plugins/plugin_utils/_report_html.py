@@ -36,6 +36,7 @@ h2{font-size:17px;margin:26px 0 10px}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{background:#fff;border-radius:8px;padding:12px 16px;min-width:190px;max-width:300px;box-shadow:0 1px 3px rgba(0,0,0,.12)}
 .card .name{font-weight:600;word-break:break-all}
+.card.host-failed{border:2px solid #b71c1c}.card .failed{color:#b71c1c;word-break:break-word}
 .card .score{font-size:30px;font-weight:700}
 .card .sub{font-size:12px;color:#566}
 .bar{height:8px;background:#e3e6ea;border-radius:4px;overflow:hidden;margin:6px 0}
@@ -117,15 +118,18 @@ def _host_cards(report: t.Mapping[str, t.Any]) -> str:
         bench = "%s: %s" % (host.get("benchmark") or "-", host.get("benchmark_reason") or "")
         if host.get("version_dependent_rules"):
             bench += "; rules that depend on the version: %s" % ", ".join(host["version_dependent_rules"])
+        failures = host.get("failures") or []
+        notes = "".join('<div class="sub failed">FAILED (%s): %s</div>' % (_e(f["stage"]), _e(f["reason"])) for f in failures)
+        notes += "".join('<div class="sub failed">read error: %s</div>' % _e(m) for m in host.get("read_errors") or [])
         cards.append(
-            '<div class="card" data-host="%s"><div class="name">%s</div><div class="score %s">%s</div>'
+            '<div class="card%s" data-host="%s"><div class="name">%s</div><div class="score %s">%s</div>'
             '<div class="bar"><span class="bg-%s" style="width:%s%%"></span></div>'
             '<div class="sub">%s</div><div class="sub">%s</div>'
-            '<div class="sub version" title="%s">%s</div><div class="sub benchmark" title="%s">benchmark %s</div></div>'
+            '<div class="sub version" title="%s">%s</div><div class="sub benchmark" title="%s">benchmark %s</div>%s</div>'
             % (
-                _e(host["name"]), _e(host["name"]), _tone(score), percent(score), _tone(score), score or 0,
-                meta or host["kind"], _e(counts_phrase(host["summary"]["by_status"])),
-                _e(version), _e(version), _e(bench), _e(host.get("benchmark") or "-"),
+                " host-failed" if failures else "", _e(host["name"]), _e(host["name"]), _tone(score), percent(score),
+                _tone(score), score or 0, meta or host["kind"], _e(counts_phrase(host["summary"]["by_status"])),
+                _e(version), _e(version), _e(bench), _e(host.get("benchmark") or "-"), notes,
             )
         )
     return '<div class="cards">%s</div>' % "".join(cards)

@@ -101,6 +101,9 @@ def render(report: t.Mapping[str, t.Any]) -> bytes:
             counts["tests"] += 1
             if outcome in counts:
                 counts[outcome] += 1
+        if host.get("read_errors"):
+            err = ET.SubElement(suite, "system-err")
+            err.text = _clean("\n".join("read error: %s" % m for m in host["read_errors"]))
         for key, value in counts.items():
             suite.set(key, str(value))
             totals[key] += value

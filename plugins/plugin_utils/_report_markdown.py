@@ -163,6 +163,16 @@ def render(report: t.Mapping[str, t.Any]) -> str:
     lines += ["", "## Run", ""] + _run_block(report)
     lines += ["", "## Hosts", ""] + _hosts_block(report)
     lines += ["", "## Versions and benchmarks", ""] + _versions_block(report)
+    failed = [(host["name"], f) for host in report["hosts"] for f in host.get("failures") or []]
+    if failed:
+        lines += ["", "## Hosts that failed", "",
+                  "These hosts were not audited or hardened completely; each counts as an open error and fails the run.", ""]
+        lines += _table(("host", "stage", "reason"), ((cell(n), cell(f["stage"]), cell(f["reason"])) for n, f in failed))
+    unread = [(host["name"], m) for host in report["hosts"] for m in host.get("read_errors") or []]
+    if unread:
+        lines += ["", "## Read errors", "",
+                  "Files that could not be read, decoded or parsed; the rules of the components concerned are `error`.", ""]
+        lines += _table(("host", "error"), ((cell(n), cell(m)) for n, m in unread))
     lines += ["", "## Sections", ""] + _sections_block(report)
     if report.get("comparison"):
         lines += ["", "## Changes since the previous report", ""] + _comparison_block(report["comparison"])

@@ -53,6 +53,9 @@ RESULT_DEFAULTS: t.Dict[str, t.Any] = {
 HOST_KEYS = ("layout", "kubernetes_version", "version_source", "benchmark", "benchmark_reason", "roles", "root", "mode")
 # Host metadata kept as data: per component {version, source}; rules whose verdict needs the unknown version.
 HOST_DATA_KEYS = ("component_versions", "version_dependent_rules")
+# The result a host gets for each stage that failed on it (missing root, unreachable, module failure,
+# rollback): an open error, so a failed host never looks better and every output shows it.
+HOST_FAILED_ID = "kubefort-host-failed"
 
 
 class ReportInputError(ValueError):
@@ -159,15 +162,47 @@ def _normalize_host_info(raw: t.Any, host: str) -> t.Dict[str, t.Any]:
     return info
 
 
-def build_host(name: str, results: t.Any, info: t.Any = None, kind: str = "node") -> t.Dict[str, t.Any]:
-    """One host's entry: metadata, summary, per-section scores and its results in catalog order."""
+def failure_result(stage: str, reason: str) -> t.Dict[str, t.Any]:
+    """The error result that stands for a stage that failed on a host."""
+    result = dict(RESULT_DEFAULTS)
+    result.update(
+        id=HOST_FAILED_ID, status="error", severity="high", component="kubefort", section="kubefort",
+        title="The host was audited and hardened completely (%s)" % stage,
+        expected="the %s stage completes on this host" % stage, message=reason,
+        remediation="Fix the cause named in the message, then run again.",
+    )
+    return result
+
+
+def _normalize_failures(raw: t.Any, host: str) -> t.List[t.Dict[str, str]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, (list, tuple)):
+        raw = [raw]
+    failures = []
+    for item in raw:
+        if isinstance(item, t.Mapping):
+            failures.append({"stage": str(item.get("stage") or "run"), "reason": str(item.get("reason") or item.get("msg") or "failed")})
+        else:
+            failures.append({"stage": "run", "reason": str(item)})
+    return failures
+
+
+def build_host(name: str, results: t.Any, info: t.Any = None, kind: str = "node", failures: t.Any = None) -> t.Dict[str, t.Any]:
+    """One host's entry: metadata, summary, per-section scores and its results in catalog order; each
+    failed stage (``failures``: ``[{stage, reason}]``) adds an error result."""
     if results is None:
         results = []
     if not isinstance(results, (list, tuple)):
         raise ReportInputError("host %s: kubefort_results must be a list of result dicts." % name)
     normalized = [_normalize_result(raw, name, index) for index, raw in enumerate(results)]
+    host_failures = _normalize_failures(failures, name)
+    normalized.extend(failure_result(f["stage"], f["reason"]) for f in host_failures)
     host = {"name": name, "kind": kind}
     host.update(_normalize_host_info(info, name))
+    read = (info or {}).get("read_errors") if isinstance(info, t.Mapping) else None
+    host["read_errors"] = [str(e) for e in read or []]
+    host["failures"] = host_failures
     host["summary"] = summarize(normalized)
     host["sections"] = section_summaries(normalized)
     host["results"] = normalized
@@ -233,6 +268,7 @@ def build_report(
     all_results = [result for host in hosts for result in host["results"]]
     summary = summarize(all_results)
     summary["hosts"] = len(hosts)
+    summary["failed_hosts"] = [host["name"] for host in hosts if host.get("failures")]
     summary["sections"] = section_summaries(all_results)
     summary["gate"] = gate(summary["open_by_severity"], fail_on)
     return {
@@ -290,6 +326,7 @@ def awx_stats(report: t.Mapping[str, t.Any], worst: int = 10) -> t.Dict[str, t.A
         },
         "worst": worst_findings(report["hosts"], worst),
         "gate": summary["gate"],
+        "failed_hosts": {host["name"]: host["failures"] for host in report["hosts"] if host.get("failures")},
     }
     comparison = report.get("comparison")
     if comparison:

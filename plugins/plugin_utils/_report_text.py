@@ -50,6 +50,12 @@ def summary_lines(report: t.Mapping[str, t.Any], files: t.Sequence[str] = (), wo
             # Chosen per host: say which, and for which version.
             line += "  [%s, Kubernetes %s]" % (host["benchmark"], host.get("kubernetes_version") or "unknown")
         lines.append(line)
+    for host in report["hosts"]:
+        for failure in host.get("failures") or []:
+            lines.append("FAILED %s (%s): %s" % (host["name"], failure["stage"], failure["reason"]))
+    for host in report["hosts"]:
+        for message in host.get("read_errors") or []:
+            lines.append("read error on %s: %s" % (host["name"], message))
     findings = worst_findings(report["hosts"], worst)
     if findings:
         lines.append("worst open findings:")

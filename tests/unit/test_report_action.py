@@ -46,16 +46,35 @@ def test_collects_every_host_and_the_cluster(tmp_path) -> None:
     out = run_action({"dest": str(tmp_path / "r"), "fail_on": "high"}, hostvars, groups)
     assert out["changed"] is False
     report = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert [h["name"] for h in report["hosts"]] == ["cp1", "node1", "cluster"]
+    assert [h["name"] for h in report["hosts"]] == ["cp1", "node1", "node2", "cluster"]
     assert report["hosts"][1]["roles"] == ["kube_node"]  # from the inventory groups when the fact has none
-    assert report["hosts"][2]["kind"] == "cluster"
+    assert report["hosts"][3]["kind"] == "cluster"
     assert report["run"]["mode"] == "check"
     assert report["run"]["hosts_without_results"] == ["node2"]
     assert report["run"]["collection_version"] not in ("", "unknown")
-    assert out["gate"] == {"fail_on": "high", "findings": 3, "failed": True}
+    # node2 reported nothing: it is a failed host with an open error (high), counted by the gate too.
+    assert report["summary"]["failed_hosts"] == ["node2"]
+    assert [r["id"] for r in report["hosts"][2]["results"]] == ["kubefort-host-failed"]
+    assert report["hosts"][2]["summary"]["score"] == 0
+    assert out["gate"] == {"fail_on": "high", "findings": 4, "failed": True}
+    assert out["failed_hosts"]["node2"][0]["stage"] == "run" and "node2: run: no results" in out["failed_hosts_msg"]
     assert out["stats"]["hosts"]["node1"]["would_fix"] == 1
     assert "no results from: node2 (unreachable, failed, or not audited)" in out["summary_lines"]
-    assert len(out["files"]) == 7
+    assert len(out["files"]) == 8
+
+
+def test_hosts_left_out_by_limit_are_listed_but_not_failed(tmp_path) -> None:
+    hostvars, groups = inventory()
+    task = MagicMock()
+    task.args, task.async_val, task.check_mode, task.diff = {"dest": str(tmp_path), "formats": ["json"]}, 0, True, False
+    play_context = MagicMock()
+    play_context.check_mode = True
+    action = ActionModule(task, MagicMock(), play_context, MagicMock(), MagicMock(), MagicMock())
+    out = action.run(task_vars={"hostvars": hostvars, "groups": groups, "ansible_limit": "cp1,node1"})
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["run"]["hosts_without_results"] == ["node2"]
+    assert [h["name"] for h in report["hosts"]] == ["cp1", "node1", "cluster"]
+    assert out["failed_hosts"] == {}
 
 
 def test_apply_mode_and_host_selection(tmp_path) -> None:
