@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._harden_args import ARGUMENT_SPEC
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import check_waivers
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _host_state
@@ -41,12 +42,23 @@ class ActionModule(ActionBase):
             check_waivers(args["waivers"])
         except ValueError as exc:
             return dict(result, failed=True, msg="kubefort_waivers: %s" % exc)
+        try:
+            _catalog.check_waiver_ids(args["waivers"])
+        except _catalog.UnknownRuleError as exc:
+            return dict(result, failed=True, msg=str(exc))
         unknown = sorted(set(args["overrides"]) - {r.id for r in rules})
         if unknown:
             return dict(result, failed=True, msg="overrides name rules that are not selected for %s: %s" % (
                 ", ".join(args["components"]), ", ".join(unknown)))
+        host = str(task_vars.get("inventory_hostname", ""))
+        role = args["role"] or ("control_plane" if set(args["components"]) - {"kubelet", "kube-proxy"} else "node")
+        if any(f["stage"] != "rollout" for f in _host_state.current_failures(task_vars)):
+            # An earlier stage of this run failed on this host (its root is missing, it is unreachable):
+            # it is in the report with the reason; nothing more is done here.
+            return dict(result, changed=False, skipped=True, skip_reason="an earlier kubefort stage failed on %s" % host)
+        stopped_by = self._rollout_stopped_by(task_vars, host) if args["remediate"] and not self._task.check_mode else []
         options = Options(
-            remediate=args["remediate"], overrides=args["overrides"], waivers=args["waivers"],
+            remediate=args["remediate"] and not stopped_by, overrides=args["overrides"], waivers=args["waivers"],
             level=args["level"], apiserver_anonymous_force=args["apiserver_anonymous_auth_force"],
             apiserver_probes_tcp=args["apiserver_probes_tcp"],
             supplied={k: v for k, v in args["supplied"].items() if v},
@@ -54,7 +66,10 @@ class ActionModule(ActionBase):
         )
 
         def call_module(name: str, module_args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
-            out = self._execute_module(module_name=name, module_args=module_args, task_vars=task_vars)
+            try:
+                out = self._execute_module(module_name=name, module_args=module_args, task_vars=task_vars)
+            except AnsibleConnectionFailure as exc:
+                raise HardenError("unreachable: %s" % str(exc).splitlines()[0])
             if out.get("failed") and name.endswith("node_facts"):
                 raise HardenError(out.get("msg", "node_facts failed"))
             return out
@@ -64,7 +79,6 @@ class ActionModule(ActionBase):
                                       _host_state.play_id(self._task))
         except _host_state.OptionsError as exc:
             return dict(result, failed=True, msg="kubefort settings: %s" % exc)
-        host = str(task_vars.get("inventory_hostname", ""))
         cached = _host_state.load_discovery(host, args["root"])
         ports_options = None
         if args["ports"] is not None:
@@ -77,9 +91,15 @@ class ActionModule(ActionBase):
                 cached=(cached or {}).get("snapshot"), first_extra=first_extra,
             )
         except HardenError as exc:
-            return dict(result, failed=True, msg=str(exc))
+            # Recorded, not fatal: the other hosts go on, the report lists this one with the reason, and
+            # the report role fails the run afterwards (a failed host here would end a serial play).
+            return dict(result, changed=False, msg=str(exc), kubefort_failure=str(exc),
+                        ansible_facts=_host_state.record_failure(task_vars, role, str(exc)))
         finally:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+            try:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
+            except AnsibleError:
+                pass
         snapshot = outcome.pop("_snapshot", None)
         if snapshot is None:
             _host_state.drop_discovery(host, args["root"])
@@ -92,8 +112,31 @@ class ActionModule(ActionBase):
         result.update(outcome)
         if not result["diff"]:
             result.pop("diff")
-        role = args["role"] or ("control_plane" if set(args["components"]) - {"kubelet", "kube-proxy"} else "node")
         result["ansible_facts"] = _host_state.record(
             task_vars, role, outcome["results"], outcome["host"], outcome["round_trips"], bool(self._task.check_mode))
+        if stopped_by:
+            reason = "not changed (audited only): the control-plane rollout stopped after %s failed" % ", ".join(stopped_by)
+            result["ansible_facts"].update(_host_state.record_failure(task_vars, "rollout", reason))
+        if result.get("failed"):
+            # A write that could not be made (nothing half-written): recorded like any failed stage.
+            result["failed"] = False
+            result["kubefort_failure"] = result["msg"]
+            result["ansible_facts"].update(_host_state.record_failure(task_vars, role, result["msg"]))
         result["kubefort_progress"] = _host_state.progress(task_vars, result["ansible_facts"]["kubefort_results"], False)
         return result
+
+    def _rollout_stopped_by(self, task_vars: t.Mapping[str, t.Any], host: str) -> t.List[str]:
+        """In a real run on a control-plane, etcd or ungrouped host: the other such hosts of the run where a
+        stage failed (a rollout stopped by another host is not itself a cause). Workers are not gated."""
+        groups = task_vars.get("groups") or {}
+        workers = set(groups.get("kube_node") or []) - set(groups.get("kube_control_plane") or []) - set(groups.get("etcd") or [])
+        if host in workers:
+            return []
+        hostvars = task_vars.get("hostvars") or {}
+        stopped = []
+        for name in groups.get("all") or []:
+            if name == host or name in workers or name not in hostvars:
+                continue
+            if any(f["stage"] != "rollout" for f in _host_state.current_failures(hostvars[name])):
+                stopped.append(name)
+        return stopped

@@ -56,3 +56,18 @@ def select(selectors: t.Iterable[str]) -> t.List[Rule]:
 def for_components(components: t.Iterable[str]) -> t.List[Rule]:
     wanted = set(components)
     return [r for r in ALL_RULES if r.component in wanted]
+
+
+def unknown_waivers(waivers: t.Iterable[t.Mapping[str, t.Any]]) -> t.List[str]:
+    """Waiver IDs that name no rule (a waiver matches our rule ID or the exact CIS ID)."""
+    known = set(BY_ID) | {r.cis for r in ALL_RULES if r.cis}
+    return sorted({str(w.get("id")) for w in waivers if w.get("id") and str(w.get("id")) not in known})
+
+
+def check_waiver_ids(waivers: t.Iterable[t.Mapping[str, t.Any]]) -> None:
+    """Refuse waivers for rules that do not exist, as unknown IDs in kubefort_rules are (UnknownRuleError)."""
+    unknown = unknown_waivers(waivers)
+    if unknown:
+        raise UnknownRuleError(
+            "kubefort_waivers name unknown rule ID(s): %s. A waiver names one rule: an ID from docs/rules.md "
+            "(e.g. %s) or its exact CIS ID such as '4.2.4'." % (", ".join(unknown), ALL_RULES[0].id if ALL_RULES else "kubelet-read-only-port"))

@@ -228,5 +228,7 @@ def record_failure(task_vars: t.Mapping[str, t.Any], stage: str, reason: str) ->
     facts = task_vars.get("ansible_facts") or {}
     previous = current_failures({"kubefort_host_failures": facts.get("kubefort_host_failures",
                                                                      task_vars.get("kubefort_host_failures"))})
-    entries = [dict(f, run=run_id()) for f in previous] + [{"stage": stage, "reason": reason, "run": run_id()}]
+    entries = [dict(f, run=run_id()) for f in previous]
+    if {"stage": stage, "reason": reason} not in previous:
+        entries.append({"stage": stage, "reason": reason, "run": run_id()})
     return {"kubefort_host_failures": entries}

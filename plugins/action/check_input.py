@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Action plugin of kubefort.hardening.check_input: every host's kubefort variables, checked up front.
+
+The roles' own argument specs would catch a wrong type too, but only per host and with the whole spec in
+the failure (``argument_spec_data``); this checks the same specs once, before any host is touched, and
+says in one line per problem which variable is wrong, what type it needs and an example.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import typing as t
+
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule import check_waivers
+
+ROLES = ("common", "control_plane", "node", "ports", "cluster", "report")
+SPEC_KEYS = ("type", "elements", "choices", "options", "required")
+TYPE_WORDS = {"int": "an integer", "bool": "a boolean (true or false)", "str": "a string", "path": "a path",
+              "list": "a list", "dict": "a mapping", "float": "a number", "raw": "a value"}
+EXAMPLES = {"int": 1, "bool": True, "str": "value", "path": "/etc/kubernetes", "float": 1.0, "dict": {"key": "value"}}
+
+
+def _collection_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _strip(spec: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    out = {k: v for k, v in spec.items() if k in SPEC_KEYS}
+    if isinstance(out.get("options"), dict):
+        out["options"] = {k: _strip(v) for k, v in out["options"].items()}
+    return out
+
+
+def role_options() -> t.Dict[str, t.Dict[str, t.Any]]:
+    """Every role variable's spec (type, elements, choices, suboptions) and default, from the roles' meta."""
+    options: t.Dict[str, t.Dict[str, t.Any]] = {}
+    for role in ROLES:
+        path = os.path.join(_collection_root(), "roles", role, "meta", "argument_specs.yml")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle) or {}
+        except OSError:
+            continue
+        for name, spec in ((data.get("argument_specs") or {}).get("main") or {}).get("options", {}).items():
+            options.setdefault(name, dict(spec or {}))
+    return options
+
+
+def _example(name: str, spec: t.Mapping[str, t.Any]) -> str:
+    value = spec.get("default")
+    if value in (None, "", [], {}):
+        if spec.get("choices"):
+            value = spec["choices"][-1]
+        elif spec.get("type") == "list":
+            element = spec.get("elements", "str")
+            value = [{"id": "kubelet-read-only-port", "reason": "why"} if name == "kubefort_waivers" else
+                     EXAMPLES.get(element, "value") if element != "str" else "kubelet-read-only-port" if "rules" in name else "value"]
+        else:
+            value = EXAMPLES.get(spec.get("type", "str"), "value")
+    return "%s: %s" % (name, json.dumps(value))
+
+
+def problem(name: str, spec: t.Mapping[str, t.Any], value: t.Any) -> t.Optional[str]:
+    """One line when ``value`` does not fit the variable's spec, else None."""
+    result = ArgumentSpecValidator({name: _strip(spec)}).validate({name: value})
+    if not result.error_messages:
+        return None
+    kind = spec.get("type", "str")
+    want = TYPE_WORDS.get(kind, kind)
+    if kind == "list" and spec.get("elements"):
+        want += " of %ss" % spec["elements"] if spec["elements"] != "dict" else " of mappings"
+    if spec.get("choices"):
+        want += ", one of %s" % ", ".join(str(c) for c in spec["choices"])
+    shown = json.dumps(value, default=str)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    detail = result.error_messages[0]
+    if name in detail and "Suboptions" in detail or "found in" in detail:
+        return "%s: expected %s, got %s (%s); for example %s" % (name, want, shown, detail, _example(name, spec))
+    return "%s: expected %s, got %s (%s); for example %s" % (name, want, shown, type(value).__name__, _example(name, spec))
+
+
+def rule_problems(variables: t.Mapping[str, t.Any]) -> t.List[str]:
+    """Unknown IDs in kubefort_rules, kubefort_skip_rules and kubefort_waivers, and malformed waivers."""
+    found = []
+    for name in ("kubefort_rules", "kubefort_skip_rules"):
+        value = variables.get(name)
+        if isinstance(value, list) and value:
+            try:
+                _catalog.select(value)
+            except _catalog.UnknownRuleError as exc:
+                found.append("%s: %s" % (name, exc))
+    waivers = variables.get("kubefort_waivers")
+    if isinstance(waivers, list) and waivers and all(isinstance(w, dict) for w in waivers):
+        try:
+            check_waivers(waivers)
+            _catalog.check_waiver_ids(waivers)
+        except ValueError as exc:
+            found.append(str(exc) if str(exc).startswith("kubefort_waivers") else "kubefort_waivers: %s" % exc)
+    return found
+
+
+def _plain(value: t.Any) -> t.Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp: t.Any = None, task_vars: t.Optional[t.Dict[str, t.Any]] = None) -> t.Dict[str, t.Any]:
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        _unused, args = self.validate_argument_spec(argument_spec={"hosts": {"type": "list", "elements": "str", "required": True}})
+        hostvars = task_vars.get("hostvars") or {}
+        options = role_options()
+        problems: t.Dict[str, t.List[str]] = {}
+        for host in args["hosts"]:
+            if host not in hostvars:
+                continue
+            variables = hostvars[host]
+            plain: t.Dict[str, t.Any] = {}
+            for name, spec in options.items():
+                if name not in variables:
+                    continue
+                try:
+                    value = _plain(variables[name])
+                except Exception as exc:  # an undefined variable inside a template, a template error
+                    problems.setdefault("%s: cannot be evaluated: %s" % (name, str(exc).splitlines()[0]), []).append(host)
+                    continue
+                plain[name] = value
+                line = problem(name, spec, value)
+                if line:
+                    problems.setdefault(line, []).append(host)
+            for line in rule_problems(plain):
+                problems.setdefault(line, []).append(host)
+        if problems:
+            lines = ["%s (host%s %s)" % (line, "s" if len(hosts) > 1 else "", ", ".join(hosts[:5]) + (" ..." if len(hosts) > 5 else ""))
+                     for line, hosts in problems.items()]
+            return dict(result, failed=True, problems=lines,
+                        msg="kubefort cannot start, fix these variables: " + " | ".join(lines))
+        return dict(result, changed=False, msg="kubefort variables of %d host(s) are valid" % len(args["hosts"]))

@@ -1,0 +1,74 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: check_input
+short_description: Check every host's kubefort variables before anything runs, on the controller
+version_added: 0.1.0
+description:
+  - Checks the C(kubefort_*) variables of the given hosts against the argument specs of the
+    kubefort.hardening roles (type, list elements, choices) and the rule IDs named in C(kubefort_rules),
+    C(kubefort_skip_rules) and C(kubefort_waivers) against the rule catalog.
+  - Fails with one line per problem, naming the variable, the expected type and an example, and the
+    hosts concerned; C(playbooks/harden.yml) runs it once before any host is audited.
+  - This is an action plugin that runs on the controller; it never connects to the hosts it checks.
+author:
+  - kubefort maintainers (@kubefort)
+extends_documentation_fragment:
+  - kubefort.hardening.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details: Runs on the controller only (action plugin); the hosts checked are never contacted.
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the work run on the controller.
+    support: full
+options:
+  hosts:
+    description: Inventory hosts whose variables are checked.
+    type: list
+    elements: str
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Check the kubefort variables of every host of the play
+  kubefort.hardening.check_input:
+    hosts: "{{ ansible_play_hosts_all }}"
+  run_once: true
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+problems:
+  description: One line per problem found, with the hosts concerned.
+  returned: failure
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec={"hosts": {"type": "list", "elements": "str", "required": True}}, supports_check_mode=True)
+    module.fail_json(
+        msg="kubefort.hardening.check_input is an action plugin that runs on the controller; call it from a play, "
+            "not as a module on a node."
+    )
+
+
+if __name__ == "__main__":
+    main()
