@@ -26,7 +26,7 @@ ROLES = ("common", "control_plane", "node", "ports", "cluster", "report")
 SPEC_KEYS = ("type", "elements", "choices", "options", "required")
 TYPE_WORDS = {"int": "an integer", "bool": "a boolean (true or false)", "str": "a string", "path": "a path",
               "list": "a list", "dict": "a mapping", "float": "a number", "raw": "a value"}
-EXAMPLES = {"int": 1, "bool": True, "str": "value", "path": "/etc/kubernetes", "float": 1.0, "dict": {"key": "value"}}
+SAMPLE_VALUES = {"int": 1, "bool": True, "str": "value", "path": "/etc/kubernetes", "float": 1.0, "dict": {"key": "value"}}
 
 
 def _collection_root() -> str:
@@ -63,9 +63,9 @@ def _example(name: str, spec: t.Mapping[str, t.Any]) -> str:
         elif spec.get("type") == "list":
             element = spec.get("elements", "str")
             value = [{"id": "kubelet-read-only-port", "reason": "why"} if name == "kubefort_waivers" else
-                     EXAMPLES.get(element, "value") if element != "str" else "kubelet-read-only-port" if "rules" in name else "value"]
+                     SAMPLE_VALUES.get(element, "value") if element != "str" else "kubelet-read-only-port" if "rules" in name else "value"]
         else:
-            value = EXAMPLES.get(spec.get("type", "str"), "value")
+            value = SAMPLE_VALUES.get(spec.get("type", "str"), "value")
     return "%s: %s" % (name, json.dumps(value))
 
 
@@ -145,8 +145,9 @@ class ActionModule(ActionBase):
             for line in rule_problems(plain):
                 problems.setdefault(line, []).append(host)
         if problems:
-            lines = ["%s (host%s %s)" % (line, "s" if len(hosts) > 1 else "", ", ".join(hosts[:5]) + (" ..." if len(hosts) > 5 else ""))
+            checked = [h for h in args["hosts"] if h in hostvars]
+            lines = [line if len(checked) > 1 and sorted(hosts) == sorted(checked) else
+                     "%s (host%s %s)" % (line, "s" if len(hosts) > 1 else "", ", ".join(hosts[:5]) + (" ..." if len(hosts) > 5 else ""))
                      for line, hosts in problems.items()]
-            return dict(result, failed=True, problems=lines,
-                        msg="kubefort cannot start, fix these variables: " + " | ".join(lines))
+            return dict(result, failed=True, msg="kubefort cannot start, fix these variables: " + " | ".join(lines))
         return dict(result, changed=False, msg="kubefort variables of %d host(s) are valid" % len(args["hosts"]))

@@ -52,11 +52,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-problems:
-  description: One line per problem found, with the hosts concerned.
-  returned: failure
-  type: list
-  elements: str
+msg:
+  description: On failure, every problem found (separated by C( | )), with the hosts concerned unless all are.
+  returned: always
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -63,13 +63,16 @@ def _demo_nodes_script() -> t.Any:
 
 
 def tree_hashes(root: str) -> t.Dict[str, t.Tuple[str, int]]:
-    """Content hash and mode of every file below root."""
+    """Content hash and mode of every file below root (a symbolic link: its target)."""
     import hashlib
 
     found = {}
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                found[os.path.relpath(path, root)] = ("symlink to " + os.readlink(path), 0)
+                continue
             with open(path, "rb") as handle:
                 found[os.path.relpath(path, root)] = (hashlib.sha256(handle.read()).hexdigest(), os.stat(path).st_mode)
     return found
