@@ -91,14 +91,18 @@ def write_project(path: str, cp1: list, node1: list) -> None:
 def playbook(path: str, *extra: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1", PATH=BIN + os.pathsep + os.environ["PATH"])
     return subprocess.run(
-        [os.path.join(BIN, "ansible-playbook"), "-i", "inventory.yml", "site.yml", *extra],
+        # node2 is left out with --limit: listed under hosts_without_results, not a failed host (a host of
+        # the run that reports nothing fails the run: tests/integration/test_bad_input_playbook.py).
+        [os.path.join(BIN, "ansible-playbook"), "-i", "inventory.yml", "site.yml", "--limit", "cp1,node1,localhost", *extra],
         cwd=path, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
 
 
 @pytest.fixture(scope="module")
 def audit(tmp_path_factory) -> dict:
-    """One check-mode run with the default report directory (./kubefort-report/ of the current directory)."""
+    """One check-mode run with the default report directory (./kubefort-report/ of the current directory).
+
+    node2 is left out with --limit (see playbook())."""
     path = str(tmp_path_factory.mktemp("audit"))
     write_project(path, samples.control_plane(), samples.worker())
     proc = playbook(path, "--check")

@@ -134,7 +134,6 @@ def test_restore_puts_files_back_byte_for_byte(tmp_path):
     assert {k: v for k, v in after.items() if not k.startswith("var/lib/kubefort")} == before
 
 
-
 # --- the bad-input table: every broken file makes its component's rules error, nothing is written ----
 
 APISERVER = "/etc/kubernetes/manifests/kube-apiserver.yaml"
