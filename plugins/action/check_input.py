@@ -50,8 +50,9 @@ def role_options() -> t.Dict[str, t.Dict[str, t.Any]]:
                 data = yaml.safe_load(handle) or {}
         except OSError:
             continue
-        for name, spec in ((data.get("argument_specs") or {}).get("main") or {}).get("options", {}).items():
-            options.setdefault(name, dict(spec or {}))
+        for entry in (data.get("argument_specs") or {}).values():
+            for name, spec in ((entry or {}).get("options") or {}).items():
+                options.setdefault(name, dict(spec or {}))
     return options
 
 

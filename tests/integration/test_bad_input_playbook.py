@@ -55,8 +55,9 @@ def check_report(report_dir, mode):
     # cp1: a failed host with the reason, an open error, score 0.
     cp1 = hosts["cp1"]
     assert cp1["failures"] and all("is not a directory on this host. Set kubefort_root" in f["reason"] for f in cp1["failures"])
-    assert {f["stage"] for f in cp1["failures"]} == {"control_plane", "node"}
-    assert cp1["summary"]["score"] == 0 and cp1["summary"]["by_status"]["error"] == 2
+    # The control_plane stage failed; the later stages of the host skip (nothing more to learn there).
+    assert [f["stage"] for f in cp1["failures"]] == ["control_plane"]
+    assert cp1["summary"]["score"] == 0 and cp1["summary"]["by_status"]["error"] == 1
     assert "cp1" in data["summary"]["failed_hosts"]
     # cp2: the API server's rules are errors naming the file, listed as a read error.
     apiserver = [r for r in hosts["cp2"]["results"] if r["component"] == "kube-apiserver"]
