@@ -16,8 +16,13 @@ Controller memory is sampled from /proc every 0.1 s over ansible-playbook and it
 (processes with ansible-playbook's command line); module processes below them are counted apart.
 RSS counts pages the forked workers share once per process (an upper bound); PSS splits them.
 
+Every fleet also gets the floor, scripts/benchmark_floor.yml (one ``ping`` per host, same inventory and
+settings), interleaved with the audit (``--repeat`` pairs, floor then audit), and every figure is shown
+as a ratio to the median floor of its fleet: on a loaded machine only figures from the same run and
+minutes compare. The load average is recorded before and after every run.
+
 Usage: .venv/bin/python scripts/benchmark.py [--sizes 1,10,100,500] [--forks 10,50] [--podman 2,6]
-           [--subset 4.2.4] [--markdown docs/performance.md] [--json results.json] [--keep]
+           [--repeat 3] [--lock /work/team/podman.lock] [--subset 4.2.4] [--markdown FILE] [--json FILE]
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ import typing as t
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLAYBOOK = os.path.join(REPO, "playbooks", "harden.yml")
+# One ping per host on the same inventory: the floor every figure is divided by.
+FLOOR_PLAYBOOK = os.path.join(REPO, "scripts", "benchmark_floor.yml")
 DEMO_NODES = os.path.join(REPO, "demo", "nodes")
 DEMO_INVENTORY = os.path.join(REPO, "demo", "inventory.yml")
 CALLBACK_DIR = os.path.join(REPO, "scripts", "benchmark_plugins", "callback")
@@ -254,13 +261,14 @@ class RunSpec:
     nodes: int
     forks: int
     check: bool
-    rules: str  # "all" or the subset's label
+    rules: str  # "all", the subset's label, "floor" (the one-ping playbook) or "norestart"
     extra_vars: dict[str, t.Any] | None = None
+    rep: int = 0  # repetition (interleaved floor and audit pairs)
 
     @property
     def label(self) -> str:
         mode = "check" if self.check else "apply"
-        return f"{self.kind}-n{self.nodes}-f{self.forks}-{mode}-{self.rules}"
+        return f"{self.kind}-n{self.nodes}-f{self.forks}-{mode}-{self.rules}" + (f"-r{self.rep}" if self.rep else "")
 
 
 def ansible_env(forks: int, callback_out: str) -> dict[str, str]:
@@ -284,7 +292,8 @@ def run_playbook(spec: RunSpec, inventory: str, work: str, profile: str | None =
     run_dir = os.path.join(work, spec.label)
     os.makedirs(run_dir, exist_ok=True)
     callback_out = os.path.join(run_dir, "callback.json")
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory, PLAYBOOK]
+    playbook = FLOOR_PLAYBOOK if spec.rules == "floor" else PLAYBOOK
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory, playbook]
     if spec.check:
         cmd.append("--check")
     if spec.extra_vars:
@@ -293,6 +302,7 @@ def run_playbook(spec: RunSpec, inventory: str, work: str, profile: str | None =
         cmd = [profile, "record", "--subprocesses", "--format", "raw", "--rate", "50", "--nonblocking",
                "-o", os.path.join(run_dir, "pyspy.txt"), "--"] + cmd
     start_wall = time.time()
+    load_before = os.getloadavg()[0]
     with open(os.path.join(run_dir, "ansible.log"), "wb") as log:
         start, cpu_before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.Popen(cmd, cwd=run_dir, env=ansible_env(spec.forks, callback_out), stdout=log,
@@ -312,7 +322,8 @@ def run_playbook(spec: RunSpec, inventory: str, work: str, profile: str | None =
             "mode": "check" if spec.check else "apply", "rules": spec.rules, "rc": code,
             "wall_s": round(wall, 2), "cpu_s": round(cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime
                                                      - cpu_before.ru_stime, 2),
-            "started": start_wall, "main_cpu_s": round(sampler.main_cpu_s, 2), "memory": sampler.peak, "callback": callback, "run_dir": run_dir}
+            "started": start_wall, "main_cpu_s": round(sampler.main_cpu_s, 2), "memory": sampler.peak, "callback": callback, "run_dir": run_dir,
+            "rep": spec.rep, "load": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
 
 
 def summarize(run: dict[str, t.Any], counts: t.Mapping[str, t.Mapping[str, int]],
@@ -386,6 +397,51 @@ def rule_ratio(runs: t.Sequence[t.Mapping[str, t.Any]], subset: str) -> list[dic
                      "subset_results": run["summary"]["results_per_host_max"],
                      "all_results": other["summary"]["results_per_host_max"],
                      "subset_trips": run["summary"]["trips_max"], "all_trips": other["summary"]["trips_max"]})
+    return rows
+
+
+def _median(values: t.Sequence[float]) -> float | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def floor_ratios(runs: t.Sequence[t.Mapping[str, t.Any]]) -> list[dict[str, t.Any]]:
+    """Each fleet's runs against its floor: medians of the repetitions, and their ratio to the median floor.
+
+    The report action's own seconds (``kubefort.hardening.report`` in the callback) and the controller's
+    peak PSS are given per fleet too, for the linearity of report writing and the memory target.
+    """
+    fleets: dict[tuple[str, int, int], list[t.Mapping[str, t.Any]]] = collections.defaultdict(list)
+    for run in runs:
+        fleets[(run["kind"], run["nodes"], run["forks"])].append(run)
+    rows = []
+    for (kind, nodes, forks), items in sorted(fleets.items()):
+        floors = [r["wall_s"] for r in items if r["rules"] == "floor" and not r["rc"]]
+        floor = _median(floors)
+        series: dict[tuple[str, str], list[t.Mapping[str, t.Any]]] = collections.defaultdict(list)
+        for r in items:
+            if r["rules"] != "floor":
+                series[(r["mode"], r["rules"])].append(r)
+        for (mode, rules), rs in sorted(series.items()):
+            wall = _median([r["wall_s"] for r in rs])
+            report = _median([next((x["seconds"] for x in r.get("tasks", []) if x["action"].endswith(".report")), 0.0)
+                              for r in rs])
+            loads = [x for r in rs for x in r.get("load", [])] + [x for r in items if r["rules"] == "floor" for x in r.get("load", [])]
+            rows.append({
+                "kind": kind, "nodes": nodes, "forks": forks, "mode": mode, "rules": rules,
+                "floor_s": round(floor, 2) if floor is not None else None, "floor_runs": len(floors),
+                "wall_s": round(wall, 2) if wall is not None else None, "runs": len(rs),
+                "walls": [r["wall_s"] for r in rs], "floors": floors,
+                "ratio": round(wall / floor, 2) if floor and wall is not None else None,
+                "report_s": round(report or 0.0, 2),
+                "report_ms_per_host": round(1000 * (report or 0.0) / max(nodes, 1), 2),
+                "pss_mib": round(max(r["memory"]["controller_pss_kib"] for r in rs) / 1024),
+                "load": [min(loads), max(loads)] if loads else [],
+                "rc": max(r["rc"] for r in rs),
+            })
     return rows
 
 
@@ -679,7 +735,20 @@ def markdown(output: t.Mapping[str, t.Any]) -> str:
     """The results as Markdown tables (docs/performance.md quotes them)."""
     m = output["machine"]
     lines = [(f"Measured {m['date']} on {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, kernel {m['kernel']}, "
-             f"Python {m['python']}, {m['ansible_core']}; load average before the run {m['load_before']:.1f}."), "",
+             f"Python {m['python']}, {m['ansible_core']}; load average before the run {m['load_before']:.1f}."), ""]
+    if output.get("ratios"):
+        lines += ["Against the floor (scripts/benchmark_floor.yml, one ping per host on the same inventory, run "
+                  "interleaved with the audit; medians of the repetitions):", "",
+                  ("| kind | nodes | forks | mode | rules | floor s (median of) | run s (median of) | ratio to floor "
+                   "| report action s | report ms/host | controller peak PSS MiB | load average during | rc |"),
+                  "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+        for x in output["ratios"]:
+            load = "-".join(f"{v:.1f}" for v in x["load"]) if x["load"] else "-"
+            lines.append(f"| {x['kind']} | {x['nodes']} | {x['forks']} | {x['mode']} | {x['rules']} "
+                         f"| {x['floor_s']} ({x['floor_runs']}) | {x['wall_s']} ({x['runs']}) | {x['ratio']} "
+                         f"| {x['report_s']} | {x['report_ms_per_host']} | {x['pss_mib']} | {load} | {x['rc']} |")
+        lines += ["", "Every run:", ""]
+    lines += [
              ("| nodes | kind | mode | rules | forks | wall s | s/host | CPU s | CPU s/host | main process CPU s | trips/node max (counted) | mean "
               "| plugin | fact | connection cmds/node | results/node | controller peak PSS MiB | RSS sum MiB | processes | rc |"),
              "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -762,6 +831,9 @@ def main() -> int:
     parser.add_argument("--json", help="write all measurements to this file")
     parser.add_argument("--markdown", help="write the results as Markdown tables to this file")
     parser.add_argument("--workdir", help="keep node trees and logs here instead of a temporary directory")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="floor and audit pairs per fleet, interleaved (medians are reported; default 3)")
+    parser.add_argument("--lock", help="hold this file's lock (flock) while the podman fleets run, e.g. /work/team/podman.lock")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     forks = sorted(int(f) for f in args.forks.split(",") if f)
@@ -809,7 +881,13 @@ def main() -> int:
         with open(inventory, "w") as handle:
             yaml.safe_dump(inventory_for(nodes, host_vars), handle)
         build_offline_fleet(trees, nodes)
-        for spec in offline_specs(n, forks, args.subset, args.full_max):
+        specs = offline_specs(n, forks, args.subset, args.full_max)
+        audit = next(s for s in specs if s.check and s.rules == "all" and s.forks == forks[-1])
+        paired = []
+        for rep in range(max(args.repeat, 1)):
+            paired.append(RunSpec("offline", n, forks[-1], True, "floor", None, rep))
+            paired.append(audit if rep == 0 else dataclasses.replace(audit, rep=rep))
+        for spec in paired + [s for s in specs if s is not audit]:
             if not spec.check:
                 build_offline_fleet(trees, nodes)  # every apply starts from the insecure demo state
             open(log, "w").close()
@@ -832,6 +910,13 @@ def main() -> int:
             image = podman_image()
         except BenchmarkError as exc:
             output["notes"].append(f"podman nodes not measured: {exc}")
+    lock = None
+    if pods and image and args.lock:
+        import fcntl
+
+        lock = open(args.lock, "a")  # noqa: SIM115 (held until the podman runs are done)
+        print(f"waiting for the lock {args.lock}", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
     for n in pods if image else []:
         nodes = plan_fleet(n, templates, args.control_plane)
         names = [node.name for node in nodes]
@@ -844,9 +929,15 @@ def main() -> int:
             inventory = os.path.join(work, f"inventory-podman-{n}.yml")
             with open(inventory, "w") as handle:
                 yaml.safe_dump(inventory_for(nodes, host_vars, per_host), handle)
-            for spec in [RunSpec("podman", n, forks[0], True, "all"),
-                         RunSpec("podman", n, forks[0], True, args.subset, {"kubefort_rules": [args.subset]}),
-                         RunSpec("podman", n, forks[0], False, "all")]:
+            pod_specs = []
+            for rep in range(max(args.repeat, 1)):
+                pod_specs += [RunSpec("podman", n, forks[0], True, "floor", None, rep),
+                              RunSpec("podman", n, forks[0], True, "all", None, rep)]
+            # Apply without restarts (files written, nothing restarted: kubefort_provisioning); the
+            # restart path is the live_nodes molecule scenario's to prove, its waits are not a cost figure.
+            pod_specs += [RunSpec("podman", n, forks[0], True, args.subset, {"kubefort_rules": [args.subset]}),
+                          RunSpec("podman", n, forks[0], False, "norestart", {"kubefort_provisioning": True})]
+            for spec in pod_specs:
                 fleet.reset_counts()
                 run = run_playbook(spec, inventory, work)
                 commands = fleet.exec_counts(run["started"], run["started"] + run["wall_s"] + 1)
@@ -855,8 +946,11 @@ def main() -> int:
             output["notes"].append(f"podman run with {n} nodes failed: {exc}")
         finally:
             fleet.remove()
+    if lock is not None:
+        lock.close()
 
-    output["growth"] = growth(runs)
+    output["ratios"] = floor_ratios(runs)
+    output["growth"] = growth([r for r in runs if r["rules"] != "floor" and not r.get("rep")])
     output["rules"] = rule_ratio(runs, args.subset)
     text = markdown(output)
     print(text)

@@ -18,6 +18,7 @@ from ansible.release import __version__ as ansible_version
 from ansible_collections.kubefort.hardening.plugins.modules.report import ARGUMENT_SPEC
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
     _host_state,
+    _report_merge,
     _report_compare,
     _report_files,
     _report_model,
@@ -106,6 +107,8 @@ class ActionModule(ActionBase):
         names = args.get("hosts") or list(groups.get("all") or [])
         limited = bool(task_vars.get("ansible_limit"))
         hosts, missing = [], []
+        # Per-slice reports (merge): their hosts count as results of this run unless this run has its own.
+        merged, merged_without = _report_merge.load_slices(args.get("merge") or [])
         for name in names:
             if name not in hostvars:
                 raise _report_model.ReportInputError("report: host %r is not in the inventory." % name)
@@ -116,6 +119,10 @@ class ActionModule(ActionBase):
                 # Left in a persistent fact cache by an earlier run: not this run's results.
                 results = info = None
             failures = _host_state.current_failures(variables)
+            if results is None and info is None and not failures and name in merged:
+                results, info, _kind = merged.pop(name)
+            else:
+                merged.pop(name, None)
             expected = bool(set(variables.get("group_names") or ()) & set(args["expected_groups"]))
             if results is None and info is None and not failures:
                 if not expected:
@@ -131,6 +138,15 @@ class ActionModule(ActionBase):
                 info["roles"] = [g for g in variables.get("group_names") or () if g in NODE_GROUPS]
             hosts.append(_report_model.build_host(name, _plain(results), info, failures=failures))
         cluster = hostvars[args["cluster_host"]].get("kubefort_cluster_results") if args["cluster_host"] in hostvars else None
+        merged_cluster = merged.pop(_report_model.CLUSTER_HOST, None)
+        # Hosts of the slices that this inventory does not name (another controller's inventory).
+        for name, (results, info, kind) in merged.items():
+            if not args.get("hosts"):
+                hosts.append(_report_model.build_host(name, _plain(results), _plain(info), kind=kind))
         if cluster is not None:
             hosts.append(_report_model.build_host(_report_model.CLUSTER_HOST, _plain(cluster), {"roles": ["cluster"]}, kind="cluster"))
+        elif merged_cluster is not None:
+            # Its version and benchmark follow the merged control-plane hosts, as in a single run.
+            hosts.append(_report_model.build_host(_report_model.CLUSTER_HOST, _plain(merged_cluster[0]), {"roles": ["cluster"]},
+                                                  kind="cluster"))
         return hosts, missing

@@ -69,6 +69,17 @@ options:
       - Path of the C(report.json) of an earlier run. The report then lists what is new, fixed and
         regressed since then.
     type: path
+  merge:
+    description:
+      - C(report.json) files of other runs to merge into this report, one per slice of a sliced job (AWX job
+        slicing) or per controller, so that one report covers the whole fleet. Each node host may be in one
+        of them only; a host this run has results for is taken from this run; the cluster pseudo-host from
+        the newest file. Hosts of the inventory in none of them count as without results.
+      - With only O(merge) (a play on C(localhost) after the slices, no node plays), the report is the
+        fleet report of the slices.
+    type: list
+    elements: path
+    default: []
   fail_on:
     description:
       - Lowest severity of an open finding (V(fail), V(would_fix) or V(error)) that makes RV(gate.failed)
@@ -172,6 +183,7 @@ ARGUMENT_SPEC = {
     "cluster_host": {"type": "str", "default": "localhost"},
     "expected_groups": {"type": "list", "elements": "str", "default": ["kube_control_plane", "kube_node", "etcd"]},
     "compare": {"type": "path"},
+    "merge": {"type": "list", "elements": "path", "default": []},
     "fail_on": {"type": "str", "default": "none", "choices": ["none", "low", "medium", "high", "critical"]},
     "formats": {"type": "list", "elements": "str", "default": FORMATS, "choices": FORMATS},
     "benchmark": {"type": "str", "default": "auto", "choices": ["auto", "cis-1.12", "cis-2.0"]},
