@@ -749,9 +749,9 @@ def markdown(output: t.Mapping[str, t.Any]) -> str:
                          f"| {x['report_s']} | {x['report_ms_per_host']} | {x['pss_mib']} | {load} | {x['rc']} |")
         lines += ["", "Every run:", ""]
     lines += [
-             ("| nodes | kind | mode | rules | forks | wall s | s/host | CPU s | CPU s/host | main process CPU s | trips/node max (counted) | mean "
-              "| plugin | fact | connection cmds/node | results/node | controller peak PSS MiB | RSS sum MiB | processes | rc |"),
-             "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        ("| nodes | kind | mode | rules | forks | wall s | s/host | CPU s | CPU s/host | main process CPU s | trips/node max (counted) | mean "
+         "| plugin | fact | connection cmds/node | results/node | controller peak PSS MiB | RSS sum MiB | processes | rc |"),
+        "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in output["runs"]:
         s, mem = r["summary"], r["memory"]
         lines.append(f"| {r['nodes']} | {r['kind']} | {r['mode']} | {r['rules']} | {r['forks']} | {r['wall_s']:.1f} "
