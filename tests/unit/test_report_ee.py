@@ -1,4 +1,6 @@
-"""The execution environment definition (meta/execution-environment.yml, ansible-builder schema 3)."""
+"""The execution environment: the image definition (ee/execution-environment.yml, ansible-builder schema 3)
+and the collection's own EE metadata (meta/execution-environment.yml, read by ansible-builder from every
+collection it installs; paths relative to the collection root)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,17 @@ from packaging.version import Version
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 META = os.path.join(REPO, "meta")
+EE = os.path.join(REPO, "ee")
 TOP_LEVEL = {"version", "images", "dependencies", "options", "additional_build_files", "additional_build_steps", "build_arg_defaults"}
 DEPENDENCIES = {"python_interpreter", "ansible_core", "ansible_runner", "python", "system", "galaxy", "exclude"}
 
 
 def definition() -> dict:
+    with open(os.path.join(EE, "execution-environment.yml"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def collection_metadata() -> dict:
     with open(os.path.join(META, "execution-environment.yml"), encoding="utf-8") as handle:
         return yaml.safe_load(handle)
 
@@ -39,10 +47,12 @@ def test_schema_version_3_and_known_sections() -> None:
     assert ee["images"]["base_image"]["name"]
 
 
-def test_referenced_files_exist_next_to_the_definition() -> None:
-    deps = definition()["dependencies"]
-    for key in ("python", "system"):
-        assert os.path.isfile(os.path.join(META, deps[key])), deps[key]
+def test_collection_metadata_names_its_requirement_files_from_the_collection_root() -> None:
+    meta = collection_metadata()
+    assert meta["version"] == 1
+    assert meta["dependencies"] == {"python": "meta/ee-requirements.txt", "system": "meta/bindep.txt"}
+    for path in meta["dependencies"].values():
+        assert os.path.isfile(os.path.join(REPO, path)), path
 
 
 def test_controller_python_and_ansible_core_fit_the_collection() -> None:
@@ -73,6 +83,10 @@ def test_bindep_lines_are_well_formed() -> None:
         assert re.match(r"^[A-Za-z0-9][A-Za-z0-9.+_-]*( \[[a-z0-9:!_ -]+\])?$", line), line
 
 
-def test_the_collection_itself_is_installed() -> None:
-    galaxy = definition()["dependencies"]["galaxy"]
-    assert {"name": "kubefort.hardening", "version": ">=0.1.0"} in galaxy["collections"]
+def test_the_image_installs_the_tarball_of_this_version() -> None:
+    with open(os.path.join(REPO, "galaxy.yml"), encoding="utf-8") as handle:
+        version = yaml.safe_load(handle)["version"]
+    tarball = "kubefort-hardening-%s.tar.gz" % version
+    ee = definition()
+    assert ee["additional_build_files"] == [{"src": tarball, "dest": "collections"}]
+    assert ee["dependencies"]["galaxy"]["collections"] == [{"name": "collections/" + tarball, "type": "file"}]
