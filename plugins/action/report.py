@@ -82,7 +82,7 @@ class ActionModule(ActionBase):
             written = _report_files.write_all(os.path.abspath(args["dest"]), files)
         except (_report_model.ReportInputError, _report_files.ReportWriteError, ValueError) as exc:
             raise AnsibleActionFail(str(exc)) from None
-        lines = _report_text.summary_lines(report, [os.path.relpath(p) for p in written if "/kube-bench/" not in p])
+        lines = _report_text.summary_lines(report, _report_text.shown_files(args["dest"], written))
         if missing:
             lines.append("no results from: %s (unreachable, failed, or not audited)" % ", ".join(missing))
         failed = {host["name"]: host["failures"] for host in report["hosts"] if host.get("failures")}

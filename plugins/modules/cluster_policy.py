@@ -286,7 +286,8 @@ def _load_files(paths: t.Sequence[str]) -> t.Dict[str, t.Any]:
                 docs.extend(policy.parse_json_documents(f.read(), path))
         except OSError as exc:
             raise policy.ClusterPolicyError("cannot read snapshot file %s: %s" % (path, exc.strerror)) from None
-    return policy.snapshot_from_documents(docs, "snapshot " + ", ".join(paths))
+    # Results name the files, not the controller's directories: reports are shared beyond the controller.
+    return policy.snapshot_from_documents(docs, "snapshot " + ", ".join(os.path.basename(p) for p in paths))
 
 
 def _save(path: str, snap: t.Mapping[str, t.Any]) -> None:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import STATUSES
@@ -32,6 +33,30 @@ def benchmark_label(run: t.Mapping[str, t.Any]) -> str:
     if run.get("benchmark") == "auto" and run.get("benchmarks"):
         return "+".join(run["benchmarks"])
     return str(run.get("benchmark", ""))
+
+
+def shown_files(dest: str, written: t.Sequence[str]) -> t.List[str]:
+    """Every output written, as the summary names it: absolute when dest is absolute, else relative to
+    the current directory; files in a subdirectory (kube-bench/) as one 'DIR/ (N files)' entry."""
+    base = os.path.abspath(dest)
+
+    def show(path: str) -> str:
+        return path if os.path.isabs(dest) else os.path.relpath(path)
+
+    entries: t.List[str] = []
+    counts: t.Dict[str, int] = {}
+    for path in written:
+        parts = os.path.relpath(path, base).split(os.sep)
+        if len(parts) == 1:
+            entries.append(show(path))
+        else:
+            if parts[0] not in counts:
+                entries.append(parts[0])
+            counts[parts[0]] = counts.get(parts[0], 0) + 1
+    return [
+        "%s%s (%d file%s)" % (show(os.path.join(base, e)), os.sep, counts[e], "" if counts[e] == 1 else "s") if e in counts else e
+        for e in entries
+    ]
 
 
 def summary_lines(report: t.Mapping[str, t.Any], files: t.Sequence[str] = (), worst: int = 5) -> t.List[str]:
@@ -86,5 +111,6 @@ def summary_lines(report: t.Mapping[str, t.Any], files: t.Sequence[str] = (), wo
             % (gate["fail_on"], "FAILED" if gate["failed"] else "passed", gate["findings"], gate["fail_on"])
         )
     if files:
-        lines.append("report files: %s" % ", ".join(files))
+        lines.append("report files:")
+        lines.extend("  " + name for name in files)
     return lines

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_compare as compare
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_markdown as markdown
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_model as model
@@ -50,7 +52,16 @@ def test_summary_lines() -> None:
     assert any(line.split() == ["node1", "66.7%", "2", "pass,", "1", "would_fix,", "1", "waived"] for line in lines)
     assert "  [CRITICAL] cp1 apiserver-authorization-mode (CIS 1.2.6): fail (actual AlwaysAllow, expected does not contain AlwaysAllow)" in lines
     assert "gate kubefort_fail_on=critical: FAILED (1 open findings at or above critical)" in lines
-    assert lines[-1] == "report files: kubefort-report/report.json"
+    assert lines[-2:] == ["report files:", "  kubefort-report/report.json"]
+
+
+def test_shown_files_absolute_for_an_absolute_dir_and_every_output_listed(tmp_path, monkeypatch) -> None:
+    dest = str(tmp_path / "out")
+    written = [os.path.join(dest, n) for n in ("report.json", "kube-bench/cp1.json", "kube-bench/cluster.json", "report.html")]
+    assert text.shown_files(dest, written) == [dest + "/report.json", dest + "/kube-bench/ (2 files)", dest + "/report.html"]
+    monkeypatch.chdir(tmp_path)
+    assert text.shown_files("./out/", written) == ["out/report.json", "out/kube-bench/ (2 files)", "out/report.html"]
+    assert text.shown_files("out", written[:2]) == ["out/report.json", "out/kube-bench/ (1 file)"]
 
 
 def test_summary_of_an_empty_run() -> None:
