@@ -15,6 +15,7 @@ import typing as t
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
+from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapshot import ClusterAPIError
 from ansible_collections.kubefort.hardening.plugins.modules.report import ARGUMENT_SPEC
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
     _host_state,
@@ -22,6 +23,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
     _report_compare,
     _report_files,
     _report_model,
+    _report_policy,
     _report_text,
 )
 
@@ -85,6 +87,16 @@ class ActionModule(ActionBase):
         lines = _report_text.summary_lines(report, _report_text.shown_files(args["dest"], written))
         if missing:
             lines.append("no results from: %s (unreachable, failed, or not audited)" % ", ".join(missing))
+        api = args.get("policy_reports_api") or {}
+        if api.get("enabled"):
+            try:
+                counts = _report_policy.write_through_api(report, api)
+            except ClusterAPIError as exc:
+                raise AnsibleActionFail(
+                    "writing the ClusterPolicyReports through the Kubernetes API failed: %s. The report files are written "
+                    "in %s; fix the connection (kubefort_cluster_*) or unset kubefort_report_policy_reports_apply."
+                    % (exc, os.path.abspath(args["dest"]))) from None
+            lines.append("ClusterPolicyReports through the API: %(created)d created, %(updated)d updated" % counts)
         failed = {host["name"]: host["failures"] for host in report["hosts"] if host.get("failures")}
         result.update(
             changed=False,

@@ -230,6 +230,24 @@ class ClusterConnection:
             snap["kinds"][kind] = [dict(item, kind=kind) for item in body.get("items") or []]
         return snap
 
+    def create_or_update(self, collection: str, name: str, body: t.Mapping[str, t.Any]) -> str:
+        """Create the object under its collection path (e.g. /apis/G/V/plural), or merge-patch it when it
+        exists (lists in it are replaced). Returns 'created' or 'updated'; raises ClusterAPIError."""
+        try:
+            try:
+                self._request("POST", collection, None, body)
+                return "created"
+            except HTTPStatusError as exc:
+                if exc.status != 409:
+                    raise
+            self._request("PATCH", collection + "/" + quote(name, safe=""), None, body, MERGE_PATCH)
+            return "updated"
+        except (HTTPStatusError, ApiException, Urllib3HTTPError, OSError) as exc:
+            fatal = self._fatal(exc)
+            if fatal is not None:
+                raise fatal from None
+            raise ClusterAPIError("%s %s: %s" % (collection, name, self._describe(exc))) from None
+
     def apply(self, action: Action, dry_run: bool) -> t.Optional[str]:
         """Send one write (server-side dry run in check mode). None when it worked, else the error.
 

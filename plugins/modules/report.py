@@ -88,11 +88,54 @@ options:
     default: none
     choices: [none, low, medium, high, critical]
   formats:
-    description: Which files to write.
+    description:
+      - Which files to write. V(prometheus) writes C(kubefort.prom) (Prometheus text format for
+        node_exporter's textfile collector), V(policy_report) C(policy-reports.json) (wgpolicyk8s.io/v1alpha2
+        ClusterPolicyReports as a v1 List for C(kubectl apply -f)), V(oscal) C(oscal-assessment-results.json)
+        (OSCAL assessment results) and V(sarif) C(report.sarif) (SARIF 2.1.0); they are not written by default.
     type: list
     elements: str
     default: [json, kube_bench, junit, markdown, html]
-    choices: [json, kube_bench, junit, markdown, html]
+    choices: [json, kube_bench, junit, markdown, html, prometheus, policy_report, oscal, sarif]
+  policy_reports_api:
+    description:
+      - Also create or update the ClusterPolicyReports through the Kubernetes API (opt-in). The objects
+        are written in check mode too, as they are the report, not a change to any node or policy.
+      - Needs the C(kubernetes) Python package on the controller and the right to create, get and patch
+        C(clusterpolicyreports.wgpolicyk8s.io), whose CRD must be installed (policy-reporter and Kyverno install it).
+    type: dict
+    suboptions:
+      enabled:
+        description: Write the reports through the API.
+        type: bool
+        default: false
+      kubeconfig:
+        description: Kubeconfig file; the client's default location when empty and no O(policy_reports_api.host) is given.
+        type: path
+      context:
+        description: Context of the kubeconfig.
+        type: str
+      in_cluster:
+        description: Use the pod's service account.
+        type: bool
+        default: false
+      host:
+        description: API server URL (with O(policy_reports_api.api_key)).
+        type: str
+      api_key:
+        description: Bearer token.
+        type: str
+      ca_cert:
+        description: CA bundle of the API server.
+        type: path
+      validate_certs:
+        description: Verify the API server's certificate.
+        type: bool
+        default: true
+      request_timeout:
+        description: Seconds to wait for each API call.
+        type: float
+        default: 20
   benchmark:
     description:
       - The CIS Kubernetes Benchmark. V(auto) keeps each host's own, chosen by its Kubernetes version
@@ -177,6 +220,7 @@ summary_lines:
 from ansible.module_utils.basic import AnsibleModule
 
 FORMATS = ["json", "kube_bench", "junit", "markdown", "html"]
+OPTIONAL_FORMATS = ["prometheus", "policy_report", "oscal", "sarif"]
 ARGUMENT_SPEC = {
     "dest": {"type": "path", "required": True},
     "hosts": {"type": "list", "elements": "str"},
@@ -185,7 +229,21 @@ ARGUMENT_SPEC = {
     "compare": {"type": "path"},
     "merge": {"type": "list", "elements": "path", "default": []},
     "fail_on": {"type": "str", "default": "none", "choices": ["none", "low", "medium", "high", "critical"]},
-    "formats": {"type": "list", "elements": "str", "default": FORMATS, "choices": FORMATS},
+    "formats": {"type": "list", "elements": "str", "default": FORMATS, "choices": FORMATS + OPTIONAL_FORMATS},
+    "policy_reports_api": {
+        "type": "dict",
+        "options": {
+            "enabled": {"type": "bool", "default": False},
+            "kubeconfig": {"type": "path"},
+            "context": {"type": "str"},
+            "in_cluster": {"type": "bool", "default": False},
+            "host": {"type": "str"},
+            "api_key": {"type": "str", "no_log": True},
+            "ca_cert": {"type": "path"},
+            "validate_certs": {"type": "bool", "default": True},
+            "request_timeout": {"type": "float", "default": 20},
+        },
+    },
     "benchmark": {"type": "str", "default": "auto", "choices": ["auto", "cis-1.12", "cis-2.0"]},
     "profile": {"type": "str", "default": "level1"},
     "worst": {"type": "int", "default": 10},

@@ -23,9 +23,14 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
     _report_junit,
     _report_kube_bench,
     _report_markdown,
+    _report_oscal,
+    _report_policy,
+    _report_prometheus,
+    _report_sarif,
 )
 
-FORMATS = ("json", "kube_bench", "junit", "markdown", "html")
+DEFAULT_FORMATS = ("json", "kube_bench", "junit", "markdown", "html")
+FORMATS = DEFAULT_FORMATS + ("prometheus", "policy_report", "oscal", "sarif")
 KUBE_BENCH_DIR = "kube-bench"
 
 
@@ -37,7 +42,7 @@ def to_json(document: t.Any, indent: t.Optional[int] = 2) -> bytes:
     return (json.dumps(document, indent=indent, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def render_all(report: t.Mapping[str, t.Any], formats: t.Sequence[str] = FORMATS) -> t.Dict[str, bytes]:
+def render_all(report: t.Mapping[str, t.Any], formats: t.Sequence[str] = DEFAULT_FORMATS) -> t.Dict[str, bytes]:
     """Relative file name -> content for every requested format."""
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
@@ -59,6 +64,14 @@ def render_all(report: t.Mapping[str, t.Any], formats: t.Sequence[str] = FORMATS
         files["report.md"] = _report_markdown.render(report).encode("utf-8")
     if "html" in formats:
         files["report.html"] = _report_html.render(report).encode("utf-8")
+    if "prometheus" in formats:
+        files[_report_prometheus.FILE_NAME] = _report_prometheus.render(report).encode("utf-8")
+    if "policy_report" in formats:
+        files[_report_policy.FILE_NAME] = to_json(_report_policy.render(report), indent=None)
+    if "oscal" in formats:
+        files[_report_oscal.FILE_NAME] = to_json(_report_oscal.render(report), indent=None)
+    if "sarif" in formats:
+        files[_report_sarif.FILE_NAME] = to_json(_report_sarif.render(report), indent=None)
     return files
 
 

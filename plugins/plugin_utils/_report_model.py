@@ -13,6 +13,7 @@ that build_report() returns, so all outputs agree.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import typing as t
 
@@ -162,6 +163,17 @@ def _normalize_host_info(raw: t.Any, host: str) -> t.Dict[str, t.Any]:
     return info
 
 
+def fingerprint(host: str, rule_id: str, subject: str) -> str:
+    """The finding's identity in every run and every format: host, rule and the object it is about.
+
+    The subject is the component the rule checks (kube-apiserver, kubelet, ports, cluster ...), not the
+    file or line the value came from: those move when a fix writes the value elsewhere, and the same
+    finding must keep its fingerprint from open to fixed. 32 hex digits of SHA-256.
+    """
+    text = "kubefort-finding/1\n%s\n%s\n%s" % (host, rule_id, subject)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
 def failure_result(stage: str, reason: str) -> t.Dict[str, t.Any]:
     """The error result that stands for a stage that failed on a host."""
     result = dict(RESULT_DEFAULTS)
@@ -198,6 +210,8 @@ def build_host(name: str, results: t.Any, info: t.Any = None, kind: str = "node"
     normalized = [_normalize_result(raw, name, index) for index, raw in enumerate(results)]
     host_failures = _normalize_failures(failures, name)
     normalized.extend(failure_result(f["stage"], f["reason"]) for f in host_failures)
+    for result in normalized:
+        result["fingerprint"] = fingerprint(name, result["id"], result["component"] or result["section"])
     host = {"name": name, "kind": kind}
     host.update(_normalize_host_info(info, name))
     read = (info or {}).get("read_errors") if isinstance(info, t.Mapping) else None

@@ -18,6 +18,7 @@ import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "unit"))
 from kubefort_testlib import REPO, demo_node  # noqa: E402
+import test_report_formats as formats  # noqa: E402
 
 pytestmark = pytest.mark.integration
 BIN = os.path.join(REPO, ".venv", "bin")
@@ -86,8 +87,9 @@ def test_installed_from_the_tarball_audits_the_demo_nodes(tarball: str, tmp_path
     (tmp_path / "ansible.cfg").write_text("[defaults]\nretry_files_enabled = false\n")
     env = {"ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"), "ANSIBLE_COLLECTIONS_PATH": str(collections),
            "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false", "KUBEFORT_DEMO_DIR": str(tmp_path / "nodes")}
+    every_format = '{"kubefort_report_formats": ["json", "kube_bench", "junit", "markdown", "html", "prometheus", "policy_report", "oscal", "sarif"]}'
     proc = run([os.path.join(BIN, "ansible-playbook"), "kubefort.hardening.harden", "--check",
-                "-i", os.path.join(REPO, "demo", "inventory.yml"), "-e", "kubefort_report_dir=%s" % (tmp_path / "report")],
+                "-i", os.path.join(REPO, "demo", "inventory.yml"), "-e", "kubefort_report_dir=%s" % (tmp_path / "report"), "-e", every_format],
                cwd=str(tmp_path), env=env)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-6000:]
@@ -101,8 +103,24 @@ def test_installed_from_the_tarball_audits_the_demo_nodes(tarball: str, tmp_path
     assert by_host["cp1"]["1.2.6"] == "would_fix" and by_host["worker3"]["4.2.1"] == "pass"
     # the summary lists every output with the absolute directory it was given
     shown = " ".join(proc.stdout.split())  # the YAML callback folds long lines
-    for name in ("report.json", "kube-bench/ (7 files)", "report.xml", "report.md", "report.html"):
+    for name in ("report.json", "kube-bench/ (7 files)", "report.xml", "report.md", "report.html", "kubefort.prom",
+                 "policy-reports.json", "oscal-assessment-results.json", "report.sarif"):
         assert "%s/%s" % (tmp_path / "report", name) in shown, name
+    # no controller checkout path in the page (the cluster rows used to show the snapshot's full path)
+    assert REPO not in (tmp_path / "report" / "report.html").read_text()
+
+    # every other format of this real run, checked as its consumers read it, with the same fingerprints
+    fingerprints = {r["fingerprint"] for h in report["hosts"] for r in h["results"]}
+    families = formats.parse_prometheus((tmp_path / "report" / "kubefort.prom").read_text())
+    assert {s.labels["fingerprint"] for s in families["kubefort_finding"].samples} <= fingerprints
+    items = formats.check_policy_reports(json.loads((tmp_path / "report" / "policy-reports.json").read_text()))
+    assert {r["properties"]["fingerprint"] for i in items for r in i["results"]} == fingerprints
+    sarif = json.loads((tmp_path / "report" / "report.sarif").read_text())
+    formats.check_sarif(sarif)
+    assert {r["partialFingerprints"]["kubefortFinding/v1"] for r in sarif["runs"][0]["results"]} <= fingerprints
+    oscal = json.loads((tmp_path / "report" / "oscal-assessment-results.json").read_text())
+    formats.check_oscal(oscal)
+    assert len(oscal["assessment-results"]["results"][0]["observations"]) == len(fingerprints)
 
 
 def test_ee_definition_installs_the_built_collection(tarball: str, tmp_path) -> None:

@@ -6,6 +6,8 @@ What it emulates (only what the cluster_policy module uses):
 - ``PATCH`` with ``application/merge-patch+json`` (RFC 7386) or ``application/strategic-merge-patch+json``
   (treated as a merge patch, which is what it is for the maps and whole lists we send), with optimistic
   concurrency on ``metadata.resourceVersion`` (409 Conflict), ``POST`` (409 AlreadyExists), ``DELETE``;
+- ``ClusterPolicyReport`` (wgpolicyk8s.io/v1alpha2) besides the kinds cluster_policy reads, for the
+  report role's opt-in API writes;
 - ``dryRun=All`` on writes: the answer is computed, nothing is stored;
 - bearer-token authentication: a missing or unknown token gets 401 with a ``Status`` body, like an
   expired token; ``forbid`` entries (verb, plural) get 403 with the real message shape;
@@ -46,6 +48,8 @@ RESOURCES = {
     "Role": ("rbac.authorization.k8s.io/v1", "roles", True),
     "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings", True),
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies", True),
+    # the Policy WG's report CRD, as policy-reporter/Kyverno install it (the report role writes these)
+    "ClusterPolicyReport": ("wgpolicyk8s.io/v1alpha2", "clusterpolicyreports", False),
 }
 BY_PLURAL = {(spec[0], spec[1]): kind for kind, spec in RESOURCES.items()}
 
