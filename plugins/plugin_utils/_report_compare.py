@@ -24,6 +24,8 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._report_model i
 )
 
 SUPPORTED_MAJOR = "1"
+# Earlier runs whose per-host scores the comparison carries forward (the HTML report's trend).
+HISTORY_LIMIT = 30
 
 
 def load_previous(path: str) -> t.Dict[str, t.Any]:
@@ -77,6 +79,31 @@ def _entry(host: str, now: t.Mapping[str, t.Any], before: t.Optional[t.Mapping[s
     }
 
 
+def _score(value: t.Any) -> t.Optional[float]:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 100 else None
+
+
+def history(previous: t.Mapping[str, t.Any]) -> t.List[t.Dict[str, t.Any]]:
+    """Per-host scores of the runs before this one, oldest first: the previous report's own history
+    (what its comparison knew) and the previous report itself; at most HISTORY_LIMIT runs."""
+    runs: t.List[t.Dict[str, t.Any]] = []
+    earlier = (previous.get("comparison") or {}).get("history") if isinstance(previous.get("comparison"), dict) else None
+    for entry in earlier if isinstance(earlier, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("scores"), dict):
+            runs.append({
+                "generated": None if entry.get("generated") is None else str(entry["generated"]),
+                "mode": None if entry.get("mode") is None else str(entry["mode"]),
+                "scores": {str(name): _score(value) for name, value in entry["scores"].items()},
+            })
+    run = previous.get("run") or {}
+    runs.append({
+        "generated": run.get("generated"),
+        "mode": run.get("mode"),
+        "scores": {host["name"]: _score((host.get("summary") or {}).get("score")) for host in previous["hosts"]},
+    })
+    return runs[-HISTORY_LIMIT:]
+
+
 def compare(current: t.Mapping[str, t.Any], previous: t.Mapping[str, t.Any], path: str = "") -> t.Dict[str, t.Any]:
     """The comparison block of the report (see docs/report.schema.json)."""
     before = _index(previous)
@@ -113,4 +140,5 @@ def compare(current: t.Mapping[str, t.Any], previous: t.Mapping[str, t.Any], pat
         "fixed": fixed,
         "regressed": regressed,
         "gone": gone,
+        "history": history(previous),
     }

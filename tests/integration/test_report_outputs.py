@@ -176,11 +176,25 @@ def chromium(*args: str, cwd: str) -> subprocess.CompletedProcess:
     )
 
 
-def dom(audit: dict, fragment: str = "") -> str:
-    url = "file://" + os.path.join(audit["dir"], "report.html") + fragment
+def dom(audit: dict, fragment: str = "", page: str = "report.html") -> str:
+    url = "file://" + os.path.join(audit["dir"], page) + fragment
     proc = chromium("--dump-dom", url, cwd=audit["path"])
     assert proc.returncode == 0 and "<html" in proc.stdout, proc.stderr[-2000:]
     return proc.stdout
+
+
+def harness(audit: dict, name: str, script: str) -> str:
+    """A copy of report.html with one more script at the end, run after the page's own (clicks, measurements)."""
+    with open(os.path.join(audit["dir"], "report.html"), encoding="utf-8") as handle:
+        page = handle.read()
+    with open(os.path.join(audit["dir"], name), "w", encoding="utf-8") as handle:
+        handle.write(page.replace("</body>", "<script>%s</script></body>" % script))
+    return name
+
+
+def shown_rows(page: str) -> list:
+    rows = page.split('<table id="findings">')[1].split("</table>")[0].split("<tr data-status=")[1:]
+    return [row.split('"')[1] for row in rows if "hidden" not in row.split(">")[0]]
 
 
 def test_html_renders_scores_and_findings(audit: dict) -> None:
@@ -188,19 +202,58 @@ def test_html_renders_scores_and_findings(audit: dict) -> None:
     assert '<b id="overall-score">57.1%</b>' in page
     for text in ("cp1", "node1", "cluster", "4.2 Kubelet", "Set readOnlyPort: 0 in /var/lib/kubelet/config.yaml"):
         assert text in page
-    # the filter script ran: every row is visible by default
-    assert '<span id="visible">9</span>' in page
+    # it opens on what needs attention: the 2 fail, 1 would_fix and 1 manual results of the 9
+    assert '<span id="visible">4</span>' in page
+    assert sorted(shown_rows(page)) == ["fail", "fail", "manual", "would_fix"]
+
+
+def test_html_one_click_shows_everything(audit: dict) -> None:
+    page = dom(audit, page=harness(audit, "all.html", "document.getElementById('f-all').click();"))
+    assert '<span id="visible">9</span>' in page and len(shown_rows(page)) == 9
+    page = dom(audit, page=harness(audit, "back.html", "document.getElementById('f-all').click();document.getElementById('f-open').click();"))
+    assert '<span id="visible">4</span>' in page
 
 
 @pytest.mark.parametrize(
     "fragment, visible",
-    [("#status=fail,would_fix&severity=critical,high", 3), ("#host=node1", 4), ("#q=AlwaysAllow", 1)],
+    [("#status=fail,would_fix&severity=critical,high", 3), ("#host=node1", 1), ("#host=node1&status=all", 4), ("#q=AlwaysAllow", 1)],
 )
 def test_html_filters_work_in_the_browser(audit: dict, fragment: str, visible: int) -> None:
     page = dom(audit, fragment)
     assert '<span id="visible">%d</span>' % visible in page
-    rows = page.split('<table id="findings">')[1].split("</table>")[0].split("<tr data-status=")[1:]
-    assert sum(1 for row in rows if "hidden" not in row.split(">")[0]) == visible
+    assert len(shown_rows(page)) == visible
+
+
+# Where each line of a code cell ends, in a narrow window: after a separator or a space; inside a word
+# only when that word alone is wider than its cell (then nothing else fits).
+WRAP_CHECK = """
+var out=[], SEP='/,=:;| -';
+document.getElementById('f-all').click();
+[].slice.call(document.querySelectorAll('#findings code')).forEach(function(c){
+  var text=c.textContent, tops=[], widths=[], walker=document.createTreeWalker(c,NodeFilter.SHOW_TEXT), node;
+  while((node=walker.nextNode())){for(var i=0;i<node.data.length;i++){var r=document.createRange();r.setStart(node,i);r.setEnd(node,i+1);
+    var rect=r.getClientRects()[0]; tops.push(rect?rect.top:null); widths.push(rect?rect.width:0);}}
+  var cell=c.closest('td'), room=cell.clientWidth-parseFloat(getComputedStyle(cell).paddingLeft)-parseFloat(getComputedStyle(cell).paddingRight);
+  for(var j=1;j<tops.length;j++){
+    if(tops[j]===null||tops[j-1]===null||tops[j]<=tops[j-1]+2){continue;}
+    var a=j-1,b=j; while(a>0&&SEP.indexOf(text.charAt(a-1))<0){a--;} while(b<text.length&&SEP.indexOf(text.charAt(b))<0){b++;}
+    var w=0; for(var k=a;k<b;k++){w+=widths[k];}
+    out.push([text,text.charAt(j-1),text.charAt(j),w>room-8]);
+  }
+});
+var pre=document.createElement('pre'); pre.id='wrap-check'; pre.textContent=JSON.stringify(out); document.body.appendChild(pre);
+"""
+
+
+def test_html_paths_and_flags_wrap_at_separators(audit: dict) -> None:
+    name = harness(audit, "wrap.html", WRAP_CHECK)
+    proc = chromium("--window-size=640,900", "--dump-dom", "file://" + os.path.join(audit["dir"], name), cwd=audit["path"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    breaks = json.loads(proc.stdout.split('<pre id="wrap-check">')[1].split("</pre>")[0].replace("&quot;", '"').replace("&amp;", "&"))
+    assert breaks, "nothing wrapped at 640 px: the check would prove nothing"
+    assert any("/" in text and before == "/" for text, before, _after, _wide in breaks), breaks
+    for text, before, after, too_wide in breaks:
+        assert before in "/,=:;| -" or after == " " or too_wide, (text, before, after)
 
 
 def png_pixels(path: str) -> tuple:
@@ -288,6 +341,19 @@ def test_comparison_with_the_previous_report(tmp_path, audit: dict) -> None:
     assert sorted((e["host"], e["id"]) for e in comparison["fixed"]) == [("cp1", "apiserver-authorization-mode"), ("node1", "kubelet-read-only-port")]
     assert "0 new, 2 fixed, 0 regressed, 1 still open" in proc.stdout
     jsonschema.validate(report, load(os.path.join(REPO, "docs", "report.schema.json")))
+    assert [run["scores"] for run in comparison["history"]] == [{"cp1": 66.7, "node1": 66.7, "cluster": 0.0}]
+
+    # the page draws each host's score trend (previous run, this run) in the browser
+    audit_now = {"path": str(tmp_path), "dir": str(tmp_path / "kubefort-report")}
+    page = dom(audit_now)
+    assert page.count('<svg class="trend"') == 3 and 'data-scores="66.7,100"' in page
+    shot = os.path.join(str(tmp_path), "trend.png")
+    proc = chromium("--window-size=1000,700", "--screenshot=" + shot, "file://" + os.path.join(audit_now["dir"], "report.html"), cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    width, height, rows = png_pixels(shot)
+    # the trend lines' colour (#0b8793, used nowhere else on the page) in the host cards near the top
+    teal = sum(near(p, (0x0B, 0x87, 0x93), 30) for row in rows[:450] for p in row)
+    assert teal > 60, "no score trend drawn in the host cards"
 
 
 def test_bad_compare_path_fails_clearly_and_writes_nothing(tmp_path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 
@@ -27,6 +28,23 @@ def parse(html: str) -> list:
     return parser.tags
 
 
+def data(html: str) -> dict:
+    """The results block the page's script draws the findings table from."""
+    block = html.split('<script type="application/json" id="kubefort-data">')[1].split("</script>")[0]
+    assert "<" not in block
+    return json.loads(block)
+
+
+def table_rows(html: str) -> list:
+    d = data(html)
+    out = []
+    for row in d["rows"]:
+        entry = dict(zip(d["fields"], row), host=d["hosts"][row[0]])
+        entry.update(zip(d["rule_fields"], d["rules"][entry["rule"]]))
+        out.append(entry)
+    return out
+
+
 def test_self_contained() -> None:
     html = page.render(fleet())
     for tag, attrs in parse(html):
@@ -37,12 +55,18 @@ def test_self_contained() -> None:
 
 
 def test_rows_filters_and_scores() -> None:
-    tags = parse(page.render(fleet()))
-    rows = [a for t, a in tags if t == "tr" and "data-status" in a]
+    html = page.render(fleet())
+    tags = parse(html)
+    rows = table_rows(html)
     assert len(rows) == 9
-    assert {a["data-host"] for a in rows} == {"cp1", "node1", "cluster"}
+    assert {r["host"] for r in rows} == {"cp1", "node1", "cluster"}
     boxes = [(a["data-kind"], a["value"]) for t, a in tags if t == "input" and a.get("type") == "checkbox"]
     assert boxes == [("status", s) for s in STATUSES] + [("severity", s) for s in reversed(SEVERITIES)]
+    # it opens on what needs attention: open findings and manual checks, every severity
+    checked = [(a["data-kind"], a["value"]) for t, a in tags if t == "input" and "checked" in a]
+    opened = [s for s in STATUSES if s in ("fail", "would_fix", "error", "manual")]
+    assert checked == [("status", s) for s in opened] + [("severity", s) for s in reversed(SEVERITIES)]
+    assert [a["id"] for t, a in tags if t == "button"] == ["f-all", "f-open", "f-more"]
     cards = [a["data-host"] for t, a in tags if t == "div" and a.get("class") == "card"]
     assert cards == ["cp1", "node1", "cluster"]
 
@@ -62,9 +86,10 @@ def test_values_are_escaped() -> None:
     res = result("kubelet-read-only-port", "fail", actual="<script>alert(1)</script>", source='"><img src=x>')
     html = page.render(model.build_report([model.build_host("<b>h</b>", [res])], RUN))
     assert "<script>alert(1)</script>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x>" not in html and "<b>h</b>" not in html
-    assert html.count("<script>") == 1  # only the page's own filter script
+    assert html.count("<script>") == 1 and html.count("</script>") == 2  # the filter script and its data block
+    row = table_rows(html)[0]
+    assert (row["host"], row["actual"], row["source"]) == ("<b>h</b>", "<script>alert(1)</script>", '"><img src=x>')
 
 
 def test_open_findings_come_first_most_severe_first() -> None:
@@ -74,6 +99,28 @@ def test_open_findings_come_first_most_severe_first() -> None:
         result("kubelet-anonymous-auth", "would_fix"),  # critical
         result("apiserver-anonymous-auth", "manual"),  # high
     ]
-    tags = parse(page.render(model.build_report([model.build_host("h", results)], RUN)))
-    rows = [(a["data-status"], a["data-severity"]) for t, a in tags if t == "tr" and "data-status" in a]
+    html = page.render(model.build_report([model.build_host("h", results)], RUN))
+    rows = [(r["status"], r["severity"]) for r in table_rows(html)]
     assert rows == [("would_fix", "critical"), ("fail", "medium"), ("manual", "high"), ("pass", "high")]
+
+
+def test_score_trend_over_the_runs_the_comparison_knows() -> None:
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_compare as compare
+
+    oldest = fleet()
+    assert 'data-scores' not in page.render(oldest) and "no earlier run to compare with" in page.render(oldest)
+    middle = fleet()
+    middle["run"] = dict(middle["run"], generated="2026-11-30T23:00:00+00:00")
+    middle["comparison"] = compare.compare(middle, oldest, "old/report.json")
+    newest = model.build_report([model.build_host("cp1", [result("apiserver-authorization-mode", "pass")]),
+                                 model.build_host("node9", [result("kubelet-read-only-port", "fail")])],
+                                dict(RUN, generated="2026-12-01T23:00:00+00:00"))
+    newest["comparison"] = compare.compare(newest, json.loads(json.dumps(middle)), "middle/report.json")
+    assert [run["generated"] for run in newest["comparison"]["history"]] == [RUN["generated"], "2026-11-30T23:00:00+00:00"]
+    assert page.trend_points(newest, "cp1") == [
+        (RUN["generated"], 66.7), ("2026-11-30T23:00:00+00:00", 66.7), ("2026-12-01T23:00:00+00:00", 100.0)]
+    tags = parse(page.render(newest))
+    svgs = {a["data-scores"] for t, a in tags if t == "svg"}
+    assert svgs == {"66.7,66.7,100"}  # node9 is new: no earlier run, no line
+    polyline = [a["points"] for t, a in tags if t == "polyline"][0].split()
+    assert len(polyline) == 3 and float(polyline[2].split(",")[1]) < float(polyline[0].split(",")[1])  # higher score, higher point
