@@ -88,7 +88,11 @@ SCRIPT = r"""
   var OPEN=data.open;
   function el(tag,cls,txt){var e=document.createElement(tag); if(cls){e.className=cls;} if(txt!=null){e.textContent=txt;} return e;}
   // paths, flags and lists may wrap after their separators, not in the middle of a word
-  function code(v){var c=el('code'); String(v).split(/(?<=[\/,=:;|])/).forEach(function(p,i){if(i){c.appendChild(document.createElement('wbr'));} c.appendChild(document.createTextNode(p));}); return c;}
+  function code(v){
+    var c=el('code');
+    String(v).split(/(?<=[\/,=:;|])/).forEach(function(p,i){if(i){c.appendChild(document.createElement('wbr'));} c.appendChild(document.createTextNode(p));});
+    return c;
+  }
   function pill(kind,v){return el('span','pill '+kind+'-'+v,v.replace(/_/g,' '));}
   function row(r){
     var tr=document.createElement('tr'), st=r[col.status], sv=r[col.severity], ru=rules[r[col.rule]];
@@ -104,13 +108,21 @@ SCRIPT = r"""
     var fix=td(); fix.className='fix'; fix.appendChild(document.createTextNode(ru[rc.remediation]||'-'));
     if(r[col.message]){fix.appendChild(el('div','sub',r[col.message]));}
     if(r[col.waiver]){fix.appendChild(el('div','sub','waived: '+r[col.waiver]));}
-    if(r[col.files].length){var d=el('div','sub','files: '); r[col.files].forEach(function(p,i){if(i){d.appendChild(document.createTextNode(', '));} d.appendChild(code(p));}); fix.appendChild(d);}
+    if(r[col.files].length){
+      var d=el('div','sub','files: ');
+      r[col.files].forEach(function(p,i){if(i){d.appendChild(document.createTextNode(', '));} d.appendChild(code(p));});
+      fix.appendChild(d);
+    }
     return tr;
   }
   function wanted(kind){var s={};boxes.forEach(function(b){if(b.dataset.kind===kind&&b.checked){s[b.value]=1;}});return s;}
   function haystack(i){
     if(!hay){hay=new Array(rows.length);}
-    if(hay[i]===undefined){var r=rows[i], ru=rules[r[col.rule]]; hay[i]=[hosts[r[col.host]],r[col.status],r[col.severity],ru[rc.id],ru[rc.cis],ru[rc.title],r[col.actual],r[col.expected],r[col.source],ru[rc.remediation],r[col.message],r[col.waiver]].concat(r[col.files]).join('\n').toLowerCase();}
+    if(hay[i]===undefined){
+      var r=rows[i], ru=rules[r[col.rule]];
+      hay[i]=[hosts[r[col.host]],r[col.status],r[col.severity],ru[rc.id],ru[rc.cis],ru[rc.title],r[col.actual],r[col.expected],
+              r[col.source],ru[rc.remediation],r[col.message],r[col.waiver]].concat(r[col.files]).join('\n').toLowerCase();
+    }
     return hay[i];
   }
   function draw(){
@@ -139,7 +151,11 @@ SCRIPT = r"""
       boxes.forEach(function(b){if(b.dataset.kind===kind){b.checked=vals.indexOf('all')>=0||vals.indexOf(b.value)>=0;}});
     });
   }
-  function setStatuses(all){boxes.forEach(function(b){b.checked=b.dataset.kind==='severity'||all||OPEN.indexOf(b.value)>=0;}); if(all){hostSel.value=''; text.value='';} apply();}
+  function setStatuses(all){
+    boxes.forEach(function(b){b.checked=b.dataset.kind==='severity'||all||OPEN.indexOf(b.value)>=0;});
+    if(all){hostSel.value=''; text.value='';}
+    apply();
+  }
   boxes.forEach(function(b){b.addEventListener('change',apply);});
   hostSel.addEventListener('change',apply); text.addEventListener('input',apply);
   document.getElementById('f-all').addEventListener('click',function(){setStatuses(true);});

@@ -164,8 +164,8 @@ def test_every_format_carries_the_same_fingerprints() -> None:
 
 
 def test_default_formats_are_unchanged_and_unknown_ones_refused() -> None:
-    assert sorted(files.render_all(report())) == ["kube-bench/cluster.json", "kube-bench/cp1.json", "kube-bench/node1.json",
-                                                   "report.html", "report.json", "report.md", "report.xml"]
+    expected = ["kube-bench/cluster.json", "kube-bench/cp1.json", "kube-bench/node1.json", "report.html", "report.json", "report.md", "report.xml"]
+    assert sorted(files.render_all(report())) == expected
     with pytest.raises(ValueError, match="unknown report format"):
         files.render_all(report(), ["json", "csv"])
 
