@@ -112,6 +112,39 @@ def processes_with_command(command: t.Sequence[str], proc: str = "/proc") -> t.L
     return sorted(found, key=lambda p: p.started)
 
 
+def program_of(argv: t.Sequence[bytes]) -> t.Tuple[str, t.List[bytes]]:
+    """The program name of an argv (a script run by python is named by the script), and its argv."""
+    words = list(argv)
+    program = os.path.basename(words[0].decode("utf-8", "replace")) if words else ""
+    if program.startswith("python") and len(words) > 1:
+        words = words[1:]
+        program = os.path.basename(words[0].decode("utf-8", "replace"))
+    return program, words
+
+
+def processes_of_program(program: str, proc: str = "/proc") -> t.List[t.Tuple[Process, t.List[str]]]:
+    """Processes running ``program`` (by argv[0]'s base name), oldest first, with their argv."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    boot = _boot_time()
+    found = []
+    for name in os.listdir(proc):
+        if not name.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, name, "cmdline"), "rb") as handle:
+                raw = handle.read().rstrip(b"\0").split(b"\0")
+            found_program, argv = program_of(raw)
+            if found_program != program:
+                continue
+            with open(os.path.join(proc, name, "stat"), "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        start_ticks = int(stat[stat.rindex(b")") + 2:].split()[19])
+        found.append((Process(int(name), boot + start_ticks / ticks), [w.decode("utf-8", "replace") for w in argv]))
+    return sorted(found, key=lambda p: p[0].started)
+
+
 def _decode_data(value: str) -> bytes:
     return base64.b64decode(value.strip().strip('"'))
 
@@ -137,24 +170,41 @@ def kubeconfig_credentials(path: str) -> t.Dict[str, bytes]:
                 file_path = os.path.join(os.path.dirname(path), file_path)
             with open(file_path, "rb") as handle:
                 creds[name] = handle.read()
+    if "cert" not in creds:
+        # A user with a bearer token (microk8s' client.config): sent only over TLS.
+        match = re.search(r"^\s*token:\s*(\S+)\s*$", text, re.M)
+        if match:
+            creds["token"] = match.group(1).strip('"\'').encode()
     return creds
 
 
 class Prober:
-    """GET one URL; with a kubeconfig, present its client certificate and verify the server's CA."""
+    """GET one URL; with a kubeconfig, present its client certificate (or bearer token) and verify the
+    server's CA. ``ca_file``/``cert_file``/``key_file`` do the same from files on the node (etcd)."""
 
-    def __init__(self, kubeconfig: t.Optional[str]) -> None:
+    def __init__(self, kubeconfig: t.Optional[str], ca_file: t.Optional[str] = None, cert_file: t.Optional[str] = None,
+                 key_file: t.Optional[str] = None) -> None:
         self.context = ssl.create_default_context()
         # Loopback or the node's own address: the name is not checked, the CA is when we have it.
         self.context.check_hostname = False
         self.context.verify_mode = ssl.CERT_NONE
-        self.tempdir = None
+        self.tempdir: t.Optional[str] = None
         self.authenticated = False
+        self.token: t.Optional[str] = None
         if kubeconfig and os.path.exists(kubeconfig):
             self._load(kubeconfig)
+        if ca_file:
+            self.context.verify_mode = ssl.CERT_REQUIRED
+            self.context.load_verify_locations(cafile=ca_file)
+        if cert_file and key_file:
+            self.context.load_cert_chain(cert_file, key_file)
+            self.authenticated = True
 
     def _load(self, kubeconfig: str) -> None:
         creds = kubeconfig_credentials(kubeconfig)
+        if "token" in creds:
+            self.token = creds["token"].decode("utf-8", "replace")
+            self.authenticated = True
         if "ca" in creds:
             self.context.verify_mode = ssl.CERT_REQUIRED
             self.context.load_verify_locations(cadata=creds["ca"].decode("ascii", "replace"))
@@ -181,7 +231,8 @@ class Prober:
         else:
             connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
         try:
-            connection.request("GET", parts.path or "/")
+            headers = {"Authorization": "Bearer %s" % self.token} if self.token and parts.scheme == "https" else {}
+            connection.request("GET", parts.path or "/", headers=headers)
             answer = connection.getresponse()
             body = answer.read(200).decode("utf-8", "replace").strip()
         except (OSError, ssl.SSLError, http.client.HTTPException) as exc:

@@ -26,7 +26,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._components imp
     follow_up_request,
     merge_snapshots,
 )
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _apiserver_files, _versions, _yaml_edit
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _apiserver_files, _restart_plan, _versions, _yaml_edit
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Options, evaluate, stat_paths, waiver_for
 
@@ -265,31 +265,18 @@ def _result(finding: Finding, planner: Planner, waived: t.Mapping[str, t.Any], c
     )
 
 
-def _restarts(node: Node, planner: Planner, findings: t.Sequence[Finding]) -> t.Dict[str, t.Any]:
-    """What must restart for the changes to apply: the kubelet, static pods, or a distribution's service
-    (k3s, rke2-server, snap.microk8s.daemon-kubelite, etcd) that runs the changed component."""
-    pods = []
-    services = []
-    kubelet = False
-
-    def restart(comp_name: str, path: t.Optional[str]) -> None:
-        nonlocal kubelet
-        comp = node.components.get(comp_name)
-        if comp is not None and comp.service:
-            services.append(comp.service)
-        elif comp is not None and comp.manifest is not None and (path is None or path == comp.manifest.path):
-            pods.append(comp.name)
-        elif comp_name == "kubelet":
-            kubelet = True
-
+def _restarts(node: Node, planner: Planner, findings: t.Sequence[Finding]) -> t.List[t.Dict[str, t.Any]]:
+    """The typed restart plan (see _restart_plan): the units and static pods to restart, in order, and how
+    to see each one is back. Every component whose file changed counts, also in a file shared by several
+    (k3s/RKE2 config.yaml)."""
+    component_of = {f.rule.id: f.rule.component for f in findings}
+    changed: t.Dict[str, t.List[t.Tuple[str, t.Optional[str], t.Optional[str]]]] = {}
     for edit in planner.edits.values():
         if edit.after is None or edit.after == edit.before:
             continue
-        restart(edit.component, edit.path)
-    for finding in findings:
-        if finding.restart_only:
-            restart(finding.rule.component, None)
-    return {"kubelet": kubelet, "static_pods": sorted(set(pods)), "services": sorted(set(services))}
+        for name in dict.fromkeys([edit.component] + [component_of[r] for r in edit.rules if r in component_of]):
+            changed.setdefault(name, []).append((edit.path, edit.before, edit.after))
+    return _restart_plan.plan(node, changed, [f.rule.component for f in findings if f.restart_only])
 
 
 def _diffs(planner: Planner) -> t.List[t.Dict[str, str]]:

@@ -15,26 +15,26 @@ FIXTURES = os.path.join(REPO, "tests", "fixtures", "nodes")
 RULES = ["4.2.1", "4.2.2", "4.2.4", "1.2.6", "1.2.7", "1.2.8"]
 COMPONENTS = ["kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kube-proxy"]
 
-# fixture -> {changed node file: (old line, new line)}, the services to restart
+# fixture -> {changed node file: (old line, new line)}, the units the restart plan restarts
 EXPECTED = {
-    "kubespray": ({"/etc/kubernetes/kubelet-config.yaml": ("readOnlyPort: 10255\n", "readOnlyPort: 0\n")}, []),
+    "kubespray": ({"/etc/kubernetes/kubelet-config.yaml": ("readOnlyPort: 10255\n", "readOnlyPort: 0\n")}, ["kubelet.service"]),
     "k3s": ({
         "/etc/rancher/k3s/config.yaml": ('  - "read-only-port=10255"\n', '  - "read-only-port=0"\n'),
         "/etc/rancher/k3s/config.yaml.d/50-legacy-monitoring.yaml": (
             '  - "authorization-mode=AlwaysAllow"\n', '  - "authorization-mode=Node,RBAC"\n'),
-    }, ["k3s"]),
+    }, ["k3s.service"]),
     "rke2": ({"/etc/rancher/rke2/config.yaml": ('kubelet-arg: "anonymous-auth=true"\n', 'kubelet-arg: ["anonymous-auth=false"]\n')},
-             ["rke2-server"]),
+             ["rke2-server.service"]),
     "microk8s": ({
         "/var/snap/microk8s/current/args/kube-apiserver": ("--authorization-mode=AlwaysAllow\n", "--authorization-mode=Node,RBAC\n"),
         "/var/snap/microk8s/current/args/kubelet": ("--read-only-port=0\n", "--read-only-port=0\n--authorization-mode=Webhook\n"),
-    }, ["snap.microk8s.daemon-kubelite"]),
+    }, ["snap.microk8s.daemon-kubelite.service"]),
     # AL2: bootstrap.sh wrote the flag into a unit drop-in once; the flag is changed on its line.
     "eks-al2": ({"/etc/systemd/system/kubelet.service.d/30-kubelet-extra-args.conf": (
-        "--read-only-port=10255'\n", "--read-only-port=0'\n")}, []),
+        "--read-only-port=10255'\n", "--read-only-port=0'\n")}, ["kubelet.service"]),
     # AL2023: nodeadm rewrites config.json and 00-nodeadm.conf at every boot: a drop-in of our own.
     "eks-al2023": ({"/etc/kubernetes/kubelet/config.json.d/90-kubefort.conf": (
-        None, '{\n  "apiVersion": "kubelet.config.k8s.io/v1beta1",\n  "kind": "KubeletConfiguration",\n  "readOnlyPort": 0\n}\n')}, []),
+        None, '{\n  "apiVersion": "kubelet.config.k8s.io/v1beta1",\n  "kind": "KubeletConfiguration",\n  "readOnlyPort": 0\n}\n')}, ["kubelet.service"]),
 }
 
 
@@ -68,7 +68,7 @@ def test_fix_writes_the_source_of_truth_once(tmp_path, fixture):
     predicted = {d["after_header"]: d["after"] for d in audit["diff"]}
 
     applied = harden(root, check=False)
-    assert applied["restart"]["services"] == services
+    assert [s["unit"] for s in applied["restart"] if s["kind"] == "unit"] == services
     for path, (old, new) in changes.items():
         after = read(root, path)
         expected = new if old is None else before[path].replace(old, new, 1)
