@@ -122,6 +122,8 @@ def scan_processes(names: t.Sequence[str], proc: str = "/proc") -> t.Dict[str, t
         pids = [p for p in os.listdir(proc) if p.isdigit()]
     except OSError:
         return found
+    boot = _boot_time(proc)
+    ticks = os.sysconf("SC_CLK_TCK")
     for pid in pids:
         try:
             with open(os.path.join(proc, pid, "cmdline"), "rb") as handle:
@@ -140,11 +142,25 @@ def scan_processes(names: t.Sequence[str], proc: str = "/proc") -> t.Dict[str, t
             program = os.path.basename(argv[0])
         if program in wanted:
             entry = {"pid": int(pid), "argv": argv, "start_ticks": start}
+            if boot is not None:
+                # Seconds since the epoch (btime has whole seconds: up to 1 s early).
+                entry["started"] = round(boot + start / ticks, 3)
             prefix = ENV_PREFIXES.get(program)
             if prefix:
                 entry["env"] = _process_env(proc, pid, prefix)
             found.setdefault(program, []).append(entry)
     return found
+
+
+def _boot_time(proc: str) -> t.Optional[float]:
+    try:
+        with open(os.path.join(proc, "stat")) as handle:
+            for line in handle:
+                if line.startswith("btime "):
+                    return float(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 # Programs whose settings can come from environment variables, and the prefix of those variables.

@@ -144,6 +144,8 @@ class NodeFS:
             "owner": _user_name(info.st_uid, self),
             "group": _group_name(info.st_gid, self),
             "size": info.st_size,
+            # Last change of the content: a live process older than this has not loaded it.
+            "mtime": round(info.st_mtime, 3),
         }
 
 

@@ -206,6 +206,8 @@ class Node:
     # The host's Kubernetes version (the API server's, else the kubelet's) and where it comes from.
     kubernetes_version: t.Optional[str] = None
     version_source: str = ""
+    # Running processes by program (live nodes): pid, argv, start time.
+    processes: t.Dict[str, t.List[t.Dict[str, t.Any]]] = field(default_factory=dict)
 
     def file(self, path: str) -> t.Dict[str, t.Any]:
         return self.files.get(path, {"type": "unknown"})
@@ -278,6 +280,7 @@ def build_node(snapshot: t.Dict[str, t.Any]) -> Node:
         root=snapshot.get("root", "/"), live=bool(snapshot.get("live")), layout=layout,
         components=components, files=files, static_pod_path=pod_path, errors=errors,
         kubernetes_version=version, version_source=version_source,
+        processes=snapshot.get("processes", {}) if snapshot.get("live") else {},
     )
 
 

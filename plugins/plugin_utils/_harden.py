@@ -26,7 +26,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._components imp
     follow_up_request,
     merge_snapshots,
 )
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _apiserver_files, _restart_plan, _versions, _yaml_edit
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _apiserver_files, _restart_plan, _staleness, _versions, _yaml_edit
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Options, evaluate, stat_paths, waiver_for
 
@@ -173,6 +173,7 @@ def run(
 ) -> t.Dict[str, t.Any]:
     snapshot, trips, node = discover(call_module, root, rules, cached, first_extra)
     findings = evaluate(node, rules, options)
+    _staleness.mark(node, findings)
     waived = {}
     for finding in findings:
         if finding.status in ("fail", "manual"):
@@ -196,7 +197,11 @@ def run(
         )
         if written.get("failed"):
             write_error = written.get("msg", "writing failed")
-    results = [_result(f, planner, waived, check_mode, write_error) for f in findings]
+    # A process older than its (right) file is restarted when remediating: it then runs the fix.
+    restart_only = [f.rule.component for f in findings if f.restart_only and options.remediate and f.rule.id not in waived]
+    plan = [] if write_error else _restarts(node, planner, findings, restart_only)
+    restarted = {c for step in plan for c in step["components"]}
+    results = [_result(f, planner, waived, check_mode, write_error, restarted) for f in findings]
     dependent = [f.rule.id for f in findings if _versions.version_dependent(f.rule) and f.status != "not_applicable"]
     if not node.kubernetes_version:
         for result in results:
@@ -204,7 +209,7 @@ def run(
                 note = "Kubernetes version unknown (%s): this verdict depends on it" % node.version_source
                 result["message"] = (result["message"] + "; " if result["message"] else "") + note
     benchmark, benchmark_reason = _benchmark.select(options.benchmark, node.kubernetes_version)
-    changed = bool(specs) and not write_error
+    changed = (bool(specs) or bool(plan)) and not write_error
     return {
         "changed": changed,
         "failed": bool(write_error),
@@ -225,7 +230,7 @@ def run(
             "cluster_side": {n: c.cluster_side for n, c in node.components.items() if c.cluster_side},
             "read_errors": read_errors(node),
         },
-        "restart": _restarts(node, planner, findings),
+        "restart": plan,
         "backups": written.get("backups", []),
         "round_trips": trips,
         "diff": _diffs(planner) if want_diff else [],
@@ -244,7 +249,8 @@ def read_errors(node: Node) -> t.List[str]:
     return found
 
 
-def _result(finding: Finding, planner: Planner, waived: t.Mapping[str, t.Any], check_mode: bool, write_error: str) -> t.Dict[str, t.Any]:
+def _result(finding: Finding, planner: Planner, waived: t.Mapping[str, t.Any], check_mode: bool, write_error: str,
+            restarted: t.Collection[str] = ()) -> t.Dict[str, t.Any]:
     rule = finding.rule
     status = finding.status
     message = finding.message
@@ -259,13 +265,17 @@ def _result(finding: Finding, planner: Planner, waived: t.Mapping[str, t.Any], c
             status, message = "error", write_error
         else:
             status = "would_fix" if check_mode else "fixed"
+    elif status == "fail" and finding.restart_only and rule.component in restarted:
+        # Nothing to write: the restart plan restarts the process, which then loads the file (or the
+        # host fails and rolls back).
+        status = "would_fix" if check_mode else "fixed"
     return make_result(
         rule, status, actual=finding.actual, expected=finding.expected, source=finding.source,
         message=message, changed_files=files, waiver=waived.get(rule.id),
     )
 
 
-def _restarts(node: Node, planner: Planner, findings: t.Sequence[Finding]) -> t.List[t.Dict[str, t.Any]]:
+def _restarts(node: Node, planner: Planner, findings: t.Sequence[Finding], restart_only: t.Sequence[str]) -> t.List[t.Dict[str, t.Any]]:
     """The typed restart plan (see _restart_plan): the units and static pods to restart, in order, and how
     to see each one is back. Every component whose file changed counts, also in a file shared by several
     (k3s/RKE2 config.yaml)."""
@@ -276,7 +286,7 @@ def _restarts(node: Node, planner: Planner, findings: t.Sequence[Finding]) -> t.
             continue
         for name in dict.fromkeys([edit.component] + [component_of[r] for r in edit.rules if r in component_of]):
             changed.setdefault(name, []).append((edit.path, edit.before, edit.after))
-    return _restart_plan.plan(node, changed, [f.rule.component for f in findings if f.restart_only])
+    return _restart_plan.plan(node, changed, restart_only)
 
 
 def _diffs(planner: Planner) -> t.List[t.Dict[str, str]]:

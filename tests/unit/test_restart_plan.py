@@ -259,3 +259,64 @@ def test_plan_stops_at_the_first_step_that_does_not_come_back(tmp_path: t.Any, h
                           sleep=clock.sleep, root=unit_tree(tmp_path))
     assert caught.value.step == "kubelet"
     assert ["systemctl", "restart", "kube-proxy.service"] not in runner.calls
+
+
+# --- what runs vs what is on disk (live nodes) ---------------------------------------------------------
+
+
+def live_call(processes: t.Callable[[t.Dict[str, t.Any]], t.Dict[str, t.Any]]) -> t.Any:
+    """node_facts on a tree, presented as a live node whose processes ``processes(snapshot)`` returns."""
+    inner = call_module_factory(check=True)
+
+    def call(name: str, args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
+        out = inner(name, args)
+        if name.endswith("node_facts") and "snapshot" in out:
+            out["snapshot"]["live"] = True
+            out["snapshot"]["processes"] = processes(out["snapshot"])
+        return out
+
+    return call
+
+
+def kubelet_process(offset: float) -> t.Callable[[t.Dict[str, t.Any]], t.Dict[str, t.Any]]:
+    """A kubelet running the unit's own command line, started ``offset`` s after its config file changed."""
+    def processes(snapshot: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
+        argv = snapshot["units"]["kubelet.service"]["argv"]
+        mtime = snapshot["files"]["/var/lib/kubelet/config.yaml"]["mtime"]
+        return {"kubelet": [{"pid": 4242, "argv": argv, "start_ticks": 0, "started": mtime + offset}]}
+    return processes
+
+
+@pytest.mark.parametrize("offset, status", [(-60.0, "would_fix"), (60.0, "pass")])
+def test_a_kubelet_older_than_its_config_file_is_fixed_on_disk_restart_needed(tmp_path: t.Any, offset: float, status: str) -> None:
+    root = demo_node(tmp_path, "worker1")
+    rules = select_rules(["kubelet"], ["kubelet-authorization-mode"], [])
+    # The config file already has authorization mode Webhook: right on disk.
+    assert run(call_module_factory(check=True), root, rules, Options(), True, "/b", False)["results"][0]["status"] == "pass"
+    outcome = run(live_call(kubelet_process(offset)), root, rules, Options(), True, "/b", False)
+    (result,) = outcome["results"]
+    assert result["status"] == status
+    if status == "pass":
+        assert outcome["restart"] == [] and not outcome["changed"]
+        return
+    assert "fixed on disk, restart needed: /var/lib/kubelet/config.yaml" in result["message"]
+    assert "kubelet (PID 4242)" in result["message"]
+    assert [s["unit"] for s in outcome["restart"]] == ["kubelet.service"]
+    assert outcome["changed"]  # a live run restarts the kubelet (check mode predicts it)
+    # Auditing only: the same finding is a failure, and nothing would restart.
+    audit = run(live_call(kubelet_process(offset)), root, rules, Options(remediate=False), True, "/b", False)
+    assert audit["results"][0]["status"] == "fail" and audit["restart"] == []
+
+
+def test_k3s_config_newer_than_the_k3s_process_needs_a_k3s_restart(tmp_path: t.Any) -> None:
+    root = fixture_copy(tmp_path, "k3s")
+
+    def processes(snapshot: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
+        mtime = snapshot["files"]["/etc/rancher/k3s/config.yaml"]["mtime"]
+        return {"k3s": [{"pid": 77, "argv": ["/usr/local/bin/k3s", "server"], "start_ticks": 0, "started": mtime - 30}]}
+
+    rules = select_rules(["kube-apiserver"], ["apiserver-profiling"], [])
+    (result,) = run(live_call(processes), root, rules, Options(remediate=False), True, "/b", False)["results"]
+    assert result["status"] == "fail"
+    assert result["message"].startswith("fixed on disk, restart needed: /etc/rancher/k3s/config.yaml")
+    assert result["message"].endswith("restart k3s")
