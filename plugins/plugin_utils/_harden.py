@@ -26,7 +26,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._components imp
     follow_up_request,
     merge_snapshots,
 )
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _apiserver_files, _restart_plan, _staleness, _versions, _yaml_edit
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _apiserver_files, _kubespray_vars, _layouts, _restart_plan, _staleness, _versions, _yaml_edit
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Options, evaluate, stat_paths, waiver_for
 
@@ -209,6 +209,8 @@ def run(
                 note = "Kubernetes version unknown (%s): this verdict depends on it" % node.version_source
                 result["message"] = (result["message"] + "; " if result["message"] else "") + note
     benchmark, benchmark_reason = _benchmark.select(options.benchmark, node.kubernetes_version)
+    if node.layout == _layouts.KUBESPRAY:
+        _kubespray_notes(node, findings, results, options)
     changed = (bool(specs) or bool(plan)) and not write_error
     return {
         "changed": changed,
@@ -273,6 +275,26 @@ def _result(finding: Finding, planner: Planner, waived: t.Mapping[str, t.Any], c
         rule, status, actual=finding.actual, expected=finding.expected, source=finding.source,
         message=message, changed_files=files, waiver=waived.get(rule.id),
     )
+
+
+def _kubespray_notes(node: Node, findings: t.Sequence[Finding], results: t.Sequence[t.Dict[str, t.Any]], options: Options) -> None:
+    """Name the kubespray inventory variable that keeps each fix (the next kubespray run re-templates the file)."""
+    etcd = node.components.get("etcd")
+    etcd_on_host = etcd is not None and etcd.kind == "systemd"
+    for finding, result in zip(findings, results):
+        rule = finding.rule
+        if result["status"] not in ("fixed", "would_fix", "fail") or not (rule.flag or rule.config_key):
+            continue
+        if finding.fix is not None and finding.fix.kind in ("flag", "config", "config_list"):
+            value = finding.fix.value
+        elif rule.operator == "eq":
+            value = options.overrides.get(rule.id, rule.expected)
+        else:
+            continue
+        key = rule.config_key if rule.component == "kubelet" else None
+        sentence = _kubespray_vars.note(rule.component, rule.flag, key, value, etcd_on_host)
+        if sentence:
+            result["message"] = (result["message"] + "; " if result.get("message") else "") + sentence
 
 
 def _restarts(node: Node, planner: Planner, findings: t.Sequence[Finding], restart_only: t.Sequence[str]) -> t.List[t.Dict[str, t.Any]]:
