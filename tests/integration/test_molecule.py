@@ -1,4 +1,4 @@
-"""Restart, health check and rollback on real systemd nodes: the molecule scenario extensions/molecule/live_nodes.
+"""Restart, health check and rollback on real systemd nodes: the molecule scenarios extensions/molecule/live_nodes and live_services.
 
 Two podman containers with systemd as PID 1 (a control plane and a worker, laid out as the insecure
 demo kubeadm nodes) run the test stand-ins of the kubelet and the control plane (tests/standins). The
@@ -60,3 +60,21 @@ def test_live_nodes_scenario() -> None:
     for step in ("prepare", "converge", "idempotence", "side_effect", "verify"):
         # "[live_nodes > verify] Executed: Successful" (log) or "live_nodes ➜ verify: Executed: Successful" (recap)
         assert re.search(r"live_nodes\W{1,4}%s\W{1,3}Executed: Successful" % step, output), "step %s did not run" % step
+
+
+@pytest.mark.molecule
+def test_live_services_scenario() -> None:
+    """k3s agents and a systemd etcd: the whole service restarts, rollback byte for byte, batches of one."""
+    _require_machine()
+    setup = _run([os.path.join(REPO, "tests", "podman", "setup")], timeout=900)
+    assert setup.returncode == 0, "tests/podman/setup failed:\n%s" % setup.stderr[-4000:]
+
+    started = time.monotonic()
+    result = _run([os.path.join(VENV_BIN, "molecule"), "test", "-s", "live_services"], timeout=900)
+    elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr
+    print("molecule test -s live_services took %.0f s" % elapsed)
+    assert result.returncode == 0, "molecule test -s live_services failed after %.0f s; last output:\n%s" % (
+        elapsed, output[-12000:])
+    for step in ("prepare", "converge", "side_effect"):
+        assert re.search(r"live_services\W{1,4}%s\W{1,3}Executed: Successful" % step, output), "step %s did not run" % step

@@ -14,7 +14,8 @@ static pod manifests, so they show up in /proc with the manifests' flags. What t
 * etcd: refuses to start when a certificate file is missing or --auto-tls / --peer-auto-tls is not a
   boolean. Listens on every --listen-client-urls URL (HTTPS with the --cert-file certificate; client
   certificates signed by --trusted-ca-file required when --client-cert-auth=true) and every
-  --listen-metrics-urls URL (HTTP); both serve /health.
+  --listen-metrics-urls URL (HTTP); both serve /health. Every flag can also be given as ETCD_<FLAG> in the
+  environment (kubespray's /etc/etcd.env); a variable and its flag both set make it exit, as etcd does.
 """
 
 from __future__ import annotations
@@ -91,6 +92,20 @@ def run_control_plane_component(name: str, flags: dict[str, list[str]]) -> None:
         common.serve(name, bind, port, common.Handler, common.server_context(cert, key, None), ControlPlaneComponent())
 
 
+def with_environment(flags: dict[str, list[str]], env: t.Mapping[str, str]) -> dict[str, list[str]]:
+    """etcd also reads every flag from ETCD_<FLAG> (kubespray's /etc/etcd.env); both set is an error."""
+    merged = dict(flags)
+    for var, value in sorted(env.items()):
+        if not var.startswith("ETCD_") or var in ("ETCD_UNSUPPORTED_ARCH",):
+            continue
+        flag = var[len("ETCD_"):].lower().replace("_", "-")
+        if flag in flags:
+            raise StartupError(f'conflicting environment variable "{var}" is shadowed by corresponding command-line '
+                               'flag (either unset environment variable or disable flag)')
+        merged[flag] = [value]
+    return merged
+
+
 def run_etcd(flags: dict[str, list[str]]) -> None:
     common.require_files("etcd", flags, ETCD_FILE_FLAGS)
     for flag in BOOL_FLAGS & set(flags):
@@ -122,7 +137,7 @@ def main() -> int:
     try:
         flags = common.parse_flags(sys.argv[1:], BOOL_FLAGS)
         if name == "etcd":
-            run_etcd(flags)
+            run_etcd(with_environment(flags, os.environ))
         elif name in SECURE_PORTS:
             run_control_plane_component(name, flags)
         else:
@@ -130,6 +145,7 @@ def main() -> int:
     except StartupError as exc:
         common.die(name, str(exc))
     common.log(name, "I started")
+    common.notify_ready()
     common.wait_forever()
     return 0
 

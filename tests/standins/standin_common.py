@@ -31,6 +31,7 @@ SHORT_NAMES = {
     "kubelet_standin.py": "k",
     "apiserver_standin.py": "a",
     "components_standin.py": "c",
+    "k3s_standin.py": "s",
 }
 
 
@@ -308,6 +309,16 @@ def status(code: int, reason: str, message: str) -> dict[str, t.Any]:
     """A metav1.Status body as the API server and kubelet return it."""
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": message, "reason": reason, "code": code}
+
+
+def notify_ready() -> None:
+    """Tell systemd the service is up (Type=notify units, as etcd does), when it asked for it."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    address = "\0" + path[1:] if path.startswith("@") else path
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"READY=1", address)
 
 
 def wait_forever() -> None:
