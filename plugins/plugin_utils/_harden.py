@@ -26,7 +26,15 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._components imp
     follow_up_request,
     merge_snapshots,
 )
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _apiserver_files, _kubespray_vars, _layouts, _restart_plan, _staleness, _versions, _yaml_edit
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
+    _apiserver_files,
+    _kubespray_vars,
+    _layouts,
+    _restart_plan,
+    _staleness,
+    _versions,
+    _yaml_edit,
+)
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Options, evaluate, stat_paths, waiver_for
 

@@ -21,7 +21,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import 
 from kubefort_testlib import REPO, _demo_nodes_script, call_module_factory, demo_node
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "nodes")
-COMPONENTS = ["kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kube-proxy"]
+COMPONENTS = ("kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kube-proxy")
 
 
 def fixture_copy(tmp_path: t.Any, name: str) -> str:
@@ -33,7 +33,7 @@ def fixture_copy(tmp_path: t.Any, name: str) -> str:
 
 def plan_of(root: str, components: t.Sequence[str] = COMPONENTS, rules: t.Sequence[str] = (),
             overrides: t.Optional[t.Dict[str, t.Any]] = None) -> t.List[t.Dict[str, t.Any]]:
-    selected = select_rules(components, list(rules), [])
+    selected = select_rules(list(components), list(rules), [])
     outcome = run(call_module_factory(check=True), root, selected, Options(overrides=overrides or {}), True,
                   "/var/lib/kubefort/backups", False)
     return outcome["restart"]
