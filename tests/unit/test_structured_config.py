@@ -150,7 +150,7 @@ def test_authorization_json_and_webhook_order(tmp_path):
     root = node(tmp_path, "kubeadm-1.35")
     outcome = harden(root, check=False, rules=["1.2.8"])
     assert result(outcome, "1.2.8")["changed_files"] == ["/" + CONFIG + "/authorization-config.yaml", "/" + MANIFEST]
-    assert outcome["restart"]["static_pods"] == ["kube-apiserver"]
+    assert [s["name"] for s in outcome["restart"] if s["kind"] == "static_pod"] == ["kube-apiserver"]
     text = read(root, CONFIG + "/authorization-config.yaml")
     assert text.index("type: Node") < text.index("type: RBAC") < text.index("# Team namespaces") < text.index("type: Webhook")
 
