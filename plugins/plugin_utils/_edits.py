@@ -376,10 +376,17 @@ class Planner:
             # kubelet 1.28 (or a version not known): a zero value in a drop-in never overrides. It goes into the
             # --config file, where it wins, and into each drop-in that sets another value (so it stops
             # overriding); on 1.29+ that gives the same result.
-            if comp.config_path in comp.generated and comp.merge_model == KUBELET_MERGE_DEFAULTS:
-                raise EditError("kubelet 1.28 ignores a %s of 0/false set in a drop-in, and %s is rewritten by %s at "
+            # Where the zero can only go into a drop-in of kubefort's own (the --config file, or a drop-in that
+            # sets another value, is rewritten by the distribution), it would not win on 1.28: no fix here.
+            losing = [c.path for c in dropins if c.path in comp.generated and not is_zero(get_path(c.data, keypath))]
+            if comp.config_path in comp.generated:
+                losing.insert(0, t.cast(str, comp.config_path))
+            if losing:
+                raise EditError("kubelet 1.28 ignores a %s of 0/false set in a drop-in%s, and %s %s rewritten by %s at "
                                 "every boot: set it in the node configuration %s reads" % (
-                                    fix.target, comp.config_path, comp.layout, comp.layout))
+                                    fix.target, "" if comp.merge_model == KUBELET_MERGE_DEFAULTS else
+                                    " (this kubelet's version is unknown)", ", ".join(losing),
+                                    "is" if len(losing) == 1 else "are", comp.layout, comp.layout))
             for config in dropins:
                 if not is_zero(get_path(config.data, keypath)) and config.path not in comp.generated:
                     self._config_at(finding, fix, config.path, keypath)

@@ -80,11 +80,27 @@ def test_fix_writes_the_source_of_truth_once(tmp_path, fixture):
 
     again = harden(root, check=False)
     assert not again["changed"] and again["diff"] == []
-    undecided = {r["id"] for r in again["results"] if r["status"] == "error" and "version is unknown" in r["message"]}
-    # AL2023 (version unknown here): kubefort's own drop-in sets readOnlyPort 0 over nodeadm's 10255, which
-    # takes effect on kubelet 1.29+ but not on 1.28 (a zero in a drop-in never overrides there).
-    assert undecided == ({"kubelet-read-only-port"} if fixture == "eks-al2023" else set())
-    assert {r["status"] for r in again["results"] if r["id"] not in undecided} <= {"pass", "not_applicable"}
+    # AL2023 (version unknown here) runs --config-dir without KUBELET_CONFIG_DROPIN_DIR_ALPHA, which 1.28 and
+    # 1.29 refuse: its drop-ins merge as on 1.30+, where kubefort's own drop-in's readOnlyPort 0 wins.
+    assert {r["status"] for r in again["results"]} <= {"pass", "not_applicable"}
+
+
+def test_unknown_version_zero_in_a_losing_dropin_is_not_called_fixed(tmp_path):
+    """Version unknown and the 1.28/1.29 variable set: a zero kubefort could only put in a drop-in of its own
+    (nodeadm rewrites config.json and 00-nodeadm.conf) would not win on 1.28, so no fix is claimed."""
+    root = str(tmp_path / "node")
+    shutil.copytree(os.path.join(FIXTURES, "eks-al2023"), root, symlinks=True)
+    env = os.path.join(root, "etc/eks/kubelet/environment")
+    with open(env, "a") as handle:
+        handle.write("KUBELET_CONFIG_DROPIN_DIR_ALPHA=on\n")
+    before = {p: read(root, p) for p in ("etc/kubernetes/kubelet/config.json", "etc/kubernetes/kubelet/config.json.d/00-nodeadm.conf")}
+    for check in (True, False):
+        result = harden(root, check=check)
+        port = next(r for r in result["results"] if r["id"] == "kubelet-read-only-port")
+        assert port["status"] == "error", port
+        assert "version is unknown" in port["message"] and "rewritten by eks" in port["message"], port["message"]
+        assert "kubelet/config.json.d/90-kubefort.conf" not in port["changed_files"]
+    assert {p: read(root, p) for p in before} == before
 
 
 # --- the edit primitives -------------------------------------------------------------------------------
