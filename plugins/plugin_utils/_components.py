@@ -644,11 +644,9 @@ def apply_kubelet_merge(comp: Component) -> None:
     have = _version(comp.version)
     if (model is None and flags is not None and flags.value("config-dir") and comp.unit is not None
             and DROPIN_ALPHA_ENV not in (comp.unit.get("env") or {})):
-        # 1.28 and 1.29 exit at start on --config-dir without the variable: a kubelet that runs so is 1.30+.
+        # 1.28 and 1.29 exit at start on --config-dir without the variable: a kubelet that runs so is 1.30+
+        # (docs/distributions.md).
         model = KUBELET_MERGE_PATCH
-        comp.notes.append("the kubelet's version is unknown; it is given --config-dir without %s, which 1.28 and "
-                          "1.29 refuse, so its drop-ins are judged as 1.30 and later merge them (JSON merge patches)"
-                          % DROPIN_ALPHA_ENV)
     comp.merge_model = model
     if (flags is not None and flags.value("config-dir") and comp.unit is not None and have in ((1, 28), (1, 29))
             and DROPIN_ALPHA_ENV not in (comp.unit.get("env") or {}) and comp.layout not in _layouts.RANCHER):
