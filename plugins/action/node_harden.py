@@ -128,12 +128,14 @@ class ActionModule(ActionBase):
 
     def _rollout_stopped_by(self, task_vars: t.Mapping[str, t.Any], host: str) -> t.List[str]:
         """In a real run on a control-plane, etcd or ungrouped host: the other such hosts of the run where a
-        stage failed (a rollout stopped by another host is not itself a cause). Workers are not gated."""
+        stage failed (a rollout stopped by another host is not itself a cause). On a worker: the workers of
+        earlier batches whose change was rolled back (a failed batch stops the worker rollout)."""
         groups = task_vars.get("groups") or {}
         workers = set(groups.get("kube_node") or []) - set(groups.get("kube_control_plane") or []) - set(groups.get("etcd") or [])
-        if host in workers:
-            return []
         hostvars = task_vars.get("hostvars") or {}
+        if host in workers:
+            return [name for name in sorted(workers) if name != host and name in hostvars
+                    and any(f["stage"] == "rollback" for f in _host_state.current_failures(hostvars[name]))]
         stopped = []
         for name in groups.get("all") or []:
             if name == host or name in workers or name not in hostvars:
