@@ -37,12 +37,12 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils import _authz, 
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._apiserver_files import host_path
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import HEALTH_PATHS, anonymous_policy
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import _load_manifest, _manifest_flags
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Fix
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import FIX_KINDS, Finding, Fix
 
 if t.TYPE_CHECKING:
     from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
 
-KINDS = ("authz_config", "authn_config", "apiserver_probes_tcp")
+KINDS = tuple(kind for kind, module in FIX_KINDS.items() if module == "_edits_apiserver")
 PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 
 

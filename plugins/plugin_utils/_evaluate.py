@@ -73,13 +73,25 @@ class Setting:
     origin: str  # "flag", "config", "default", "file", "unset"
 
 
+# Every fix kind and the planner module that writes it: the one list a Fix's kind is checked against, so a
+# misspelt or unplanned kind fails where the Fix is made instead of becoming "fail, no fix".
+FIX_KINDS: t.Mapping[str, str] = {
+    "flag": "_edits",
+    "config": "_edits",
+    "attrs": "_edits",  # the first file; further files of a multi-file rule in _edits_extra
+    "apiserver_anonymous": "_edits",
+    "supplied_file": "_edits_extra",
+    "flag_mount": "_edits_extra",
+    "config_list": "_edits_extra",
+    "authz_config": "_edits_apiserver",
+    "authn_config": "_edits_apiserver",
+    "apiserver_probes_tcp": "_edits_apiserver",
+}
+
+
 @dataclass
 class Fix:
-    """One change a rule asks for.
-
-    ``kind`` is ``flag``, ``config``, ``attrs`` or ``apiserver_anonymous`` (planned by _edits.Planner), or
-    ``supplied_file``, ``flag_mount`` / ``config_list`` (planned by _edits_extra).
-    """
+    """One change a rule asks for; ``kind`` is a key of FIX_KINDS, which names the module that plans it."""
 
     kind: str
     component: str
@@ -88,6 +100,10 @@ class Fix:
     mode: t.Optional[str] = None
     owner: t.Optional[str] = None
     group: t.Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FIX_KINDS:
+            raise ValueError("unknown fix kind %r (known: %s)" % (self.kind, ", ".join(sorted(FIX_KINDS))))
 
 
 @dataclass
