@@ -176,7 +176,7 @@ class Planner:
         if value is None:
             value = group[0].actual
         for finding in group:
-            expected = finding.expected.split(" (override)")[0] if finding.expected else finding.rule.expected
+            expected = finding.expected_value if finding.expected_value is not None else finding.rule.expected
             value = transform(finding.rule, normalize(value), expected)
         value = normalize(value)
         rule_ids = [f.rule.id for f in group]

@@ -112,11 +112,14 @@ class Finding:
     status: str  # pass, fail, manual, not_applicable, error (before remediation)
     actual: t.Optional[str] = None
     source: str = ""
-    expected: t.Optional[str] = None
+    expected: t.Optional[str] = None  # display text of what is expected, when not the rule's own
     message: str = ""
     fix: t.Optional[Fix] = None
     restart_only: bool = False  # the file is right, the running process is not
     more_fixes: t.List[Fix] = field(default_factory=list)  # further files of a multi-file rule
+    # The value judged against (normalized) when an override replaces the rule's own; planners read this,
+    # never the display text in ``expected``.
+    expected_value: t.Optional[str] = None
 
     @property
     def fixes(self) -> t.List[Fix]:
@@ -337,6 +340,10 @@ def _guard(finding: Finding, comp: Component, rule: Rule, options: Options) -> F
     return finding
 
 
+def _override_value(rule: Rule, expected: t.Any) -> t.Optional[str]:
+    return None if expected == rule.expected else normalize(expected)
+
+
 def _expected_words(rule: Rule, expected: t.Any) -> t.Optional[str]:
     if expected == rule.expected:
         return None
@@ -347,7 +354,8 @@ def _evaluate_setting(comp: Component, rule: Rule, expected: t.Any) -> Finding:
     disk = lookup(comp, rule, comp.disk_flags)
     running = lookup(comp, rule, comp.running_flags) if comp.running_flags is not None else None
     shown = running or disk
-    finding = Finding(rule, "pass", shown.value, shown.source, expected=_expected_words(rule, expected))
+    finding = Finding(rule, "pass", shown.value, shown.source, expected=_expected_words(rule, expected),
+                      expected_value=_override_value(rule, expected))
     disk_ok = compare(rule.operator, disk.value, expected)
     if not disk_ok:
         finding.status = "fail"
@@ -391,7 +399,8 @@ def _judge(comp: Component, rule: Rule, ok: t.Callable[[Setting], bool], expecte
     """The disk setting decides (and is fixed); a running process that differs needs a restart."""
     disk, running = _both(comp, rule, flag, config_key)
     shown = running or disk
-    finding = Finding(rule, "pass", shown.value, shown.source, expected=_expected_words(rule, expected))
+    finding = Finding(rule, "pass", shown.value, shown.source, expected=_expected_words(rule, expected),
+                      expected_value=_override_value(rule, expected))
     if not ok(disk):
         finding.status, finding.actual, finding.source = "fail", disk.value, disk.source
         if rule.automated:
@@ -596,6 +605,7 @@ def _check_manual(node: Node, comp: Component, rule: Rule, expected: t.Any, opti
                                        expected=expected, fix=expected, extra={})
         finding = _evaluate_setting(comp, enforced, expected)
         finding.expected = "%s (override)" % normalize(expected)
+        finding.expected_value = normalize(expected)
         return finding
     actual, source = None, ""
     if rule.flag or rule.config_key:

@@ -529,6 +529,13 @@ def test_manual_rule_becomes_enforced_with_an_override():
     assert finding.status == "fail" and finding.fix.value == "300s"
 
 
+def test_override_value_and_its_display_text_are_separate_fields():
+    finding = run("apiserver-request-timeout", api(), overrides={"apiserver-request-timeout": "300s"})
+    assert (finding.expected_value, finding.expected) == ("300s", "300s (override)")
+    plain = run("kubelet-read-only-port", kl(config={"readOnlyPort": 10255}))
+    assert (plain.expected_value, plain.expected) == (None, None)
+
+
 def test_value_needing_a_decision_is_fixed_only_with_an_override():
     without = run("kubelet-pod-pids-limit", kl(config={}))
     assert without.fix is None and "kubefort_overrides.kubelet-pod-pids-limit" in without.message
