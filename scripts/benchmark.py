@@ -22,7 +22,7 @@ as a ratio to the median floor of its fleet: on a loaded machine only figures fr
 minutes compare. The load average is recorded before and after every run.
 
 Usage: .venv/bin/python scripts/benchmark.py [--sizes 1,10,100,500] [--forks 10,50] [--podman 2,6]
-           [--repeat 3] [--lock /work/team/podman.lock] [--subset 4.2.4] [--markdown FILE] [--json FILE]
+           [--repeat 3] [--lock /tmp/kubefort-test-locks/podman.lock] [--subset 4.2.4] [--markdown FILE] [--json FILE]
 """
 
 from __future__ import annotations
@@ -833,7 +833,7 @@ def main() -> int:
     parser.add_argument("--workdir", help="keep node trees and logs here instead of a temporary directory")
     parser.add_argument("--repeat", type=int, default=3,
                         help="floor and audit pairs per fleet, interleaved (medians are reported; default 3)")
-    parser.add_argument("--lock", help="hold this file's lock (flock) while the podman fleets run, e.g. /work/team/podman.lock")
+    parser.add_argument("--lock", help="hold this file's lock (flock) while the podman fleets run, e.g. /tmp/kubefort-test-locks/podman.lock")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     forks = sorted(int(f) for f in args.forks.split(",") if f)
