@@ -808,8 +808,9 @@ def _load_config_files(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]
 def rancher_config_paths(files: t.Mapping[str, t.Any], dist: _layouts.Rancher) -> t.List[str]:
     """config.yaml, then config.yaml.d/*.yaml and *.yml in name order (the order k3s/RKE2 merge them)."""
     prefix = dist.config_dir + "/"
+    # A drop-in that cannot be read is kept: its error makes the components it may configure errors.
     dropins = sorted(p for p in files if p.startswith(prefix) and "/" not in p[len(prefix):]
-                     and p.endswith((".yaml", ".yml")) and "content" in files[p])
+                     and p.endswith((".yaml", ".yml")) and ("content" in files[p] or files[p].get("error")))
     return [dist.config] + dropins
 
 
@@ -938,7 +939,9 @@ def _rancher_role(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher, values: 
 def _build_rancher(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher,
                    errors: t.List[str]) -> t.Tuple[t.Dict[str, Component], str]:
     files = snapshot.get("files", {})
-    values, items = rancher_config(files, dist, errors)
+    config_errors: t.List[str] = []
+    values, items = rancher_config(files, dist, config_errors)
+    errors.extend(config_errors)
     role, unit = _rancher_role(snapshot, dist, values)
     service = unit["name"][: -len(".service")] if unit else dist.name + ("-server" if dist.name == _layouts.RKE2 and role == "server"
                                                                          else "-agent" if role == "agent" else "")
@@ -956,6 +959,8 @@ def _build_rancher(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher,
             comp.present = False
             continue
         comp.present = True
+        # A config file that cannot be read or parsed may set any component's arguments: fail closed.
+        comp.errors.extend(config_errors)
         arg_key = dist.arg_keys[name]
         comp.arg_items = items.get(arg_key, []) + _command_line_items(unit, arg_key)
         if name == "kubelet":
@@ -1103,6 +1108,10 @@ def _build_microk8s(snapshot: t.Dict[str, t.Any], errors: t.List[str]) -> t.Dict
         if "content" not in entry:
             if entry.get("error"):
                 errors.append(entry["error"])
+                # There but unreadable: the component is configured, its rules are errors (not "does not run").
+                components[name].present = True
+                components[name].args_file = path
+                components[name].errors.append(entry["error"])
             continue
         comp = components[name]
         comp.present = True

@@ -57,6 +57,10 @@ HOST_DATA_KEYS = ("component_versions", "version_dependent_rules")
 # The result a host gets for each stage that failed on it (missing root, unreachable, module failure,
 # rollback): an open error, so a failed host never looks better and every output shows it.
 HOST_FAILED_ID = "kubefort-host-failed"
+# The result a host gets for what discovery could not read and no rule's error names (a file that is not
+# tied to one component: a broken k3s/RKE2 config.yaml, an unreadable file in the static pod directory, an
+# etcd config file): an open error, so the host never looks better for it and every format shows it.
+READ_ERROR_ID = "kubefort-read-error"
 
 
 class ReportInputError(ValueError):
@@ -186,6 +190,24 @@ def failure_result(stage: str, reason: str) -> t.Dict[str, t.Any]:
     return result
 
 
+def read_error_result(messages: t.Sequence[str]) -> t.Dict[str, t.Any]:
+    """The error result that stands for read errors no other result of the host names."""
+    result = dict(RESULT_DEFAULTS)
+    result.update(
+        id=READ_ERROR_ID, status="error", severity="high", component="kubefort", section="kubefort",
+        title="Every file that configures the node could be read",
+        expected="every configuration file read, decoded and parsed", message="; ".join(messages),
+        remediation="Fix the file named in the message (kubefort cannot tell which settings it holds), then run again.",
+    )
+    return result
+
+
+def unattributed_read_errors(read_errors: t.Iterable[str], results: t.Iterable[t.Mapping[str, t.Any]]) -> t.List[str]:
+    """The read errors that no ``error`` result of the host carries in its message."""
+    messages = [str(r.get("message") or "") for r in results if r.get("status") == "error"]
+    return [e for e in read_errors if not any(e.rstrip(". ") in m for m in messages)]
+
+
 def _normalize_failures(raw: t.Any, host: str) -> t.List[t.Dict[str, str]]:
     if raw is None:
         return []
@@ -210,12 +232,16 @@ def build_host(name: str, results: t.Any, info: t.Any = None, kind: str = "node"
     normalized = [_normalize_result(raw, name, index) for index, raw in enumerate(results)]
     host_failures = _normalize_failures(failures, name)
     normalized.extend(failure_result(f["stage"], f["reason"]) for f in host_failures)
+    read = (info or {}).get("read_errors") if isinstance(info, t.Mapping) else None
+    read_errors = [str(e) for e in read or []]
+    unattributed = unattributed_read_errors(read_errors, normalized)
+    if unattributed:
+        normalized.append(read_error_result(unattributed))
     for result in normalized:
         result["fingerprint"] = fingerprint(name, result["id"], result["component"] or result["section"])
     host = {"name": name, "kind": kind}
     host.update(_normalize_host_info(info, name))
-    read = (info or {}).get("read_errors") if isinstance(info, t.Mapping) else None
-    host["read_errors"] = [str(e) for e in read or []]
+    host["read_errors"] = read_errors
     host["failures"] = host_failures
     host["summary"] = summarize(normalized)
     host["sections"] = section_summaries(normalized)

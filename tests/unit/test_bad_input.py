@@ -181,10 +181,26 @@ def manifests_a_file(root):
         handle.write("not a directory\n")
 
 
-def eks_node(tmp_path):
-    root = os.path.join(str(tmp_path), "nodes", "eks-al2")
-    shutil.copytree(os.path.join(REPO, "tests", "fixtures", "nodes", "eks-al2"), root, symlinks=True)
+def fixture_node(tmp_path, name):
+    """A copy of one installer-written node of tests/fixtures/nodes (EKS, k3s, RKE2, microk8s ...)."""
+    root = os.path.join(str(tmp_path), "nodes", name)
+    shutil.copytree(os.path.join(REPO, "tests", "fixtures", "nodes", name), root, symlinks=True)
     return root
+
+
+def eks_node(tmp_path):
+    return fixture_node(tmp_path, "eks-al2")
+
+
+FIXTURE_NODES = ("eks-al2", "k3s", "rke2", "microk8s")
+K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
+RKE2_CONFIG = "/etc/rancher/rke2/config.yaml"
+MICROK8S_KUBELET = "/var/snap/microk8s/current/args/kubelet"
+
+
+def append(root, path, text):
+    with open(host(root, path), "a") as handle:
+        handle.write(text)
 
 
 # (case, node, components, break it, rule that must be error, message words)
@@ -229,13 +245,25 @@ TABLE = [
     ("JSON kubelet config with a syntax error", "eks-al2", ["kubelet"],
      lambda r: edit(r, "/etc/kubernetes/kubelet/kubelet-config.json", '"kind": "KubeletConfiguration",', '"kind": "KubeletConfiguration"'),
      "kubelet-read-only-port", ["/etc/kubernetes/kubelet/kubelet-config.json cannot be parsed"]),
+    # k3s/RKE2: config.yaml sets every component's arguments; read as empty, the defaults would pass.
+    ("k3s config.yaml that is not UTF-8", "k3s", ["kubelet", "kube-apiserver"], lambda r: write_bytes(r, K3S_CONFIG, GARBAGE),
+     "kubelet-read-only-port", [K3S_CONFIG + " is not UTF-8 text"]),
+    ("RKE2 config.yaml with a YAML syntax error", "rke2", CONTROL_PLANE + ["kubelet", "kube-proxy"],
+     lambda r: append(r, RKE2_CONFIG, "kubelet-arg: [\n"),
+     "apiserver-authorization-mode-rbac", [RKE2_CONFIG + " is not valid YAML at line"]),
+    ("unreadable RKE2 config.yaml.d drop-in", "rke2", ["kubelet"],
+     lambda r: (os.makedirs(host(r, RKE2_CONFIG + ".d")), write_bytes(r, RKE2_CONFIG + ".d/50-extra.yaml", GARBAGE)),
+     "kubelet-anonymous-auth", [RKE2_CONFIG + ".d/50-extra.yaml is not UTF-8 text"]),
+    # microk8s: an args file that is there but unreadable is a configured component, not "does not run".
+    ("microk8s kubelet args file that is not UTF-8", "microk8s", ["kubelet"], lambda r: write_bytes(r, MICROK8S_KUBELET, GARBAGE),
+     "kubelet-anonymous-auth", [MICROK8S_KUBELET + " is not UTF-8 text"]),
 ]
 
 
 @pytest.mark.parametrize("check", [True, False], ids=["check", "apply"])
 @pytest.mark.parametrize("case, node, components, breaker, rule_id, words", TABLE, ids=[row[0] for row in TABLE])
 def test_bad_input_table(tmp_path, case, node, components, breaker, rule_id, words, check):
-    root = eks_node(tmp_path) if node == "eks-al2" else demo_node(tmp_path, node)
+    root = fixture_node(tmp_path, node) if node in FIXTURE_NODES else demo_node(tmp_path, node)
     breaker(root)
     before = tree_hashes(root)
     rules = select_rules(components, [], [])
