@@ -46,7 +46,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._flags import (
     FlagSet,
     parse_args,
 )
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts, _versions
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _dist_rancher, _layouts, _versions
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._yaml_edit import (
     YAMLEditError,
     line_of,
@@ -259,7 +259,7 @@ def build_node(snapshot: t.Dict[str, t.Any]) -> Node:
     layout = detect_layout(snapshot)
     errors: t.List[str] = []
     if layout in _layouts.RANCHER:
-        components, pod_path = _build_rancher(snapshot, _layouts.RANCHER_DISTS[layout], errors)
+        components, pod_path = _build_rancher(snapshot, _dist_rancher.RANCHER_DISTS[layout], errors)
     elif layout == _layouts.MICROK8S:
         components, pod_path = _build_microk8s(snapshot, errors), ""
     else:
@@ -805,7 +805,7 @@ def _load_config_files(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]
 # --- k3s and RKE2 ------------------------------------------------------------------------------------
 
 
-def rancher_config_paths(files: t.Mapping[str, t.Any], dist: _layouts.Rancher) -> t.List[str]:
+def rancher_config_paths(files: t.Mapping[str, t.Any], dist: _dist_rancher.Rancher) -> t.List[str]:
     """config.yaml, then config.yaml.d/*.yaml and *.yml in name order (the order k3s/RKE2 merge them)."""
     prefix = dist.config_dir + "/"
     # A drop-in that cannot be read is kept: its error makes the components it may configure errors.
@@ -814,7 +814,7 @@ def rancher_config_paths(files: t.Mapping[str, t.Any], dist: _layouts.Rancher) -
     return [dist.config] + dropins
 
 
-def rancher_config(files: t.Mapping[str, t.Dict[str, t.Any]], dist: _layouts.Rancher,
+def rancher_config(files: t.Mapping[str, t.Dict[str, t.Any]], dist: _dist_rancher.Rancher,
                    errors: t.List[str]) -> t.Tuple[t.Dict[str, t.Any], t.Dict[str, t.List[ArgItem]]]:
     """Merged config values, and for every list key its entries with file and line.
 
@@ -913,7 +913,7 @@ def get_args(initial: t.Mapping[str, t.Tuple[str, Source]], extra: t.Sequence[Ar
     return words, sources
 
 
-def _rancher_role(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher, values: t.Mapping[str, t.Any]) -> t.Tuple[str, t.Optional[t.Dict[str, t.Any]]]:
+def _rancher_role(snapshot: t.Dict[str, t.Any], dist: _dist_rancher.Rancher, values: t.Mapping[str, t.Any]) -> t.Tuple[str, t.Optional[t.Dict[str, t.Any]]]:
     """``server`` or ``agent``, and the unit that runs it."""
     units = snapshot.get("units", {})
     wants = snapshot.get("listings", {}).get("/etc/systemd/system/multi-user.target.wants", [])
@@ -936,7 +936,7 @@ def _rancher_role(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher, values: 
     return ("agent" if values.get("server") and not manifests else "server"), None
 
 
-def _build_rancher(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher,
+def _build_rancher(snapshot: t.Dict[str, t.Any], dist: _dist_rancher.Rancher,
                    errors: t.List[str]) -> t.Tuple[t.Dict[str, Component], str]:
     files = snapshot.get("files", {})
     config_errors: t.List[str] = []
@@ -972,7 +972,7 @@ def _build_rancher(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher,
             comp.kind = "static_pod"
             base = _flag_map(deployed) if deployed is not None else {}
         else:
-            base = {k: (v, {"path": "%s default" % dist.name}) for k, v in _layouts.RANCHER_DEFAULTS.get(name, {}).items()}
+            base = {k: (v, {"path": "%s default" % dist.name}) for k, v in _dist_rancher.RANCHER_DEFAULTS.get(name, {}).items()}
         if name == "etcd":
             etcd_config = dist.data_dir + "/server/db/etcd/config"
             if "content" in files.get(etcd_config, {}):
@@ -993,7 +993,7 @@ def _build_rancher(snapshot: t.Dict[str, t.Any], dist: _layouts.Rancher,
 
 
 def _rancher_runs(name: str, role: str, values: t.Mapping[str, t.Any], files: t.Mapping[str, t.Any],
-                  dist: _layouts.Rancher, comp: Component) -> bool:
+                  dist: _dist_rancher.Rancher, comp: Component) -> bool:
     if name in ("kubelet",):
         return True
     if name == "kube-proxy":
@@ -1052,18 +1052,18 @@ def _flag_map(flags: FlagSet) -> t.Dict[str, t.Tuple[str, Source]]:
     return result
 
 
-def _rancher_kubelet(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]], dist: _layouts.Rancher,
+def _rancher_kubelet(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]], dist: _dist_rancher.Rancher,
                      version: t.Optional[str]) -> None:
     """The kubelet k3s/RKE2 start: --config-dir with their generated defaults, then the kubelet-arg entries."""
     comp.kind = "systemd"
     base: t.Dict[str, t.Tuple[str, Source]] = {"config-dir": (dist.kubelet_config_dir, {"path": "%s default" % dist.name})}
-    if not _layouts.read_only_port_open(dist.name, version):
+    if not _dist_rancher.read_only_port_open(dist.name, version):
         base["read-only-port"] = ("0", {"path": "%s default" % dist.name})
     words, sources = get_args(base, [i for i in comp.arg_items if i.flag not in ("config", "config-dir")])
     comp.disk_flags = parse_args("kubelet", words, sources)
     defaults_path = "%s/00-%s-defaults.conf" % (dist.kubelet_config_dir, dist.name)
-    text = yaml.safe_dump(dict(_layouts.RANCHER_KUBELET_CONFIG), sort_keys=False)
-    generated = ConfigFile(defaults_path, text, json.loads(json.dumps(_layouts.RANCHER_KUBELET_CONFIG)), None, "yaml", generated=True)
+    text = yaml.safe_dump(dict(_dist_rancher.RANCHER_KUBELET_CONFIG), sort_keys=False)
+    generated = ConfigFile(defaults_path, text, json.loads(json.dumps(_dist_rancher.RANCHER_KUBELET_CONFIG)), None, "yaml", generated=True)
     _kubelet_config(comp, files, None, dist.kubelet_config_dir, generated)
     comp.generated.append(defaults_path)
     for config in comp.configs:

@@ -11,29 +11,27 @@ Each setting is changed where its effective value comes from: the flag occurrenc
 line or environment file line) when a flag sets it, else the config file (or the ``--config-dir``
 drop-in) that defines it, else the component's main config file. A flag-only kubelet gets the flag in
 the environment file its unit reads for extra arguments. No second, conflicting source is added.
+
+Where a flag lives, and which files a distribution regenerates, is the distribution module's
+(``_dist_*.py``, found by ``_layouts.distribution(layout)``): this module plans and validates, the
+distribution writes.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import typing as t
 from dataclasses import dataclass, field
 
-import yaml
-
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import (
-    BOOL_FLAGS,
     FlagSet,
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import (
     sha256_text,
 )
-from ansible_collections.kubefort.hardening.plugins.module_utils._systemd import (
-    parse_env_file,
-)
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts, _yaml_edit
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._dist_base import EditError
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import (
     AUTHN_CONFIG_PATH,
     authentication_config_text,
@@ -56,13 +54,6 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate impor
     transform,
     version_tuple,
 )
-
-
-KUBEFORT_DROPIN = "90-kubefort.conf"
-
-
-class EditError(ValueError):
-    """A fix cannot be written safely."""
 
 
 @dataclass
@@ -124,16 +115,20 @@ class Planner:
             edit.rules.append(rule_id)
         return edit
 
+    def _distribution(self, component: str) -> _layouts.Distribution:
+        """The writers of the distribution the component belongs to (_dist_*.py)."""
+        return _layouts.distribution(self.node.components[component].layout)
+
     def plan(self, findings: t.Sequence[Finding]) -> None:
         fixes = [f for f in findings if f.fix is not None and f.status == "fail"]
         flag_groups: t.Dict[t.Tuple[str, str], t.List[Finding]] = {}
         for finding in fixes:
             fix = t.cast(Fix, finding.fix)
             try:
-                if fix.kind == "config" and self._config_as_flag(finding, fix):
+                if fix.kind == "config" and self._distribution(fix.component).config_as_flag(self, finding, fix):
                     fix = Fix("flag", fix.component, t.cast(str, finding.rule.flag), normalize(fix.value))
                     finding.fix = fix
-                if fix.kind == "flag" and self._flag_as_config(finding, fix):
+                if fix.kind == "flag" and self._distribution(fix.component).flag_as_config(self, finding, fix):
                     fix = Fix("config", fix.component, t.cast(str, finding.rule.config_key), _config_value(finding, fix))
                     finding.fix = fix
                 if fix.kind == "flag":
@@ -180,16 +175,9 @@ class Planner:
             value = transform(finding.rule, normalize(value), expected)
         value = normalize(value)
         rule_ids = [f.rule.id for f in group]
-        if comp.settings == "rancher":
-            self._rancher_flag(comp, flag, t.cast(str, value), rule_ids)
-        elif comp.settings == "args_file":
-            self._args_file_flag(comp, flag, t.cast(str, value), rule_ids)
-        elif _from_env(comp, flag):
-            self._env_flag(comp, flag, t.cast(str, value), rule_ids)
-        elif comp.manifest is not None:
-            self._manifest_flags(comp, {flag: value}, rule_ids)
-        else:
-            self._systemd_flag(comp, flag, t.cast(str, value), rule_ids)
+        # Where the distribution keeps the flag (_dist_*.py); a static pod's manifest item comes back to
+        # _manifest_flags.
+        _layouts.distribution(comp.layout).write_flag(self, comp, flag, t.cast(str, value), rule_ids)
 
     def _manifest_flags(self, comp: Component, wanted: t.Mapping[str, t.Optional[str]], rule_ids: t.Sequence[str]) -> None:
         manifest = t.cast(t.Any, comp.manifest)
@@ -227,140 +215,12 @@ class Planner:
             )
         edit.after = text
 
-    def _systemd_flag(self, comp: Component, flag: str, value: str, rule_ids: t.Sequence[str]) -> None:
-        flags = comp.disk_flags
-        if flags is None or comp.unit is None:
-            raise EditError("%s has no systemd unit to change; set %s by hand" % (comp.name, flag))
-        occurrences = flags.find(flag)
-        if occurrences:
-            for number, occ in enumerate(occurrences):
-                path, line = occ.source.get("path"), occ.source.get("line")
-                if not path or not line:
-                    raise EditError("cannot tell which file sets --%s" % flag)
-                edit = self.edit(path, comp.name, rule_ids[0])
-                edit.rules.extend(r for r in rule_ids if r not in edit.rules)
-                edit.after = replace_line_flag(t.cast(str, edit.text), line, flag, None if number else value)
-            return
-        path, var = extra_args_file(comp)
-        edit = self.edit(path, comp.name, rule_ids[0])
-        edit.rules.extend(r for r in rule_ids if r not in edit.rules)
-        edit.after = add_env_flag(edit.text or "", var, "--%s=%s" % (flag, value))
-        if edit.before is None:
-            edit.mode, edit.create_parents = "0644", True
-
-    # --- ETCD_* environment variables ---------------------------------------------------------------
-
-    def _env_flag(self, comp: Component, flag: str, value: str, rule_ids: t.Sequence[str]) -> None:
-        """Change the variable that sets the option (adding a flag next to it would stop etcd)."""
-        entry = t.cast(t.Dict[str, t.Any], comp.env_value(flag))
-        path, line, var = entry["path"], entry.get("line"), entry["var"]
-        if not line:
-            raise EditError("%s sets --%s but its line is unknown; change it by hand" % (var, flag))
-        edit = self.edit(path, comp.name, rule_ids[0])
-        edit.rules.extend(r for r in rule_ids if r not in edit.rules)
-        if comp.manifest is not None and path == comp.manifest.path:
-            index = entry["index"]
-            edit.after = replace_scalar(t.cast(str, edit.text),
-                                        ("spec", "containers", comp.manifest.container, "env", index, "value"), value, path)
-        else:
-            edit.after = set_env_line(t.cast(str, edit.text), line, var, value)
-
-    # --- k3s / RKE2 config.yaml -------------------------------------------------------------------
-
-    def _rancher_flag(self, comp: Component, flag: str, value: str, rule_ids: t.Sequence[str]) -> None:
-        """Set ``flag=value`` in the <component>-arg list entries, never in the generated files.
-
-        An entry that sets the flag is replaced (later ones removed); without one, an entry is appended to
-        the file that last defines the list, or to config.yaml.
-        """
-        dist = _layouts.RANCHER_DISTS[comp.layout]
-        arg_key = dist.arg_keys[comp.name]
-        mine = [i for i in comp.arg_items if i.flag == flag]
-        if any(i.origin == "command-line" for i in mine):
-            where = next(i for i in mine if i.origin == "command-line")
-            raise EditError("--%s %s=... is on the %s command line (%s:%s); change it there by hand"
-                            % (arg_key, flag, dist.name, where.path, where.line))
-        word = "%s=%s" % (flag, value)
-        targets: t.Dict[t.Tuple[str, str], t.Dict[str, t.Any]] = {}
-        for number, item in enumerate(mine):
-            slot = targets.setdefault((item.path, item.key), {"replace": {}, "remove": set()})
-            if number == 0:
-                slot["replace"][item.index] = word
-            else:
-                slot["remove"].add(item.index)
-        if not mine:
-            contributing = [i for i in comp.arg_items if i.origin == "config"]
-            path, key = (contributing[-1].path, contributing[-1].key) if contributing else (dist.config, arg_key)
-            targets.setdefault((path, key), {"replace": {}, "remove": set()})["append"] = [word]
-        for (path, key), slot in targets.items():
-            edit = self.edit(path, comp.name, rule_ids[0])
-            edit.rules.extend(r for r in rule_ids if r not in edit.rules)
-            if edit.before is None:
-                # No config.yaml yet (installed with flags only): create it readable by root alone.
-                edit.mode, edit.create_parents = "0600", True
-            edit.after = set_list_entries(edit.text or "", key, slot["replace"], slot["remove"], slot.get("append", []), path)
-
-    # --- microk8s args files ----------------------------------------------------------------------
-
-    def _args_file_flag(self, comp: Component, flag: str, value: str, rule_ids: t.Sequence[str]) -> None:
-        path = comp.args_file
-        if not path:
-            raise EditError("%s has no args file to change" % comp.name)
-        edit = self.edit(path, comp.name, rule_ids[0])
-        edit.rules.extend(r for r in rule_ids if r not in edit.rules)
-        flags = comp.disk_flags or FlagSet(comp.name)
-        occurrences = flags.find(flag)
-        text = t.cast(str, edit.text)
-        for number, occ in enumerate(reversed(occurrences)):
-            line = occ.source.get("line")
-            if not line:
-                raise EditError("cannot tell which line of %s sets --%s" % (path, flag))
-            if number == len(occurrences) - 1:
-                text = replace_line_flag(text, line, flag, value)
-            else:
-                text = remove_args_line(text, line, flag)
-        if not occurrences:
-            text = text + ("" if not text or text.endswith("\n") else "\n") + "--%s=%s\n" % (flag, value)
-        edit.after = text
-
-    def _config_as_flag(self, finding: Finding, fix: Fix) -> bool:
-        """Whether a config-file fix must be written as a flag: the file is generated at every start."""
-        comp = self.node.components[fix.component]
-        if comp.settings != "rancher":
-            return False
-        source = comp.config_sources.get(tuple(fix.target.split(".")), (None, None))[0]
-        if source and "content" in self.node.files.get(source, {}) and not any(source.startswith(g) for g in comp.generated):
-            return False  # a drop-in of the user's own: change it where it is
-        if not finding.rule.flag:
-            raise EditError("%s is set in %s, which %s rewrites at every start, and has no flag; set it in a "
-                            "kubelet drop-in of your own" % (fix.target, comp.config_path, comp.layout))
-        return True
-
-    def _flag_as_config(self, finding: Finding, fix: Fix) -> bool:
-        """k3s/RKE2 kubelet: a value from the user's own drop-in is changed in that drop-in, not overridden."""
-        comp = self.node.components[fix.component]
-        if comp.settings != "rancher" or not finding.rule.config_key or (comp.disk_flags and comp.disk_flags.has(fix.target)):
-            return False
-        source = comp.config_sources.get(tuple(finding.rule.config_key.split(".")), (None, None))[0]
-        return bool(source) and "content" in self.node.files.get(source, {}) and not any(
-            source.startswith(g) for g in comp.generated)
-
     def _generated_mode(self, component: str, path: str) -> t.Optional[str]:
         """Where a mode or owner fix of a file the distribution regenerates lasts, or None."""
         comp = self.node.components.get(component)
         if comp is None or path not in comp.generated:
             return None
-        if comp.layout == "rke2" and "/agent/pod-manifests/" in path:
-            return ("rke2 writes %s at every start, so a chmod/chown would be undone at its next start. RKE2 releases "
-                    "from October 2023 on (rancher/rke2#4473) write the pod manifests 0600: upgrade RKE2, then restart "
-                    "rke2-server to have them rewritten" % path)
-        if comp.layout == "eks":
-            return ("nodeadm writes %s at every boot from the instance's NodeConfig, which sets the kubelet's settings, "
-                    "not this file's mode: a chmod/chown lasts until the next boot. Make it last with a step that runs "
-                    "after nodeadm at boot (e.g. a drop-in for nodeadm-run.service with ExecStartPost=/usr/bin/chmod 0600 "
-                    "%s), or an AMI whose nodeadm writes it 0600" % (path, path))
-        return ("%s is generated by %s at every start, so a chmod/chown would be undone at its next start: the mode is the "
-                "distribution's; upgrade to a release that writes it 0600 or restricted enough" % (path, comp.layout))
+        return _layouts.distribution(comp.layout).lasting_mode(comp, path)
 
     # --- config files -----------------------------------------------------------------------------
 
@@ -396,7 +256,7 @@ class Planner:
     def _config_at(self, finding: Finding, fix: Fix, path: str, keypath: t.Tuple[str, ...]) -> None:
         comp = self.node.components[fix.component]
         if path in comp.generated:
-            path = self._own_dropin(comp, path)
+            path = _layouts.distribution(comp.layout).own_dropin(comp, path)
         edit = self.edit(path, comp.name, finding.rule.id)
         if edit.before is None and edit.after is None:
             edit.after = json.dumps({"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration"}, indent=2) + "\n"
@@ -406,15 +266,6 @@ class Planner:
             edit.after = _json_set(text, keypath, fix.value, path)
         else:
             edit.after = _yaml_edit.set_value(text, keypath, fix.value, path)
-
-    def _own_dropin(self, comp: Component, generated: str) -> str:
-        """A drop-in of our own next to files the distribution regenerates (EKS AL2023's nodeadm)."""
-        flags = comp.disk_flags or FlagSet(comp.name)
-        config_dir = flags.value("config-dir")
-        if comp.name != "kubelet" or not config_dir:
-            raise EditError("%s is generated by %s at every boot; change its source (the node configuration) instead"
-                            % (generated, comp.layout))
-        return config_dir.rstrip("/") + "/" + KUBEFORT_DROPIN
 
     # --- API server anonymous access ---------------------------------------------------------------
 
@@ -499,75 +350,6 @@ def _json_set(text: str, keypath: t.Tuple[str, ...], value: t.Any, path: str) ->
     return json.dumps(data, indent=indent) + ("\n" if text.endswith("\n") else "")
 
 
-def _token_pattern(flag: str) -> "re.Pattern[str]":
-    value = r"(?:=[^\s\"']*)" if flag in BOOL_FLAGS else r"(?:=[^\s\"']*|\s+[^\s\"'-][^\s\"']*)"
-    return re.compile(r"(?<![\w-])--%s%s?(?=[\s\"']|$)" % (re.escape(flag), value))
-
-
-def replace_line_flag(text: str, line: int, flag: str, value: t.Optional[str]) -> str:
-    """Set (or, with value None, remove) ``--flag`` on one line of a unit or environment file."""
-    lines = text.splitlines(keepends=True)
-    if line < 1 or line > len(lines):
-        raise EditError("line %d is outside the file" % line)
-    old = lines[line - 1]
-    pattern = _token_pattern(flag)
-    if not pattern.search(old):
-        raise EditError("--%s is not on line %d as expected" % (flag, line))
-    if value is None:
-        new = re.sub(r"\s?" + pattern.pattern, "", old, count=1)
-    else:
-        new = pattern.sub(lambda _m: "--%s=%s" % (flag, value), old, count=1)
-    lines[line - 1] = new
-    return "".join(lines)
-
-
-def extra_args_file(comp: Component) -> t.Tuple[str, str]:
-    """The environment file and variable where a flag-only kubelet takes extra arguments."""
-    unit = t.cast(t.Dict[str, t.Any], comp.unit)
-    used_vars = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", " ".join(_exec_words(unit))))
-    for env_file in reversed(unit.get("env_files", [])):
-        path = env_file["path"]
-        for var in ("KUBELET_EXTRA_ARGS", "KUBELET_ARGS", "KUBELET_OPTS"):
-            if var in used_vars:
-                defined = unit.get("env", {}).get(var)
-                if defined is None or defined.get("path") == path:
-                    return path, var
-    raise EditError(
-        "the kubelet has no config file and its unit reads no KUBELET_EXTRA_ARGS environment file; "
-        "add the flag to its unit by hand or give it a --config file"
-    )
-
-
-def _exec_words(unit: t.Mapping[str, t.Any]) -> t.List[str]:
-    return [str((unit.get("exec_start") or {}).get("raw", ""))]
-
-
-def add_env_flag(text: str, var: str, word: str) -> str:
-    """Append a word to ``VAR=...`` in an environment file (adding the line when it is missing)."""
-    lines = text.splitlines(keepends=True)
-    for index, line in enumerate(lines):
-        match = re.match(r"^(\s*(?:export\s+)?%s=)(.*?)(\s*)$" % re.escape(var), line)
-        if not match:
-            continue
-        head, value, tail = match.groups()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            inner = value[1:-1]
-            new_value = value[0] + (inner + " " if inner.strip() else "") + word + value[0]
-        elif value.strip():
-            new_value = '"%s %s"' % (value.strip(), word)
-        else:
-            new_value = word
-        lines[index] = head + new_value + (tail or "\n")
-        new = "".join(lines)
-        break
-    else:
-        new = text + ("" if not text or text.endswith("\n") else "\n") + "%s=%s\n" % (var, word)
-    parsed = parse_env_file(new).get(var, ("", 0))[0]
-    if word not in parsed.split():
-        raise EditError("could not add %s to %s safely" % (word, var))
-    return new
-
-
 def _config_value(finding: Finding, fix: Fix) -> t.Any:
     """A flag fix's value in the type of the config key (booleans and numbers stay typed)."""
     value = fix.value
@@ -577,133 +359,3 @@ def _config_value(finding: Finding, fix: Fix) -> t.Any:
         if isinstance(typed, int) and str(value).lstrip("-").isdigit():
             return int(value)
     return value
-
-
-def _from_env(comp: Component, flag: str) -> bool:
-    """Whether the effective value of ``--flag`` comes from an ETCD_* variable."""
-    found = comp.disk_flags.find(flag) if comp.disk_flags is not None else []
-    return bool(found) and all(o.form == "env" for o in found)
-
-
-def set_env_line(text: str, line: int, var: str, value: str) -> str:
-    """Set ``VAR=value`` on one line of an environment file or an ``Environment=`` unit line."""
-    lines = text.splitlines(keepends=True)
-    if line < 1 or line > len(lines):
-        raise EditError("line %d is outside the file" % line)
-    old = lines[line - 1]
-    pattern = re.compile(r"(?<![\w])(%s=)(\"[^\"]*\"|'[^']*'|[^\s\"']*)" % re.escape(var))
-    match = pattern.search(old)
-    if not match:
-        raise EditError("%s is not on line %d as expected" % (var, line))
-    current = match.group(2)
-    quote = current[0] if current[:1] in ("\"", "'") else ""
-    lines[line - 1] = old[:match.start(2)] + quote + value + quote + old[match.end(2):]
-    new = "".join(lines)
-    if parse_env_file(new).get(var, ("", 0))[0] != value and "Environment=" not in old:
-        raise EditError("could not set %s safely" % var)
-    return new
-
-
-def remove_args_line(text: str, line: int, flag: str) -> str:
-    """Remove ``--flag[=value]`` from one line of a microk8s args file (the line too when nothing is left)."""
-    new = replace_line_flag(text, line, flag, None)
-    lines = new.splitlines(keepends=True)
-    if not lines[line - 1].strip():
-        del lines[line - 1]
-    return "".join(lines)
-
-
-def replace_scalar(text: str, path: t.Tuple[t.Union[str, int], ...], value: str, what: str) -> str:
-    """Replace one scalar (found by a path of keys and list indexes), checked by reparsing."""
-    data, root = _yaml_edit.load(text, what)
-    node = root
-    for key in path:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            node = None
-        if node is None:
-            raise EditError("%s: %s not found" % (what, ".".join(map(str, path))))
-    if not isinstance(node, yaml.ScalarNode):
-        raise EditError("%s: %s is not a scalar" % (what, ".".join(map(str, path))))
-    new = text[:node.start_mark.index] + _yaml_edit.scalar_text(value) + text[node.end_mark.index:]
-    expected = copy.deepcopy(data)
-    target = expected
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
-    return _yaml_edit._checked(new, expected, what)
-
-
-def set_list_entries(text: str, key: str, replace: t.Mapping[t.Optional[int], str], remove: t.Iterable[t.Optional[int]],
-                     append: t.Sequence[str], what: str) -> str:
-    """Replace, remove and append entries of a top-level list (``kubelet-arg: [...]``) of a config.yaml.
-
-    A block list is edited in place; a scalar or flow list is rewritten as a flow list; a missing key is
-    added at the end of the file. The result must parse to exactly the intended change.
-    """
-    data, root = _yaml_edit.load(text, what) if text.strip() else (None, None)
-    if data is not None and not isinstance(data, dict):
-        raise EditError("%s is not a YAML mapping" % what)
-    data = data or {}
-    old = data.get(key)
-    items = list(old) if isinstance(old, list) else ([] if old is None else [old])
-    removed = set(remove)
-    if isinstance(old, list):
-        new_items = [str(replace.get(i, v)) for i, v in enumerate(items) if i not in removed]
-    else:
-        new_items = [] if None in removed else [str(replace.get(None, v)) for v in items]
-    new_items += list(append)
-    expected = copy.deepcopy(data)
-    expected[key] = new_items
-    node = next((v for k, v in root.value if k.value == key), None) if isinstance(root, yaml.MappingNode) else None
-    if node is None:
-        block = "%s:\n%s" % (key, "".join("- %s\n" % _yaml_edit.scalar_text(v) for v in new_items))
-        new = text + ("" if not text or text.endswith("\n") else "\n") + block
-    elif isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value:
-        new = _edit_block_list(text, node, replace, removed, append)
-    else:
-        items_nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        style = next((n.style for n in items_nodes if isinstance(n, yaml.ScalarNode)), None)
-        flow = "[" + ", ".join(_styled(v, style) for v in new_items) + "]"
-        new = text[:node.start_mark.index] + flow + text[node.end_mark.index:]
-    return _yaml_edit._checked(new, expected, what)
-
-
-def _styled(value: str, style: t.Optional[str]) -> str:
-    """A YAML scalar in the quoting style of its neighbours (so an edit changes only the value)."""
-    if style == '"':
-        return json.dumps(value)
-    if style == "'":
-        return "'%s'" % value.replace("'", "''")
-    return _yaml_edit.scalar_text(value)
-
-
-def _edit_block_list(text: str, node: yaml.SequenceNode, replace: t.Mapping[t.Optional[int], str],
-                     removed: t.Set[t.Optional[int]], append: t.Sequence[str]) -> str:
-    edits: t.List[t.Tuple[int, int, str]] = []
-    for index, value in replace.items():
-        if index is None:
-            continue
-        item = node.value[index]
-        edits.append((item.start_mark.index, item.end_mark.index, _styled(value, getattr(item, "style", None))))
-    for index in removed:
-        if index is None:
-            continue
-        item = node.value[index]
-        start = text.rfind("\n", 0, item.start_mark.index) + 1
-        end = text.find("\n", max(item.end_mark.index - 1, item.start_mark.index))
-        edits.append((start, len(text) if end == -1 else end + 1, ""))
-    if append:
-        last = node.value[-1]
-        line_start = text.rfind("\n", 0, last.start_mark.index) + 1
-        prefix = text[line_start:last.start_mark.index]
-        at = text.find("\n", max(last.end_mark.index - 1, last.start_mark.index))
-        at = len(text) if at == -1 else at + 1
-        lead = "" if at == 0 or text[at - 1] == "\n" else "\n"
-        edits.append((at, at, lead + "".join("%s%s\n" % (prefix, _styled(v, getattr(last, "style", None))) for v in append)))
-    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
-        text = text[:start] + replacement + text[end:]
-    return text

@@ -26,14 +26,19 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass, field
 
-KUBEADM = "kubeadm"
-KUBESPRAY = "kubespray"
-K3S = "k3s"
-RKE2 = "rke2"
-MICROK8S = "microk8s"
-EKS = "eks"
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _dist_eks, _dist_kubeadm, _dist_microk8s, _dist_rancher
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._dist_base import (  # noqa: F401 (the layout names, for everyone)
+    EKS,
+    K3S,
+    KUBEADM,
+    KUBESPRAY,
+    MICROK8S,
+    RANCHER,
+    RKE2,
+    Distribution,
+)
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._dist_rancher import K3S_DIST, RANCHER_DISTS, RKE2_DIST
 
-RANCHER = (K3S, RKE2)
 MICROK8S_ARGS = "/var/snap/microk8s/current/args"
 MICROK8S_SNAP_DATA = "/var/snap/microk8s/current"
 MICROK8S_SNAP_COMMON = "/var/snap/microk8s/common"
@@ -56,108 +61,6 @@ class Layout:
     # components whose settings are cluster-side (a DaemonSet and its ConfigMap), not on the node
     cluster_side: t.Mapping[str, str] = field(default_factory=dict)
 
-
-@dataclass(frozen=True)
-class Rancher:
-    """k3s and RKE2: one binary, one config file, components configured by ``<component>-arg`` lists."""
-
-    name: str
-    config: str
-    data_dir: str
-    server_units: t.Tuple[str, ...]
-    agent_units: t.Tuple[str, ...]
-    programs: t.Tuple[str, ...]
-    pod_manifests: t.Optional[str]
-    kubelet_config_dir: str
-    # component -> the config.yaml key holding its extra arguments
-    arg_keys: t.Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def config_dir(self) -> str:
-        return self.config + ".d"
-
-
-ARG_KEYS = {
-    "kube-apiserver": "kube-apiserver-arg",
-    "kube-controller-manager": "kube-controller-manager-arg",
-    "kube-scheduler": "kube-scheduler-arg",
-    "etcd": "etcd-arg",
-    "kubelet": "kubelet-arg",
-    "kube-proxy": "kube-proxy-arg",
-}
-
-K3S_DIST = Rancher(
-    name=K3S,
-    config="/etc/rancher/k3s/config.yaml",
-    data_dir="/var/lib/rancher/k3s",
-    server_units=("k3s.service",),
-    agent_units=("k3s-agent.service",),
-    programs=("k3s",),
-    pod_manifests=None,
-    kubelet_config_dir="/var/lib/rancher/k3s/agent/etc/kubelet.conf.d",
-    arg_keys=ARG_KEYS,
-)
-RKE2_DIST = Rancher(
-    name=RKE2,
-    config="/etc/rancher/rke2/config.yaml",
-    data_dir="/var/lib/rancher/rke2",
-    server_units=("rke2-server.service",),
-    agent_units=("rke2-agent.service",),
-    programs=("rke2",),
-    pod_manifests="/var/lib/rancher/rke2/agent/pod-manifests",
-    kubelet_config_dir="/var/lib/rancher/rke2/agent/etc/kubelet.conf.d",
-    arg_keys=ARG_KEYS,
-)
-RANCHER_DISTS = {K3S: K3S_DIST, RKE2: RKE2_DIST}
-
-# The settings k3s passes its embedded components before the user's ``-arg`` entries, from k3s'
-# pkg/daemons/control/server.go and pkg/daemons/agent (only the ones the catalog can look at).
-# RKE2 runs the same code for the kubelet; its control plane runs as static pods whose generated
-# manifests hold the defaults, so RKE2 entries here are used only before the first start.
-RANCHER_DEFAULTS: t.Mapping[str, t.Mapping[str, str]] = {
-    "kube-apiserver": {
-        "anonymous-auth": "false",
-        "authorization-mode": "Node,RBAC",
-        "enable-admission-plugins": "NodeRestriction",
-        "profiling": "false",
-        "allow-privileged": "true",
-        "bind-address": "127.0.0.1",
-    },
-    "kube-controller-manager": {
-        "profiling": "false",
-        "bind-address": "127.0.0.1",
-        "use-service-account-credentials": "true",
-    },
-    "kube-scheduler": {
-        "profiling": "false",
-        "bind-address": "127.0.0.1",
-    },
-    "etcd": {
-        "client-cert-auth": "true",
-        "peer-client-cert-auth": "true",
-    },
-    "kube-proxy": {
-        "proxy-mode": "iptables",
-        "healthz-bind-address": "127.0.0.1",
-    },
-}
-
-# The kubelet defaults k3s and RKE2 write to ``<data>/agent/etc/kubelet.conf.d/00-<name>-defaults.conf``
-# at every start (v1.32 and later; older releases passed the same values as flags).
-RANCHER_KUBELET_CONFIG: t.Mapping[str, t.Any] = {
-    "apiVersion": "kubelet.config.k8s.io/v1beta1",
-    "kind": "KubeletConfiguration",
-    "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True}},
-    "authorization": {"mode": "Webhook"},
-}
-# Releases whose kubelet ran with the read-only port 10255 open: the generated drop-in omits
-# readOnlyPort 0 and the kubelet, started with --config-dir only, keeps its flag default.
-# k3s-io/k3s#12164 (fixed in v1.32.4+k3s1); rancher/rke2#8094/#8100 (fix validated June 2025: taken here
-# as the first releases after it, v1.32.6 and v1.33.2, which is approximate).
-READ_ONLY_PORT_OPEN: t.Mapping[str, t.Tuple[t.Tuple[t.Tuple[int, ...], t.Tuple[int, ...]], ...]] = {
-    K3S: (((1, 32, 0), (1, 32, 4)),),
-    RKE2: (((1, 32, 0), (1, 32, 6)), ((1, 33, 0), (1, 33, 2))),
-}
 
 # Files nodeadm (EKS AL2023) regenerates at every boot: remediation writes its own drop-in instead.
 NODEADM_GENERATED = ("/etc/kubernetes/kubelet/config.json", "/etc/kubernetes/kubelet/config.json.d/00-nodeadm.conf")
@@ -308,12 +211,17 @@ def settings_kind(layout: str, component: str) -> str:
     return kinds.get(component, kinds.get("default", "manifest" if component != "kubelet" else "unit"))
 
 
-def read_only_port_open(dist: str, version: t.Optional[str]) -> bool:
-    """Whether this k3s/RKE2 release left the kubelet's read-only port at its flag default 10255."""
-    if not version:
-        return False
-    try:
-        parts = tuple(int(p) for p in version.lstrip("v").split("+")[0].split("-")[0].split(".")[:3])
-    except ValueError:
-        return False
-    return any(low <= parts < high for low, high in READ_ONLY_PORT_OPEN.get(dist, ()))
+# How each layout's settings are written: the distribution module's writers (generic nodes: systemd units
+# and static pods, as kubeadm).
+DISTRIBUTIONS: t.Mapping[str, Distribution] = {
+    KUBEADM: _dist_kubeadm.DISTRIBUTION,
+    KUBESPRAY: _dist_kubeadm.DISTRIBUTION,
+    K3S: _dist_rancher.DISTRIBUTION,
+    RKE2: _dist_rancher.DISTRIBUTION,
+    MICROK8S: _dist_microk8s.DISTRIBUTION,
+    EKS: _dist_eks.DISTRIBUTION,
+}
+
+
+def distribution(layout: str) -> Distribution:
+    return DISTRIBUTIONS.get(layout, _dist_kubeadm.DISTRIBUTION)

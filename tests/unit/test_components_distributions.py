@@ -7,7 +7,7 @@ import os
 import pytest
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import snapshot
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _dist_rancher
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
     FIRST_REQUEST,
     ArgItem,
@@ -114,7 +114,7 @@ def test_k3s_read_only_port_by_release(tmp_path, version, port):
     node = node_of(str(tmp_path))
     comp = node.components["kubelet"]
     comp.arg_items = []
-    _components._rancher_kubelet(comp, node.files, _layouts.K3S_DIST, version)
+    _components._rancher_kubelet(comp, node.files, _dist_rancher.K3S_DIST, version)
     assert comp.disk_flags.value("read-only-port") == port
     assert comp.mode == "flags" and comp.config_value("authentication.anonymous.enabled")[1] is False
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _dist_rancher, _layouts
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import run, select_rules
 from kubefort_testlib import DEMO_NODES, REPO, call_module_factory
@@ -75,4 +75,21 @@ def test_an_audit_is_one_round_trip_two_at_most(root):
     ("rke2", "v1.32.5+rke2r1", True), ("rke2", "v1.33.2+rke2r1", False), ("k3s", None, False), ("k3s", "garbage", False),
 ])
 def test_read_only_port_releases(dist, version, open_port):
-    assert _layouts.read_only_port_open(dist, version) is open_port
+    assert _dist_rancher.read_only_port_open(dist, version) is open_port
+
+
+@pytest.mark.parametrize("layout", _layouts.LAYOUTS, ids=lambda layout: layout.name)
+def test_every_layout_is_written_by_its_distribution_module(layout):
+    dist = _layouts.distribution(layout.name)
+    assert dist is _layouts.DISTRIBUTIONS[layout.name]
+    # The module that writes the layout's settings is the one named after its distribution.
+    module = {"kubespray": "kubeadm", "k3s": "rancher", "rke2": "rancher"}.get(layout.name, layout.name)
+    assert dist.write_flag.__module__.endswith("_dist_" + module) or layout.name == "eks"
+    assert dist.lasting_mode.__module__.endswith(("_dist_" + module, "_dist_base"))
+
+
+def test_generic_nodes_are_written_as_kubeadm_nodes():
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils import _dist_kubeadm
+
+    assert _layouts.distribution("generic") is _dist_kubeadm.DISTRIBUTION
+    assert _layouts.distribution("none") is _dist_kubeadm.DISTRIBUTION
