@@ -7,16 +7,27 @@
 
 """What every distribution module (``_dist_*.py``) provides, the defaults, and what their writers share.
 
-A distribution module pairs how its nodes are read with how fixes are written there. The writer side is
-a ``Distribution``: the flag writer and the hooks by which the planner (``_edits.Planner``) asks where a
-setting of that distribution lasts. ``_layouts.distribution(layout)`` gives a node layout's one.
+A distribution module pairs how its nodes are read with how fixes are written there, in one
+``Distribution``: its ``Layout`` entries (how a node is recognised, what round one of discovery reads and
+stats for it), ``build`` (the components, from the snapshot), the flag writer, and the hooks by which the
+planner (``_edits.Planner``) asks where a setting of that distribution lasts.
+``_layouts.distribution(layout)`` gives a node layout's one.
+
+How a layout expresses a component's flags (``Layout.settings``, copied to ``Component.settings``):
+
+- ``manifest``: a static pod manifest's ``command``/``args`` (kubeadm, kubespray control plane);
+- ``unit``: a systemd unit with its drop-ins and environment files (kubelet everywhere but k3s, rke2 and
+  microk8s; kubespray's etcd, whose ``ETCD_*`` variables live in ``/etc/etcd.env``);
+- ``rancher``: ``/etc/rancher/{k3s,rke2}/config.yaml`` and ``config.yaml.d/*.yaml`` list entries
+  (``kubelet-arg``, ``kube-apiserver-arg`` ...), applied after the distribution's own defaults;
+- ``args_file``: microk8s ``/var/snap/microk8s/current/args/<component>``, one flag per line.
 """
 
 from __future__ import annotations
 
 import re
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import BOOL_FLAGS
 
@@ -39,6 +50,26 @@ class EditError(ValueError):
     """A fix cannot be written safely."""
 
 
+@dataclass(frozen=True)
+class Layout:
+    """One distribution's node layout: what identifies it and what discovery reads in round one."""
+
+    name: str
+    description: str
+    markers: t.Tuple[str, ...]  # a node path whose presence identifies the layout
+    read: t.Tuple[str, ...] = ()
+    stat: t.Tuple[str, ...] = ()
+    listdirs: t.Tuple[str, ...] = ()
+    units: t.Tuple[str, ...] = ()
+    processes: t.Tuple[str, ...] = ()
+    # component -> how its flags are written (see the module docstring)
+    settings: t.Mapping[str, str] = field(default_factory=dict)
+    # components whose settings are cluster-side (a DaemonSet and its ConfigMap), not on the node
+    cluster_side: t.Mapping[str, str] = field(default_factory=dict)
+
+
+# (snapshot, layout name, errors) -> the components by name and the kubelet's static pod path
+Builder = t.Callable[[t.Dict[str, t.Any], str, t.List[str]], t.Tuple[t.Dict[str, "Component"], str]]
 # (planner, component, flag, value, rule IDs): set ``--flag=value`` where the component's value comes from.
 FlagWriter = t.Callable[["Planner", "Component", str, str, t.Sequence[str]], None]
 
@@ -59,9 +90,11 @@ def no_own_dropin(comp: "Component", generated: str) -> str:
 
 @dataclass(frozen=True)
 class Distribution:
-    """How one distribution's settings are written, for the planner."""
+    """How one distribution's nodes are read (``layouts``, ``build``) and written (the rest)."""
 
     name: str
+    layouts: t.Tuple[Layout, ...]
+    build: Builder
     write_flag: FlagWriter
     # (planner, finding, fix) -> whether a config-file fix must be written as a flag instead
     config_as_flag: t.Callable[["Planner", "Finding", "Fix"], bool] = never

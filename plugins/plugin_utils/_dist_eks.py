@@ -7,7 +7,7 @@
 
 """EKS workers: AL2 (bootstrap.sh, ``kubelet-config.json``) and AL2023 (nodeadm, ``config.json`` + drop-ins).
 
-Written as on kubeadm nodes (the kubelet unit, its environment file, the JSON config key), except that
+Read as kubeadm nodes (``_dist_kubeadm``); written as on kubeadm nodes (the kubelet unit, its environment file, the JSON config key), except that
 nodeadm rewrites ``config.json`` and ``config.json.d/00-nodeadm.conf`` at every boot: a setting goes to a
 drop-in of kubefort's own, ``config.json.d/90-kubefort.conf``, and a too-open mode of those files is a
 ``fail`` whose fix lasts only when a step after nodeadm makes it.
@@ -19,12 +19,38 @@ import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import FlagSet
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _dist_kubeadm
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._dist_base import EKS, Distribution, EditError
-
-if t.TYPE_CHECKING:
-    from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._dist_base import EKS, Distribution, EditError, Layout
 
 KUBEFORT_DROPIN = "90-kubefort.conf"
+# Files nodeadm (EKS AL2023) regenerates at every boot: remediation writes its own drop-in instead.
+NODEADM_GENERATED = ("/etc/kubernetes/kubelet/config.json", "/etc/kubernetes/kubelet/config.json.d/00-nodeadm.conf")
+
+LAYOUT = Layout(
+    name=EKS,
+    description="EKS workers: JSON kubelet config /etc/kubernetes/kubelet/{kubelet-config.json (AL2), config.json + config.json.d (AL2023)}",
+    markers=("/etc/kubernetes/kubelet/kubelet-config.json", "/etc/kubernetes/kubelet/config.json", "/etc/eks/kubelet/environment"),
+    read=(
+        "/etc/kubernetes/kubelet/kubelet-config.json",
+        "/etc/kubernetes/kubelet/config.json",
+        "/etc/kubernetes/kubelet/config.json.d/*.conf",
+        "/etc/eks/kubelet/environment",
+    ),
+    stat=("/etc/kubernetes/kubelet/**", "/var/lib/kubelet/kubeconfig"),
+    listdirs=("/etc/kubernetes/kubelet/config.json.d",),
+    settings={"kubelet": "unit", "default": "manifest"},
+    cluster_side={"kube-proxy": "the kube-proxy add-on DaemonSet reads the kube-system/kube-proxy-config ConfigMap"},
+)
+
+
+def build(snapshot: t.Dict[str, t.Any], layout: str, errors: t.List[str]) -> t.Tuple[t.Dict[str, Component], str]:
+    """As a kubeadm node; the kubelet config files nodeadm rewrites at every boot are marked generated."""
+    components, pod_path = _dist_kubeadm.build_node_parts(snapshot, layout, errors, LAYOUT.cluster_side)
+    kubelet = components["kubelet"]
+    if kubelet.config_path in NODEADM_GENERATED:
+        # nodeadm rewrites these at every boot from the instance's NodeConfig.
+        kubelet.generated.extend(p for c in kubelet.configs for p in [c.path] if p in NODEADM_GENERATED)
+    return components, pod_path
 
 
 def own_dropin(comp: "Component", generated: str) -> str:
@@ -44,4 +70,5 @@ def lasting_mode(_comp: "Component", path: str) -> str:
             "%s), or an AMI whose nodeadm writes it 0600" % (path, path))
 
 
-DISTRIBUTION = Distribution(name=EKS, write_flag=_dist_kubeadm.write_flag, lasting_mode=lasting_mode, own_dropin=own_dropin)
+DISTRIBUTION = Distribution(name=EKS, layouts=(LAYOUT,), build=build, write_flag=_dist_kubeadm.write_flag, lasting_mode=lasting_mode,
+                            own_dropin=own_dropin)

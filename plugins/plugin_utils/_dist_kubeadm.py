@@ -7,6 +7,11 @@
 
 """kubeadm and kubespray nodes (and generic ones): systemd units, environment files, static pods.
 
+Read (``build``): the kubelet from its systemd unit (unit search path, drop-ins, environment files) and
+the config file it names merged with its ``--config-dir`` drop-ins; the control plane from the static
+pods in the kubelet's ``staticPodPath``; etcd as a static pod or, on kubespray, as ``etcd.service``
+with ``/etc/etcd.env``; kube-proxy as a unit or process, or cluster-side (a DaemonSet's ConfigMap).
+
 Written: a flag where it occurs — the static pod manifest item, the unit's ``ExecStart`` line or the
 environment-file line that defines the variable (repeated occurrences folded into the first); a
 flag-only kubelet's new flag in the ``KUBELET_EXTRA_ARGS`` environment file its unit reads; an etcd
@@ -21,18 +26,163 @@ import typing as t
 
 import yaml
 
+from ansible_collections.kubefort.hardening.plugins.module_utils._flags import parse_args
 from ansible_collections.kubefort.hardening.plugins.module_utils._systemd import parse_env_file
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _yaml_edit
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
+    DEFAULT_STATIC_POD_PATH,
+    ETCD_UNIT,
+    KUBE_PROXY_UNIT,
+    KUBELET_UNIT,
+    STATIC_POD_COMPONENTS,
+    Component,
+)
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._config_files import kube_proxy_config
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._dist_base import (
     KUBEADM,
+    KUBESPRAY,
     Distribution,
     EditError,
+    Layout,
     replace_line_flag,
 )
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._kubelet_merge import kubelet_config
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._manifests import load_static_pods
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._processes import apply_etcd_env, attach_processes, etcd_flag
 
 if t.TYPE_CHECKING:
-    from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component
     from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
+
+
+LAYOUTS = (
+    Layout(
+        name=KUBEADM,
+        description="kubeadm: static pods in /etc/kubernetes/manifests, kubelet unit + kubeadm-flags.env + /var/lib/kubelet/config.yaml",
+        markers=("/var/lib/kubelet/kubeadm-flags.env",),
+        read=(
+            "/etc/kubernetes/manifests/*.yaml",
+            "/etc/kubernetes/manifests/*.yml",
+            "/etc/kubernetes/manifests/*.json",
+            "/var/lib/kubelet/config.yaml",
+            "/var/lib/kubelet/kubeadm-flags.env",
+            "/etc/default/kubelet",
+            "/etc/sysconfig/kubelet",
+        ),
+        stat=("/etc/kubernetes/**", "/var/lib/kubelet/config.yaml"),
+        listdirs=("/etc/kubernetes/manifests",),
+        units=("kubelet.service", "kube-proxy.service"),
+        processes=("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kubelet", "kube-proxy"),
+        settings={"kubelet": "unit", "kube-proxy": "unit", "default": "manifest"},
+        cluster_side={"kube-proxy": "the kube-proxy DaemonSet reads the kube-system/kube-proxy ConfigMap"},
+    ),
+    Layout(
+        name=KUBESPRAY,
+        description="kubespray: kubeadm static pods, kubelet.env + /etc/kubernetes/kubelet-config.yaml, etcd as a systemd unit with /etc/etcd.env",
+        markers=("/etc/kubernetes/kubelet.env", "/etc/etcd.env"),
+        read=("/etc/kubernetes/kubelet.env", "/etc/kubernetes/kubelet-config.yaml", "/etc/etcd.env"),
+        stat=("/etc/ssl/etcd/ssl/*", "/etc/etcd.env"),
+        units=("etcd.service",),
+        settings={"kubelet": "unit", "etcd": "unit", "default": "manifest"},
+        cluster_side={"kube-proxy": "the kube-proxy DaemonSet reads the kube-system/kube-proxy ConfigMap"},
+    ),
+)
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+
+def build(snapshot: t.Dict[str, t.Any], layout: str, errors: t.List[str]) -> t.Tuple[t.Dict[str, Component], str]:
+    known = {entry.name: entry for entry in LAYOUTS}.get(layout)
+    return build_node_parts(snapshot, layout, errors, known.cluster_side if known else {})
+
+
+def build_node_parts(snapshot: t.Dict[str, t.Any], layout: str, errors: t.List[str],
+                     cluster_side: t.Mapping[str, str]) -> t.Tuple[t.Dict[str, Component], str]:
+    """A node of systemd units and static pods: the kubelet (its unit, environment files, config and
+    drop-ins), the static pods in its staticPodPath, etcd as a pod or a unit, kube-proxy as a unit, a
+    process or the cluster's DaemonSet."""
+    files = snapshot.get("files", {})
+    kubelet = _build_kubelet(snapshot)
+    found = kubelet.config.get("staticPodPath") if kubelet.config else None
+    pod_path = (kubelet.disk_flags.value("pod-manifest-path") if kubelet.disk_flags else None) or found or DEFAULT_STATIC_POD_PATH
+    components: t.Dict[str, Component] = {"kubelet": kubelet}
+    for name in STATIC_POD_COMPONENTS:
+        components[name] = Component(name=name)
+    load_static_pods(components, files, pod_path, errors, set(STATIC_POD_COMPONENTS))
+    etcd = components["etcd"]
+    if not etcd.present:
+        _etcd_from_unit(etcd, snapshot, errors)
+    attach_processes(components, snapshot, skip=())
+    apply_etcd_env(etcd, errors)
+    components["kube-proxy"] = _build_kube_proxy(snapshot, cluster_side.get("kube-proxy"))
+    for comp in components.values():
+        if comp.settings == "manifest" and comp.kind == "systemd":
+            comp.settings = "unit"
+    return components, pod_path
+
+
+def _etcd_from_unit(etcd: Component, snapshot: t.Dict[str, t.Any], errors: t.List[str]) -> None:
+    """etcd run by systemd (kubespray's default ``etcd_deployment_type: host``): flags plus ETCD_* variables."""
+    unit = snapshot.get("units", {}).get(ETCD_UNIT)
+    if not unit or not unit.get("unit"):
+        return
+    etcd.present = True
+    etcd.kind = "systemd"
+    etcd.settings = "unit"
+    etcd.unit = unit
+    etcd.service = "etcd"
+    etcd.errors.extend(unit.get("errors", []))
+    argv = unit.get("argv") or []
+    etcd.disk_flags = parse_args("etcd", argv[1:], (unit.get("argv_sources") or [])[1:])
+    etcd.env = {var: {"value": e["value"], "path": e["path"], "line": e["line"], "flag": etcd_flag(var)}
+                for var, e in unit.get("env", {}).items() if var.startswith("ETCD_")}
+
+
+def _build_kube_proxy(snapshot: t.Dict[str, t.Any], side: t.Optional[str]) -> Component:
+    """kube-proxy as a systemd unit or a process; a DaemonSet's ConfigMap is cluster-side."""
+    files = snapshot.get("files", {})
+    comp = Component(name="kube-proxy", kind="systemd", settings="unit")
+    unit = snapshot.get("units", {}).get(KUBE_PROXY_UNIT)
+    if unit and unit.get("unit"):
+        comp.present = True
+        comp.unit = unit
+        comp.service = "kube-proxy"
+        comp.errors.extend(unit.get("errors", []))
+        comp.disk_flags = parse_args("kube-proxy", (unit.get("argv") or [])[1:], (unit.get("argv_sources") or [])[1:])
+    procs = snapshot.get("processes", {}).get("kube-proxy") or []
+    if procs:
+        proc = procs[0]
+        comp.present = True
+        comp.process = proc
+        comp.running_flags = parse_args("kube-proxy", proc["argv"][1:], [{"path": "/proc/%d/cmdline" % proc["pid"]}] * (len(proc["argv"]) - 1))
+    if not comp.present:
+        comp.cluster_side = side
+        return comp
+    kube_proxy_config(comp, files, side if comp.unit is None else None)
+    return comp
+
+
+def _build_kubelet(snapshot: t.Dict[str, t.Any]) -> Component:
+    comp = Component(name="kubelet", kind="systemd", settings="unit")
+    files = snapshot.get("files", {})
+    unit = snapshot.get("units", {}).get(KUBELET_UNIT)
+    if unit and unit.get("unit"):
+        comp.present = True
+        comp.unit = unit
+        comp.errors.extend(unit.get("errors", []))
+        if unit.get("argv"):
+            comp.disk_flags = parse_args("kubelet", unit["argv"][1:], unit["argv_sources"][1:])
+    flags = comp.disk_flags
+    procs = snapshot.get("processes", {}).get("kubelet")
+    if procs:
+        flags = parse_args("kubelet", procs[0]["argv"][1:])
+    if flags is None:
+        return comp
+    kubelet_config(comp, files, flags.value("config"), flags.value("config-dir"))
+    return comp
+
+
+# --- writing -----------------------------------------------------------------------------------------
 
 
 def write_flag(planner: "Planner", comp: "Component", flag: str, value: str, rule_ids: t.Sequence[str]) -> None:
@@ -184,4 +334,4 @@ def replace_scalar(text: str, path: t.Tuple[t.Union[str, int], ...], value: str,
     return _yaml_edit._checked(new, expected, what)
 
 
-DISTRIBUTION = Distribution(name=KUBEADM, write_flag=write_flag)
+DISTRIBUTION = Distribution(name=KUBEADM, layouts=LAYOUTS, build=build, write_flag=write_flag)

@@ -12,28 +12,39 @@ Written: the ``<component>-arg`` entry that sets the flag (replaced, later ones 
 holds it), else a new entry in the file that last defines the list, else in ``config.yaml`` (created 0600);
 a kubelet value from the user's own drop-in in that drop-in. Never the files the distribution regenerates
 at every start (its kubelet defaults drop-in, its etcd config, RKE2's ``agent/pod-manifests``).
+
+Read (``build``): whether the node is a server or an agent (the enabled unit, its command line, the
+process), which components run there, each one's flags as the distribution's defaults (or RKE2's
+generated manifest) with the ``-arg`` entries applied over them (``_rancher_args``), the kubelet with its
+``--config-dir`` drop-ins (the distribution's generated defaults first).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import typing as t
 from dataclasses import dataclass, field
 
 import yaml
 
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _yaml_edit
+from ansible_collections.kubefort.hardening.plugins.module_utils._flags import FlagSet, parse_args
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _versions
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import ALL_COMPONENTS, STATIC_POD_COMPONENTS, Component, ConfigFile, Source
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._dist_base import (
     K3S,
     RKE2,
     Distribution,
     EditError,
+    Layout,
     generated_mode,
 )
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._kubelet_merge import kubelet_config
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._manifests import load_static_pods
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._processes import attach_processes
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._rancher_args import command_line_items, get_args, rancher_config, set_list_entries
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._yaml_edit import YAMLEditError, line_of, load
 
 if t.TYPE_CHECKING:
-    from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component
     from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
     from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Fix
 
@@ -67,28 +78,18 @@ ARG_KEYS = {
     "kube-proxy": "kube-proxy-arg",
 }
 
-K3S_DIST = Rancher(
-    name=K3S,
-    config="/etc/rancher/k3s/config.yaml",
-    data_dir="/var/lib/rancher/k3s",
-    server_units=("k3s.service",),
-    agent_units=("k3s-agent.service",),
-    programs=("k3s",),
-    pod_manifests=None,
-    kubelet_config_dir="/var/lib/rancher/k3s/agent/etc/kubelet.conf.d",
-    arg_keys=ARG_KEYS,
-)
-RKE2_DIST = Rancher(
-    name=RKE2,
-    config="/etc/rancher/rke2/config.yaml",
-    data_dir="/var/lib/rancher/rke2",
-    server_units=("rke2-server.service",),
-    agent_units=("rke2-agent.service",),
-    programs=("rke2",),
-    pod_manifests="/var/lib/rancher/rke2/agent/pod-manifests",
-    kubelet_config_dir="/var/lib/rancher/rke2/agent/etc/kubelet.conf.d",
-    arg_keys=ARG_KEYS,
-)
+
+def _rancher(name: str, server_unit: str, agent_unit: str, static_pods: bool) -> Rancher:
+    """A distribution laid out the k3s way: /etc/rancher/<name>, /var/lib/rancher/<name>, one <name> binary."""
+    data_dir = "/var/lib/rancher/" + name
+    return Rancher(name=name, config="/etc/rancher/%s/config.yaml" % name, data_dir=data_dir,
+                   server_units=(server_unit,), agent_units=(agent_unit,), programs=(name,),
+                   pod_manifests=data_dir + "/agent/pod-manifests" if static_pods else None,
+                   kubelet_config_dir=data_dir + "/agent/etc/kubelet.conf.d", arg_keys=ARG_KEYS)
+
+
+K3S_DIST = _rancher(K3S, "k3s.service", "k3s-agent.service", static_pods=False)
+RKE2_DIST = _rancher(RKE2, "rke2-server.service", "rke2-agent.service", static_pods=True)
 RANCHER_DISTS = {K3S: K3S_DIST, RKE2: RKE2_DIST}
 
 # The settings k3s passes its embedded components before the user's ``-arg`` entries, from k3s'
@@ -150,6 +151,199 @@ def read_only_port_open(dist: str, version: t.Optional[str]) -> bool:
     except ValueError:
         return False
     return any(low <= parts < high for low, high in READ_ONLY_PORT_OPEN.get(dist, ()))
+
+
+def _layout(dist: Rancher, description: str, markers: t.Tuple[str, ...], also_read: t.Tuple[str, ...] = ()) -> Layout:
+    pods = (dist.pod_manifests,) if dist.pod_manifests else ()
+    return Layout(
+        name=dist.name,
+        description=description,
+        markers=markers,
+        read=(dist.config, dist.config_dir + "/*.yaml", dist.config_dir + "/*.yml", dist.kubelet_config_dir + "/*.conf")
+        + tuple(p + "/*.yaml" for p in pods) + (dist.data_dir + "/server/db/etcd/config",) + also_read,
+        # Certificates, keys and kubeconfigs the file rules check: stat only, never read.
+        stat=("/etc/rancher/%s/**" % dist.name, dist.data_dir + "/server/tls/**", dist.data_dir + "/server/cred/*",
+              dist.data_dir + "/agent/*"),
+        listdirs=(dist.config_dir, dist.kubelet_config_dir) + pods,
+        units=dist.server_units + dist.agent_units,
+        processes=dist.programs,
+        settings={"default": "rancher"},
+    )
+
+
+LAYOUTS = (
+    _layout(K3S_DIST, "k3s: /etc/rancher/k3s/config.yaml(+.d) <component>-arg lists over k3s defaults; one k3s process",
+            ("/etc/rancher/k3s/config.yaml", "/etc/systemd/system/k3s.service", "/etc/systemd/system/k3s-agent.service")),
+    _layout(RKE2_DIST, "RKE2: /etc/rancher/rke2/config.yaml(+.d) <component>-arg lists; generated static pods in agent/pod-manifests (read-only)",
+            ("/etc/rancher/rke2/config.yaml", "/usr/local/lib/systemd/system/rke2-server.service",
+             "/usr/lib/systemd/system/rke2-server.service", "/usr/local/lib/systemd/system/rke2-agent.service",
+             "/usr/lib/systemd/system/rke2-agent.service"),
+            # Files RKE2 writes and its API server manifest names (never rke2.yaml: it holds keys).
+            ("/etc/rancher/rke2/rke2-pss.yaml", "/etc/rancher/rke2/audit-policy.yaml")),
+)
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+
+def _rancher_role(snapshot: t.Dict[str, t.Any], dist: Rancher, values: t.Mapping[str, t.Any]) -> t.Tuple[str, t.Optional[t.Dict[str, t.Any]]]:
+    """``server`` or ``agent``, and the unit that runs it."""
+    units = snapshot.get("units", {})
+    wants = snapshot.get("listings", {}).get("/etc/systemd/system/multi-user.target.wants", [])
+    candidates = [(u, "server") for u in dist.server_units] + [(u, "agent") for u in dist.agent_units]
+    present = [(u, role) for u, role in candidates if (units.get(u) or {}).get("unit")]
+    enabled = [(u, role) for u, role in present if u in wants]
+    for unit_name, role in enabled or present:
+        argv = units[unit_name].get("argv") or []
+        if len(argv) > 1 and argv[1] in ("server", "agent"):
+            role = argv[1]
+        if len(enabled or present) == 1 or role == "server":
+            return role, dict(units[unit_name], name=unit_name)
+    processes = snapshot.get("processes", {})
+    for program in dist.programs:
+        for proc in processes.get(program) or []:
+            if len(proc["argv"]) > 1 and proc["argv"][1] in ("server", "agent"):
+                return proc["argv"][1], None
+    manifests = dist.pod_manifests and any(
+        p.startswith(dist.pod_manifests + "/kube-apiserver") for p in snapshot.get("files", {}))
+    return ("agent" if values.get("server") and not manifests else "server"), None
+
+
+def build(snapshot: t.Dict[str, t.Any], layout: str, errors: t.List[str]) -> t.Tuple[t.Dict[str, Component], str]:
+    """The components of a k3s or RKE2 node: the distribution's defaults, then the -arg entries; RKE2's
+    generated pod manifests are what runs (and what the next start applies the entries over)."""
+    dist = RANCHER_DISTS[layout]
+    files = snapshot.get("files", {})
+    config_errors: t.List[str] = []
+    values, items = rancher_config(files, dist, config_errors)
+    errors.extend(config_errors)
+    role, unit = _rancher_role(snapshot, dist, values)
+    service = unit["name"][: -len(".service")] if unit else dist.name + ("-server" if dist.name == RKE2 and role == "server"
+                                                                         else "-agent" if role == "agent" else "")
+    pod_path = dist.pod_manifests or ""
+    components: t.Dict[str, Component] = {}
+    for name in ALL_COMPONENTS:
+        components[name] = Component(name=name, kind="embedded", settings="rancher", service=service)
+    if dist.pod_manifests:
+        load_static_pods(components, files, dist.pod_manifests, errors, set(STATIC_POD_COMPONENTS) | {"kube-proxy"})
+    # The kubelet runs from the distribution's own release (k3s binary, RKE2 runtime directory).
+    manifest_version = _versions.kubelet_version(dist.name, snapshot)[0] or next(
+        (c.version for c in components.values() if c.version), None)
+    for name, comp in components.items():
+        if not _rancher_runs(name, role, values, files, dist, comp):
+            comp.present = False
+            continue
+        comp.present = True
+        # A config file that cannot be read or parsed may set any component's arguments: fail closed.
+        comp.errors.extend(config_errors)
+        arg_key = dist.arg_keys[name]
+        comp.arg_items = items.get(arg_key, []) + command_line_items(unit, arg_key)
+        if name == "kubelet":
+            rancher_kubelet(comp, files, dist, manifest_version)
+            continue
+        deployed = comp.disk_flags
+        if comp.manifest is not None:
+            comp.generated.append(comp.manifest.path)
+            comp.kind = "static_pod"
+            base = _flag_map(deployed) if deployed is not None else {}
+        else:
+            base = {k: (v, {"path": "%s default" % dist.name}) for k, v in RANCHER_DEFAULTS.get(name, {}).items()}
+        if name == "etcd":
+            etcd_config = dist.data_dir + "/server/db/etcd/config"
+            if "content" in files.get(etcd_config, {}):
+                # The etcd config file k3s/RKE2 generate (etcd-arg entries are merged into it at start).
+                base.pop("config-file", None)
+                base.update(etcd_config_flags(files[etcd_config]["content"], etcd_config, errors))
+                comp.generated.append(etcd_config)
+        words, sources = get_args(base, comp.arg_items)
+        comp.disk_flags = parse_args(name, words, sources)
+        if deployed is not None and snapshot.get("live"):
+            comp.running_flags = deployed
+    attach_processes(components, snapshot, skip=("kubelet",) if dist.name == K3S else ())
+    if dist.name == K3S:
+        # Everything runs inside the k3s process: its command line shows none of the components' flags.
+        for comp in components.values():
+            comp.running_flags = None
+    return components, pod_path
+
+
+def _rancher_runs(name: str, role: str, values: t.Mapping[str, t.Any], files: t.Mapping[str, t.Any],
+                  dist: Rancher, comp: Component) -> bool:
+    if name in ("kubelet",):
+        return True
+    if name == "kube-proxy":
+        return not values.get("disable-kube-proxy")
+    if role != "server":
+        return False
+    if name == "etcd":
+        if values.get("disable-etcd"):
+            return False
+        if dist.name == RKE2:
+            return comp.present or not values.get("datastore-endpoint")
+        etcd_dir = dist.data_dir + "/server/db/etcd/config"
+        return bool(values.get("cluster-init")) or files.get(etcd_dir, {}).get("type") == "file"
+    disabled = {"kube-apiserver": "disable-apiserver", "kube-controller-manager": "disable-controller-manager",
+                "kube-scheduler": "disable-scheduler"}[name]
+    return not values.get(disabled)
+
+
+# etcd config file sections whose keys are the flags of the same name (peer-ones prefixed with "peer-").
+_ETCD_TLS_SECTIONS = {"client-transport-security": "", "peer-transport-security": "peer-"}
+
+
+def etcd_config_flags(text: str, path: str, errors: t.List[str]) -> t.Dict[str, t.Tuple[str, Source]]:
+    """The flags an etcd ``--config-file`` sets (its keys are flag names; TLS keys sit in two sections)."""
+    try:
+        data, root = load(text, path)
+    except YAMLEditError as exc:
+        errors.append(str(exc))
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    flags: t.Dict[str, t.Tuple[str, Source]] = {}
+
+    def add(flag: str, value: t.Any, keypath: t.Tuple[str, ...]) -> None:
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        flags[flag] = (str(value), {"path": path, "line": line_of(root, keypath), "generated": True})
+
+    for key, value in data.items():
+        if key in _ETCD_TLS_SECTIONS and isinstance(value, dict):
+            for sub, subvalue in value.items():
+                add(_ETCD_TLS_SECTIONS[key] + sub, subvalue, (key, sub))
+        elif not isinstance(value, dict):
+            add(str(key), value, (key,))
+    return flags
+
+
+def _flag_map(flags: FlagSet) -> t.Dict[str, t.Tuple[str, Source]]:
+    """Each flag's effective value and the source of its last occurrence (a generated manifest's flags)."""
+    result: t.Dict[str, t.Tuple[str, Source]] = {}
+    for occ in flags.occurrences:
+        value = flags.value(occ.name)
+        result[occ.name] = (t.cast(str, value), dict(occ.source, generated=True))
+    return result
+
+
+def rancher_kubelet(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]], dist: Rancher,
+                    version: t.Optional[str]) -> None:
+    """The kubelet k3s/RKE2 start: --config-dir with their generated defaults, then the kubelet-arg entries."""
+    comp.kind = "systemd"
+    base: t.Dict[str, t.Tuple[str, Source]] = {"config-dir": (dist.kubelet_config_dir, {"path": "%s default" % dist.name})}
+    if not read_only_port_open(dist.name, version):
+        base["read-only-port"] = ("0", {"path": "%s default" % dist.name})
+    words, sources = get_args(base, [i for i in comp.arg_items if i.flag not in ("config", "config-dir")])
+    comp.disk_flags = parse_args("kubelet", words, sources)
+    defaults_path = "%s/00-%s-defaults.conf" % (dist.kubelet_config_dir, dist.name)
+    text = yaml.safe_dump(dict(RANCHER_KUBELET_CONFIG), sort_keys=False)
+    generated = ConfigFile(defaults_path, text, json.loads(json.dumps(RANCHER_KUBELET_CONFIG)), None, "yaml", generated=True)
+    kubelet_config(comp, files, None, dist.kubelet_config_dir, generated)
+    comp.generated.append(defaults_path)
+    for config in comp.configs:
+        if config.path == defaults_path:
+            config.generated = True
 
 
 # --- writing -----------------------------------------------------------------------------------------
@@ -222,77 +416,5 @@ def lasting_mode(comp: "Component", path: str) -> str:
     return generated_mode(comp, path)
 
 
-def set_list_entries(text: str, key: str, replace: t.Mapping[t.Optional[int], str], remove: t.Iterable[t.Optional[int]],
-                     append: t.Sequence[str], what: str) -> str:
-    """Replace, remove and append entries of a top-level list (``kubelet-arg: [...]``) of a config.yaml.
-
-    A block list is edited in place; a scalar or flow list is rewritten as a flow list; a missing key is
-    added at the end of the file. The result must parse to exactly the intended change.
-    """
-    data, root = _yaml_edit.load(text, what) if text.strip() else (None, None)
-    if data is not None and not isinstance(data, dict):
-        raise EditError("%s is not a YAML mapping" % what)
-    data = data or {}
-    old = data.get(key)
-    items = list(old) if isinstance(old, list) else ([] if old is None else [old])
-    removed = set(remove)
-    if isinstance(old, list):
-        new_items = [str(replace.get(i, v)) for i, v in enumerate(items) if i not in removed]
-    else:
-        new_items = [] if None in removed else [str(replace.get(None, v)) for v in items]
-    new_items += list(append)
-    expected = copy.deepcopy(data)
-    expected[key] = new_items
-    node = next((v for k, v in root.value if k.value == key), None) if isinstance(root, yaml.MappingNode) else None
-    if node is None:
-        block = "%s:\n%s" % (key, "".join("- %s\n" % _yaml_edit.scalar_text(v) for v in new_items))
-        new = text + ("" if not text or text.endswith("\n") else "\n") + block
-    elif isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value:
-        new = _edit_block_list(text, node, replace, removed, append)
-    else:
-        items_nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        style = next((n.style for n in items_nodes if isinstance(n, yaml.ScalarNode)), None)
-        flow = "[" + ", ".join(_styled(v, style) for v in new_items) + "]"
-        new = text[:node.start_mark.index] + flow + text[node.end_mark.index:]
-    return _yaml_edit._checked(new, expected, what)
-
-
-def _styled(value: str, style: t.Optional[str]) -> str:
-    """A YAML scalar in the quoting style of its neighbours (so an edit changes only the value)."""
-    if style == '"':
-        return json.dumps(value)
-    if style == "'":
-        return "'%s'" % value.replace("'", "''")
-    return _yaml_edit.scalar_text(value)
-
-
-def _edit_block_list(text: str, node: yaml.SequenceNode, replace: t.Mapping[t.Optional[int], str],
-                     removed: t.Set[t.Optional[int]], append: t.Sequence[str]) -> str:
-    edits: t.List[t.Tuple[int, int, str]] = []
-    for index, value in replace.items():
-        if index is None:
-            continue
-        item = node.value[index]
-        edits.append((item.start_mark.index, item.end_mark.index, _styled(value, getattr(item, "style", None))))
-    for index in removed:
-        if index is None:
-            continue
-        item = node.value[index]
-        start = text.rfind("\n", 0, item.start_mark.index) + 1
-        end = text.find("\n", max(item.end_mark.index - 1, item.start_mark.index))
-        edits.append((start, len(text) if end == -1 else end + 1, ""))
-    if append:
-        last = node.value[-1]
-        line_start = text.rfind("\n", 0, last.start_mark.index) + 1
-        prefix = text[line_start:last.start_mark.index]
-        at = text.find("\n", max(last.end_mark.index - 1, last.start_mark.index))
-        at = len(text) if at == -1 else at + 1
-        lead = "" if at == 0 or text[at - 1] == "\n" else "\n"
-        edits.append((at, at, lead + "".join("%s%s\n" % (prefix, _styled(v, getattr(last, "style", None))) for v in append)))
-    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
-        text = text[:start] + replacement + text[end:]
-    return text
-
-
-DISTRIBUTION = Distribution(name="rancher", write_flag=write_flag, config_as_flag=config_as_flag, flag_as_config=flag_as_config,
-                            lasting_mode=lasting_mode)
+DISTRIBUTION = Distribution(name="rancher", layouts=LAYOUTS, build=build, write_flag=write_flag, config_as_flag=config_as_flag,
+                            flag_as_config=flag_as_config, lasting_mode=lasting_mode)

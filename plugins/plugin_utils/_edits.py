@@ -38,15 +38,10 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import (
 )
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_apiserver import pair_problems, plan_apiserver
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_extra import plan_extra
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
-    KUBELET_MERGE_DEFAULTS,
-    KUBELET_MERGE_PATCH,
-    Component,
-    Node,
-    _load_manifest,
-    get_path,
-    is_zero,
-)
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._config_files import get_path
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._kubelet_merge import KUBELET_MERGE_DEFAULTS, KUBELET_MERGE_PATCH, is_zero
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._manifests import load_manifest, manifest_flags
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import (
     Finding,
     Fix,
@@ -185,7 +180,7 @@ class Planner:
         edit.rules.extend(r for r in rule_ids if r not in edit.rules)
         text = t.cast(str, edit.text)
         # Reparse the current text: an earlier fix may already have changed it.
-        current, _name = _load_manifest(manifest.path, text)
+        current, _name = load_manifest(manifest.path, text)
         flags = _manifest_flagset(comp.name, current)
         container = current.data["spec"]["containers"][current.container]
         n_command = len(container.get("command") or [])
@@ -281,7 +276,7 @@ class Planner:
         self._manifest_flags(comp, {"authentication-config": AUTHN_CONFIG_PATH, "anonymous-auth": None}, [finding.rule.id])
         manifest = self.edits[t.cast(t.Any, comp.manifest).path]
         directory = AUTHN_CONFIG_PATH.rsplit("/", 1)[0]
-        current, _name = _load_manifest(manifest.path, t.cast(str, manifest.text))
+        current, _name = load_manifest(manifest.path, t.cast(str, manifest.text))
         container = current.data["spec"]["containers"][current.container]
         text = t.cast(str, manifest.text)
         if not any(m.get("mountPath") == directory for m in container.get("volumeMounts") or []):
@@ -303,7 +298,7 @@ class Planner:
             try:
                 comp = self.node.components.get(edit.component)
                 if comp is not None and comp.manifest is not None and comp.manifest.path == path:
-                    _load_manifest(path, edit.after)
+                    load_manifest(path, edit.after)
                 elif comp is not None and any(c.path == path for c in comp.configs):
                     data = json.loads(edit.after) if edit.after.lstrip().startswith("{") else _yaml_edit.load(edit.after, path)[0]
                     if not isinstance(data, dict):
@@ -330,10 +325,7 @@ class Planner:
 
 
 def _manifest_flagset(name: str, manifest: t.Any) -> FlagSet:
-    from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
-        _manifest_flags,
-    )
-    return _manifest_flags(name, manifest)
+    return manifest_flags(name, manifest)
 
 
 def _json_set(text: str, keypath: t.Tuple[str, ...], value: t.Any, path: str) -> str:

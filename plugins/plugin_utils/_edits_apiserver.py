@@ -36,7 +36,7 @@ import yaml
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _authz, _yaml_edit
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._apiserver_files import host_path
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import HEALTH_PATHS, anonymous_policy
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import _load_manifest, _manifest_flags
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._manifests import load_manifest, manifest_flags
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import FIX_KINDS, Finding, Fix
 
 if t.TYPE_CHECKING:
@@ -200,10 +200,10 @@ def _probes_tcp(planner: "Planner", finding: Finding, fix: Fix) -> None:
         raise ApiserverEditError("%s is not a static pod of its own here: change its probes by hand" % comp.name)
     edit = planner.edit(manifest.path, comp.name, finding.rule.id)
     text = t.cast(str, edit.text)
-    current, _name = _load_manifest(manifest.path, text)
+    current, _name = load_manifest(manifest.path, text)
     for probe in http_probes(current):
         text = _probe_to_tcp(text, current.container, probe, manifest.path)
-        current, _name = _load_manifest(manifest.path, text)
+        current, _name = load_manifest(manifest.path, text)
     edit.after = text
     planner._manifest_flags(comp, {"anonymous-auth": "false"}, [finding.rule.id])
 
@@ -263,7 +263,7 @@ def pair_problems(planner: "Planner") -> t.List[str]:
 def _flags_after(planner: "Planner", comp: t.Any, changed: t.Mapping[str, str]) -> t.Tuple[t.Any, t.Any]:
     snapshot = getattr(planner, "snapshot", None)
     if snapshot is not None:
-        from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import build_node
+        from ansible_collections.kubefort.hardening.plugins.plugin_utils._discovery import build_node
 
         files = dict(snapshot.get("files", {}))
         for path, text in changed.items():
@@ -273,8 +273,8 @@ def _flags_after(planner: "Planner", comp: t.Any, changed: t.Mapping[str, str]) 
             return rebuilt.disk_flags, rebuilt
     if comp.manifest is not None:
         text = changed.get(comp.manifest.path, comp.manifest.text)
-        manifest, _name = _load_manifest(comp.manifest.path, text)
+        manifest, _name = load_manifest(comp.manifest.path, text)
         copy_comp = copy.copy(comp)
         copy_comp.manifest = manifest
-        return _manifest_flags(comp.name, manifest), copy_comp
+        return manifest_flags(comp.name, manifest), copy_comp
     return comp.disk_flags, comp

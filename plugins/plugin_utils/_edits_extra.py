@@ -28,7 +28,8 @@ import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import split_list
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _yaml_edit
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, _load_manifest
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._manifests import load_manifest, manifest_flags
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import SUPPLIED_DIR, Finding, Fix
 
 if t.TYPE_CHECKING:
@@ -104,19 +105,17 @@ def _flag_mount(planner: "Planner", finding: Finding, fix: Fix) -> None:
 
 
 def _current_flags(planner: "Planner", comp: Component) -> t.Any:
-    from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import _manifest_flags
-
     manifest = t.cast(t.Any, comp.manifest)
     edit = planner.edits.get(manifest.path)
     text = edit.text if edit is not None and edit.text is not None else manifest.text
-    current, _name = _load_manifest(manifest.path, t.cast(str, text))
-    return _manifest_flags(comp.name, current)
+    current, _name = load_manifest(manifest.path, t.cast(str, text))
+    return manifest_flags(comp.name, current)
 
 
 def _mount(planner: "Planner", comp: Component, directory: str, name: str, read_only: bool) -> None:
     manifest = planner.edits[t.cast(t.Any, comp.manifest).path]
     text = t.cast(str, manifest.text)
-    current, _name = _load_manifest(manifest.path, text)
+    current, _name = load_manifest(manifest.path, text)
     container = current.data["spec"]["containers"][current.container]
     if any(m.get("mountPath") == directory for m in container.get("volumeMounts") or []):
         return

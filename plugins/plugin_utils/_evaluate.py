@@ -32,12 +32,8 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._flags import (
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils import _rule
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
-    KUBELET_MERGE_DEFAULTS,
-    Component,
-    Node,
-    is_zero,
-)
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._kubelet_merge import KUBELET_MERGE_DEFAULTS, is_zero
 
 # Where kubefort writes files whose content the operator supplies (audit policy, encryption config ...).
 SUPPLIED_DIR = "/etc/kubernetes/kubefort"

@@ -19,9 +19,9 @@ import typing as t
 from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark, _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import sha256_text
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, make_result
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Node
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._discovery import (
     FIRST_REQUEST,
-    Node,
     build_node,
     follow_up_request,
     merge_snapshots,

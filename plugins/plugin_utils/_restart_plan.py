@@ -33,7 +33,8 @@ import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._component_health import endpoint_url
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node, _load_manifest
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._manifests import load_manifest
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._yaml_edit import YAMLEditError
 
 # The admin kubeconfig each distribution writes (None: kubefort_health_kubeconfig, /etc/kubernetes/admin.conf).
@@ -143,7 +144,7 @@ def _pod_step(node: Node, comp: Component, before: t.Optional[str], after: str) 
 
 def _manifest_command(path: str, text: str) -> t.Optional[t.List[str]]:
     try:
-        manifest, _name = _load_manifest(path, text)
+        manifest, _name = load_manifest(path, text)
     except YAMLEditError:
         return None
     return manifest.words

@@ -198,7 +198,7 @@ def test_fixes_on_drop_in_setups_take_effect(tmp_path, case):
 
 def test_kubelet_configuration_defaults_match_configz(tmp_path):
     """The defaults kubefort gives every 1.28 drop-in are the real kubelet's (keys the file leaves unset)."""
-    from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import KUBELET_CONFIG_DEFAULTS
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._kubelet_merge import KUBELET_CONFIG_DEFAULTS
 
     files, extra = CASES["config-insecure"]
     root = make_tree(tmp_path, files, extra)

@@ -8,13 +8,10 @@ import pytest
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import snapshot
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _dist_rancher
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
-    FIRST_REQUEST,
-    ArgItem,
-    build_node,
-    get_args,
-    parse_args_file,
-)
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import ArgItem
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._discovery import FIRST_REQUEST, build_node
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._dist_microk8s import parse_args_file
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._rancher_args import get_args
 from kubefort_testlib import REPO
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "nodes")
@@ -110,11 +107,10 @@ def test_k3s_get_args_replace_append_prepend_and_repeat():
 def test_k3s_read_only_port_by_release(tmp_path, version, port):
     """k3s 1.32.0-1.32.3 started the kubelet with --config-dir only: the flag default 10255 applied."""
     write(tmp_path, "/etc/rancher/k3s/config.yaml", "write-kubeconfig-mode: '0600'\n")
-    from ansible_collections.kubefort.hardening.plugins.plugin_utils import _components
     node = node_of(str(tmp_path))
     comp = node.components["kubelet"]
     comp.arg_items = []
-    _components._rancher_kubelet(comp, node.files, _dist_rancher.K3S_DIST, version)
+    _dist_rancher.rancher_kubelet(comp, node.files, _dist_rancher.K3S_DIST, version)
     assert comp.disk_flags.value("read-only-port") == port
     assert comp.mode == "flags" and comp.config_value("authentication.anonymous.enabled")[1] is False
 

@@ -107,9 +107,9 @@ def test_unknown_version_zero_in_a_losing_dropin_is_not_called_fixed(tmp_path):
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule  # noqa: E402
 from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import snapshot  # noqa: E402
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import FIRST_REQUEST, build_node  # noqa: E402
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._discovery import FIRST_REQUEST, build_node  # noqa: E402
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._dist_kubeadm import set_env_line  # noqa: E402
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._dist_rancher import set_list_entries  # noqa: E402
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._rancher_args import set_list_entries  # noqa: E402
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner  # noqa: E402
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import evaluate  # noqa: E402
 

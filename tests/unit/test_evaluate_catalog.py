@@ -12,7 +12,8 @@ import pytest
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import parse_args
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node, _load_manifest
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._manifests import load_manifest
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options, evaluate, parse_duration
 
 MANIFESTS = "/etc/kubernetes/manifests"
@@ -44,7 +45,7 @@ def pod(name: str, args: t.Sequence[str], security: str = "", mounted: bool = Fa
 def static(name: str, *args: str, version: t.Optional[str] = "1.30.2", running: t.Optional[t.Sequence[str]] = None,
            security: str = "", mounted: bool = False) -> Component:
     path = "%s/%s.yaml" % (MANIFESTS, name)
-    manifest, _name = _load_manifest(path, pod(name, args, security, mounted))
+    manifest, _name = load_manifest(path, pod(name, args, security, mounted))
     comp = Component(name=name, present=True, kind="static_pod", version=version, manifest=manifest)
     comp.disk_flags = parse_args(name, list(args), [{"path": path, "line": 9 + i, "index": i + 1} for i in range(len(args))])
     if running is not None:

@@ -13,12 +13,7 @@ import yaml
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import parse_args
 from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import (
-    Component,
-    Node,
-    _load_manifest,
-    _manifest_flags,
-)
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_extra import (
     ExtraEditError,
@@ -26,6 +21,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_extra im
     set_top_level_list,
 )
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options, evaluate
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._manifests import load_manifest, manifest_flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PATH = "/etc/kubernetes/manifests/kube-apiserver.yaml"
@@ -37,9 +33,9 @@ ADMISSION = ("apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfigurati
 def cp1(mode: str = "0600") -> Node:
     with open(os.path.join(REPO, "demo", "nodes", "cp1", PATH.lstrip("/"))) as handle:
         text = handle.read()
-    manifest, name = _load_manifest(PATH, text)
+    manifest, name = load_manifest(PATH, text)
     comp = Component(name=name, present=True, version="1.28.7", manifest=manifest)
-    comp.disk_flags = _manifest_flags(name, manifest)
+    comp.disk_flags = manifest_flags(name, manifest)
     files = {
         PATH: {"type": "file", "mode": mode, "uid": 0, "gid": 0, "owner": "root", "group": "root", "content": text},
         "/etc/kubernetes/manifests": {"type": "dir", "mode": "0777", "uid": 0, "gid": 0, "owner": "root", "group": "root"},
