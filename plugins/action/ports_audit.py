@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible.errors import AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._ports_evaluate import (
@@ -88,32 +89,70 @@ class ActionModule(ActionBase):
         found = ((_host_state.load_discovery(host, args["root"]) or {}).get("ports") or {})
         trips = 0
         if not _covers(found, wanted):
-            collected = self._execute_module(
-                module_name="kubefort.hardening.node_facts",
-                module_args={"root": args["root"], "ports": wanted},
-                task_vars=task_vars,
-            )
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+            try:
+                collected = self._execute_module(
+                    module_name="kubefort.hardening.node_facts",
+                    module_args={"root": args["root"], "ports": wanted},
+                    task_vars=task_vars,
+                )
+                self._remove_tmp_path(self._connection._shell.tmpdir)
+            except AnsibleConnectionFailure as exc:
+                collected = {"failed": True, "msg": "unreachable: %s" % str(exc).splitlines()[0]}
             if collected.get("failed"):
-                result.update(failed=True, msg="node_facts failed: %s" % collected.get("msg"))
-                return result
+                return self._failed(result, "node_facts failed: %s" % collected.get("msg"))
             found = dict((collected.get("snapshot") or {}).get("ports") or {}, options=wanted)
             trips = 1
         listing = found.get("listing") or {}
         if "error" in listing:
-            result.update(failed=True, msg="listening_ports failed: %s" % listing["error"])
-            return result
+            return self._failed(result, "listening_ports failed: %s" % listing["error"])
         probe_runs = None
         if args["probe"]:
             probed = found.get("probe") or {}
             if "error" in probed:
-                result.update(failed=True, msg="port_probe failed: %s" % probed["error"])
-                return result
+                return self._failed(result, "port_probe failed: %s" % probed["error"])
             probe_runs = [{"prober": "node", "host": args["probe_host"], "probes": probed.get("probes", [])}]
             probe_runs.extend(self._extra_runs(args["probe_results"], args["probe_address"]))
         elif args["probe_results"]:
             probe_runs = self._extra_runs(args["probe_results"], args["probe_address"])
-        return self._finish(result, options, listing, probe_runs, "", trips)
+        outcome = self._finish(result, options, listing, probe_runs, "", trips)
+        failed_probers = self._failed_probers(args["probe_results"])
+        if failed_probers and not outcome.get("failed"):
+            # The anonymous-access rules of this node lack that prober's evidence: the host is failed (the
+            # run fails after the report) rather than judged on the probes that did run.
+            reason = "; ".join("the probe from %s could not run: %s" % item for item in failed_probers)
+            if not self._report_follows():
+                outcome.update(failed=True, msg=reason)
+                return outcome
+            outcome["ansible_facts"].update(_host_state.record_failure(task_vars, "ports", reason))
+            outcome["kubefort_failure"] = reason
+        return outcome
+
+    def _failed(self, result: t.Dict[str, t.Any], message: str) -> t.Dict[str, t.Any]:
+        """In playbooks/harden.yml recorded, not fatal (like node_harden): the report lists the host and the run
+        fails after it. The role on its own (no report follows) fails the task."""
+        if not self._report_follows():
+            result.update(failed=True, msg=message)
+            return result
+        result.update(changed=False, msg=message, kubefort_failure=message,
+                      ansible_facts=_host_state.record_failure(self._task_vars, "ports", message))
+        return result
+
+    def _report_follows(self) -> bool:
+        return bool(self._templar.template(self._task_vars.get("_kubefort_report_follows", False)))
+
+    @staticmethod
+    def _failed_probers(runs: t.List[t.Dict[str, t.Any]]) -> t.List[t.Tuple[str, str]]:
+        """(prober, reason) of every registered port_probe run that failed or could not reach its prober."""
+        failed = []
+        for run in runs:
+            if run.get("skipped") or not (run.get("failed") or run.get("unreachable")):
+                continue
+            label = str(run.get("prober_label") or run.get("item") or run.get("prober") or "another host")
+            message = (str(run.get("msg") or "").strip().splitlines() or ["failed"])[0]
+            if run.get("unreachable") and "unreachable" not in message.lower():
+                message = "unreachable: " + message
+            failed.append((label, message))
+        return failed
 
     _task_vars: t.Dict[str, t.Any] = {}
     _root = "/"
@@ -124,7 +163,7 @@ class ActionModule(ActionBase):
         # target host, or one run per prober for a whole batch (``runs``), of which this host's entry.
         extra = []
         for run in runs:
-            if run.get("skipped"):
+            if run.get("skipped") or run.get("failed") or run.get("unreachable"):
                 continue
             label = str(run.get("prober_label") or run.get("item") or run.get("prober") or "remote")
             if isinstance(run.get("runs"), list):

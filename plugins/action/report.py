@@ -149,14 +149,21 @@ class ActionModule(ActionBase):
             if isinstance(info, dict) and not info.get("roles"):
                 info["roles"] = [g for g in variables.get("group_names") or () if g in NODE_GROUPS]
             hosts.append(_report_model.build_host(name, _plain(results), info, failures=failures))
-        cluster = hostvars[args["cluster_host"]].get("kubefort_cluster_results") if args["cluster_host"] in hostvars else None
+        cluster_vars = hostvars[args["cluster_host"]] if args["cluster_host"] in hostvars else {}
+        cluster = cluster_vars.get("kubefort_cluster_results")
+        # The cluster play records a cluster it could not audit (with kubefort_cluster_fail_on_error, or with
+        # no results at all): the pseudo-host is a failed host, so the run fails after the report.
+        cluster_failures = _host_state.current_failures({"kubefort_host_failures": cluster_vars.get("kubefort_cluster_failures")})
+        if cluster_failures and cluster is None:
+            cluster = []
         merged_cluster = merged.pop(_report_model.CLUSTER_HOST, None)
         # Hosts of the slices that this inventory does not name (another controller's inventory).
         for name, (results, info, kind) in merged.items():
             if not args.get("hosts"):
                 hosts.append(_report_model.build_host(name, _plain(results), _plain(info), kind=kind))
         if cluster is not None:
-            hosts.append(_report_model.build_host(_report_model.CLUSTER_HOST, _plain(cluster), {"roles": ["cluster"]}, kind="cluster"))
+            hosts.append(_report_model.build_host(_report_model.CLUSTER_HOST, _plain(cluster), {"roles": ["cluster"]}, kind="cluster",
+                                                  failures=cluster_failures))
         elif merged_cluster is not None:
             # Its version and benchmark follow the merged control-plane hosts, as in a single run.
             hosts.append(_report_model.build_host(_report_model.CLUSTER_HOST, _plain(merged_cluster[0]), {"roles": ["cluster"]},

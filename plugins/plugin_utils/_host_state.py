@@ -210,15 +210,17 @@ def play_id(task: t.Any) -> str:
 
 
 def current_failures(variables: t.Mapping[str, t.Any]) -> t.List[t.Dict[str, str]]:
-    """This run's failed stages of a host (``kubefort_host_failures``: ``[{stage, reason, run}]``; entries a
-    persistent fact cache kept from an earlier run are dropped)."""
-    raw = variables.get("kubefort_host_failures") or []
-    try:
-        raw = json.loads(json.dumps(raw, default=str))
-    except (TypeError, ValueError):
-        return []
-    if not isinstance(raw, list):
-        return []
+    """This run's failed stages of a host: ``kubefort_host_failures`` (``[{stage, reason, run}]``, the actions'
+    facts; entries a persistent fact cache kept from an earlier run are dropped), then ``kubefort_task_failures``
+    (``[{stage, reason}]``, what the roles' rescues and handlers record with set_fact, never cached)."""
+    raw: t.Any = []
+    for name in ("kubefort_host_failures", "kubefort_task_failures"):
+        try:
+            value = json.loads(json.dumps(variables.get(name) or [], default=str))
+        except (TypeError, ValueError):
+            continue
+        if isinstance(value, list):
+            raw.extend(value)
     return [{"stage": str(item.get("stage") or "run"), "reason": str(item.get("reason") or "failed")}
             for item in raw if isinstance(item, dict) and item.get("run") in (None, run_id())]
 
