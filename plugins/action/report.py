@@ -19,6 +19,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapsh
 from ansible_collections.kubefort.hardening.plugins.modules.report import ARGUMENT_SPEC
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
     _host_state,
+    _kubeadm_config,
     _report_merge,
     _report_compare,
     _report_files,
@@ -121,11 +122,14 @@ class ActionModule(ActionBase):
         hosts, missing = [], []
         # Per-slice reports (merge): their hosts count as results of this run unless this run has its own.
         merged, merged_without = _report_merge.load_slices(args.get("merge") or [])
+        kubeadm_fix = (hostvars.get(args["cluster_host"]) or {}).get("kubefort_kubeadm_fix")
         for name in names:
             if name not in hostvars:
                 raise _report_model.ReportInputError("report: host %r is not in the inventory." % name)
             variables = hostvars[name]
             results = variables.get("kubefort_results")
+            # The outcome of this run's opt-in kubeadm ConfigMap fix (roles/cluster, after the node plays).
+            results = _kubeadm_config.with_fix(name, results, kubeadm_fix)
             info = variables.get("kubefort_host")
             if _host_state.is_stale(info):
                 # Left in a persistent fact cache by an earlier run: not this run's results.

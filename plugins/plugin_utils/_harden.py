@@ -28,6 +28,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._discovery impo
 )
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
     _apiserver_files,
+    _kubeadm_upgrade,
     _kubespray_vars,
     _layouts,
     _restart_plan,
@@ -178,6 +179,7 @@ def run(
     want_diff: bool,
     cached: t.Optional[t.Dict[str, t.Any]] = None,
     first_extra: t.Optional[t.Mapping[str, t.Any]] = None,
+    kubeadm_state: t.Optional[t.Mapping[str, t.Any]] = None,
 ) -> t.Dict[str, t.Any]:
     snapshot, trips, node = discover(call_module, root, rules, cached, first_extra)
     findings = evaluate(node, rules, options)
@@ -219,6 +221,10 @@ def run(
     benchmark, benchmark_reason = _benchmark.select(options.benchmark, node.kubernetes_version)
     if node.layout == _layouts.KUBESPRAY:
         _kubespray_notes(node, findings, results, options)
+    if kubeadm_state and not write_error:
+        # What the next kubeadm upgrade would write over (kube-system/kubeadm-config and kubelet-config).
+        planned = {path: edit.after for path, edit in planner.edits.items() if edit.after is not None}
+        _kubeadm_upgrade.annotate(node, snapshot, findings, results, rules, options, planned, kubeadm_state)
     changed = (bool(specs) or bool(plan)) and not write_error
     return {
         "changed": changed,

@@ -375,6 +375,8 @@ def render(report: t.Mapping[str, t.Any]) -> str:
     if gate["fail_on"] != "none":
         gate_html = ' · gate fail_on=%s: <span class="gate-%s">%s</span>' % (
             _e(gate["fail_on"]), "failed" if gate["failed"] else "passed", "FAILED" if gate["failed"] else "passed")
+    if summary.get("kubeadm_reverts"):
+        gate_html += ' · <span id="kubeadm-reverts">%d fixes a kubeadm upgrade would revert</span>' % summary["kubeadm_reverts"]
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'

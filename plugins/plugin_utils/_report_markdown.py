@@ -149,6 +149,23 @@ def _comparison_block(comparison: t.Mapping[str, t.Any]) -> t.List[str]:
     return lines
 
 
+def _kubeadm_block(report: t.Mapping[str, t.Any]) -> t.List[str]:
+    """Fixes the next kubeadm upgrade would write back, and the ClusterConfiguration that keeps them."""
+    info = report["summary"].get("kubeadm") or {}
+    reverted = [(h["name"], r) for h in report["hosts"] for r in h["results"] if (r.get("kubeadm") or {}).get("reverted")]
+    if not reverted:
+        return []
+    lines = ["", "## Fixes a kubeadm upgrade would revert", "",
+             "%d results: `kubeadm upgrade` would write these settings back from kube-system/kubeadm-config or "
+             "kubelet-config; %d can be kept there (`kubefort_cluster_kubeadm_remediate: true`, or the fragment below "
+             "in the kubeadm configuration you keep)." % (info.get("reverted", len(reverted)), info.get("keepable", 0)), ""]
+    lines += _table(("host", "rule", "what the upgrade does"),
+                    ((cell(n), code(r["id"]), cell(r["kubeadm"]["detail"])) for n, r in reverted))
+    if info.get("fragment"):
+        lines += ["", "```yaml", info["fragment"].rstrip(), "```"]
+    return lines
+
+
 def render(report: t.Mapping[str, t.Any]) -> str:
     summary = report["summary"]
     gate = summary["gate"]
@@ -158,6 +175,8 @@ def render(report: t.Mapping[str, t.Any]) -> str:
         "**Score %s** over %d hosts and %d results: %s. Open findings: %d."
         % (percent(summary["score"]), summary["hosts"], summary["total"], counts_phrase(summary["by_status"]), summary["open"]),
     ]
+    if summary.get("kubeadm_reverts"):
+        lines.append("A `kubeadm upgrade` would revert %d of these results (see below)." % summary["kubeadm_reverts"])
     if gate["fail_on"] != "none":
         lines.append("Gate `kubefort_fail_on: %s`: **%s** (%d findings)." % (gate["fail_on"], "failed" if gate["failed"] else "passed", gate["findings"]))
     lines += ["", "## Run", ""] + _run_block(report)
@@ -173,6 +192,7 @@ def render(report: t.Mapping[str, t.Any]) -> str:
         lines += ["", "## Read errors", "",
                   "Files that could not be read, decoded or parsed; the rules of the components concerned are `error`.", ""]
         lines += _table(("host", "error"), ((cell(n), cell(m)) for n, m in unread))
+    lines += _kubeadm_block(report)
     lines += ["", "## Sections", ""] + _sections_block(report)
     if report.get("comparison"):
         lines += ["", "## Changes since the previous report", ""] + _comparison_block(report["comparison"])

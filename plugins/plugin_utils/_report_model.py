@@ -14,6 +14,7 @@ that build_report() returns, so all outputs agree.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import typing as t
 
@@ -22,6 +23,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._rule import (
     SEVERITIES,
     STATUSES,
 )
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _kubeadm_upgrade
 
 SCHEMA_VERSION = "1.0"
 CLUSTER_HOST = "cluster"
@@ -50,6 +52,8 @@ RESULT_DEFAULTS: t.Dict[str, t.Any] = {
     "message": "",
     "waiver": None,
     "changed_files": [],
+    # kubeadm nodes: whether the next kubeadm upgrade would write the setting back (_kubeadm_upgrade).
+    "kubeadm": None,
 }
 HOST_KEYS = ("layout", "kubernetes_version", "version_source", "benchmark", "benchmark_reason", "roles", "root", "mode")
 # Host metadata kept as data: per component {version, source}; rules whose verdict needs the unknown version.
@@ -82,9 +86,10 @@ def score(counts: t.Mapping[str, int]) -> t.Optional[float]:
 def summarize(results: t.Iterable[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
     counts = empty_counts()
     open_by_severity = {severity: 0 for severity in SEVERITIES}
-    total = 0
+    total = kubeadm_reverts = 0
     for result in results:
         total += 1
+        kubeadm_reverts += 1 if (result.get("kubeadm") or {}).get("reverted") else 0
         counts[result["status"]] += 1
         if result["status"] in OPEN:
             open_by_severity[result["severity"]] += 1
@@ -94,6 +99,7 @@ def summarize(results: t.Iterable[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
         "open_by_severity": open_by_severity,
         "open": sum(open_by_severity.values()),
         "score": score(counts),
+        "kubeadm_reverts": kubeadm_reverts,
     }
 
 
@@ -139,7 +145,35 @@ def _normalize_result(raw: t.Any, host: str, index: int) -> t.Dict[str, t.Any]:
         result["waiver"] = {str(k): (None if v is None else str(v)) for k, v in dict(result["waiver"]).items()}
     if not result["section"]:
         result["section"] = result["component"] or "other"
+    result["kubeadm"] = _normalize_kubeadm(result["kubeadm"])
     return result
+
+
+def _normalize_kubeadm(raw: t.Any) -> t.Optional[t.Dict[str, t.Any]]:
+    if not isinstance(raw, t.Mapping):
+        return None
+    reverted = raw.get("reverted")
+    return {
+        "by": str(raw.get("by") or ""),
+        "reverted": None if reverted is None else bool(reverted),
+        "detail": str(raw.get("detail") or ""),
+        "keep": dict(raw["keep"]) if isinstance(raw.get("keep"), t.Mapping) else None,
+        "api_version": None if not raw.get("api_version") else str(raw["api_version"]),
+    }
+
+
+def kubeadm_summary(results: t.Iterable[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
+    """How many results a kubeadm upgrade would revert, how many of those kubeadm's configuration can keep,
+    and the ClusterConfiguration fragment that keeps them (for kubeadm configurations kept in git)."""
+    reverted = [r for r in results if (r.get("kubeadm") or {}).get("reverted")]
+    keeps = [r["kubeadm"]["keep"] for r in reverted if r["kubeadm"].get("keep")]
+    version = next((r["kubeadm"]["api_version"] for r in reverted if r["kubeadm"].get("api_version")), None)
+    unique = [json.loads(k) for k in dict.fromkeys(json.dumps(k, sort_keys=True) for k in keeps)]
+    return {
+        "reverted": len(reverted),
+        "keepable": len(keeps),
+        "fragment": _kubeadm_upgrade.fragment(version or _kubeadm_upgrade.V1BETA4, unique) if unique else "",
+    }
 
 
 def _normalize_host_info(raw: t.Any, host: str) -> t.Dict[str, t.Any]:
@@ -311,6 +345,7 @@ def build_report(
     summary["failed_hosts"] = [host["name"] for host in hosts if host.get("failures")]
     summary["sections"] = section_summaries(all_results)
     summary["gate"] = gate(summary["open_by_severity"], fail_on)
+    summary["kubeadm"] = kubeadm_summary(all_results)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "kubefort-report",

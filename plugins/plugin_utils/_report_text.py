@@ -104,6 +104,9 @@ def summary_lines(report: t.Mapping[str, t.Any], files: t.Sequence[str] = (), wo
             "compared with %s: %d new, %d fixed, %d regressed, %d still open"
             % (comparison["previous"]["path"] or "previous report", c["new"], c["fixed"], c["regressed"], c["still_open"])
         )
+    if summary.get("kubeadm_reverts"):
+        lines.append("kubeadm upgrade would revert %d results (report.md: 'Fixes a kubeadm upgrade would revert')"
+                     % summary["kubeadm_reverts"])
     gate = summary["gate"]
     if gate["fail_on"] != "none":
         lines.append(

@@ -82,9 +82,11 @@ def test_check_apply_check_apply(demo):
     # argument check task.
     assert re.findall(r"^kubefort \[(\d)/6\] (\S+):", out, re.M) == [(str(i + 1), n) for i, n in enumerate(NODES)]
     assert "Validating arguments" not in out
-    # (after the one-task play that checks every host's kubefort variables up front)
+    # (after the one-task play that checks every host's kubefort variables up front, and the one that reads
+    # kubeadm's cluster configuration from the demo's saved dump)
     plays = re.findall(r"^PLAY \[(.*?)\]", out, re.M)
-    assert plays[0].startswith("Check the kubefort variables") and plays[1].startswith("Harden the control plane")
+    assert plays[0].startswith("Check the kubefort variables") and plays[1].startswith("Read kubeadm's cluster configuration")
+    assert plays[2].startswith("Harden the control plane")
     assert len(re.findall(r"^PLAY \[Harden the control plane", out, re.M)) == 1
 
     # 2. apply: the same findings are fixed, the control plane one host at a time, then the workers in

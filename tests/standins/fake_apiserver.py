@@ -1,6 +1,6 @@
 """A local HTTPS stand-in for the Kubernetes API server, for the cluster policy tests.
 
-What it emulates (only what the cluster_policy module uses):
+What it emulates (only what the cluster_policy and kubeadm_config modules use):
 - list calls: ``GET /api/v1/<plural>`` and ``GET /apis/<group>/<version>/<plural>`` answer a ``<Kind>List``
   whose items carry no ``kind``/``apiVersion`` (as the real server answers);
 - ``PATCH`` with ``application/merge-patch+json`` (RFC 7386) or ``application/strategic-merge-patch+json``
@@ -48,6 +48,8 @@ RESOURCES = {
     "Role": ("rbac.authorization.k8s.io/v1", "roles", True),
     "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings", True),
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies", True),
+    # kubeadm's cluster configuration (kube-system/kubeadm-config, kubelet-config), read and patched by kubeadm_config
+    "ConfigMap": ("v1", "configmaps", True),
     # the Policy WG's report CRD, as policy-reporter/Kyverno install it (the report role writes these)
     "ClusterPolicyReport": ("wgpolicyk8s.io/v1alpha2", "clusterpolicyreports", False),
 }

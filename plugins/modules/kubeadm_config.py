@@ -1,0 +1,134 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: kubeadm_config
+short_description: Read and patch kubeadm's cluster configuration so that node fixes survive kubeadm upgrade
+version_added: 0.2.0
+description:
+  - C(kubeadm upgrade apply) and C(kubeadm upgrade node) render the control plane's static pod manifests again
+    from the ClusterConfiguration in C(kube-system/kubeadm-config), and C(kubeadm upgrade node) writes
+    C(/var/lib/kubelet/config.yaml) from the KubeletConfiguration in C(kube-system/kubelet-config).
+  - With O(state=read), reads both ConfigMaps from the API (the cluster play's credentials) or from saved
+    C(kubectl get -o json) output in O(snapshot_files) and returns them as RV(kubeadm_state); M(kubefort.hardening.node_harden)
+    then says, for every result of a kubeadm node, whether the next upgrade would write the setting back.
+  - With O(state=fix), collects from the results of O(hosts) what keeps each reverted fix (C(extraArgs) of the
+    component, in the ConfigMap's own API version - a map in C(kubeadm.k8s.io/v1beta3), a list of C(name)/C(value)
+    in C(kubeadm.k8s.io/v1beta4) - C(extraVolumes) for the files kubefort mounts, KubeletConfiguration keys) and,
+    with O(remediate), sends one merge patch per ConfigMap with the C(resourceVersion) it read (a ConfigMap that
+    changed in between is not written: run again). Rules that are skipped, waived or of a higher level are not
+    in the results, so they are not written either.
+  - This is an action plugin that runs on the controller.
+author:
+  - kubefort maintainers (@kubefort)
+extends_documentation_fragment:
+  - kubefort.hardening.attributes
+attributes:
+  check_mode:
+    support: full
+    description: The patches are sent with C(dryRun=All); the API server validates them and stores nothing.
+  diff_mode:
+    support: full
+    description: Shows each ConfigMap key before and after.
+  idempotent:
+    support: full
+    description: A second run finds nothing that an upgrade would revert and writes nothing.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs on the controller.
+options:
+  state:
+    description: V(read) the two ConfigMaps, or V(fix) them from the node results.
+    type: str
+    choices: [read, fix]
+    default: read
+  kubeconfig:
+    description: Kubeconfig file (as M(kubefort.hardening.cluster_policy)).
+    type: path
+  context:
+    description: Kubeconfig context.
+    type: str
+  in_cluster:
+    description: Use the in-cluster service account.
+    type: bool
+    default: false
+  host:
+    description: API server URL.
+    type: str
+  api_key:
+    description: Bearer token; never logged.
+    type: str
+  ca_cert:
+    description: CA certificate of the API server.
+    type: path
+  validate_certs:
+    description: Verify the API server's certificate.
+    type: bool
+    default: true
+  request_timeout:
+    description: Seconds to wait for each API call.
+    type: float
+    default: 20
+  snapshot_files:
+    description: Saved API objects holding the two ConfigMaps (read only; O(state=fix) needs a live cluster to write).
+    type: list
+    elements: path
+    default: []
+  hosts:
+    description: Inventory hosts whose C(kubefort_results) are collected (O(state=fix)).
+    type: list
+    elements: str
+    default: []
+  remediate:
+    description: Write the patches (O(state=fix)); without it, only what would be patched is counted.
+    type: bool
+    default: false
+seealso:
+  - name: kubeadm upgrade
+    description: What kubeadm upgrade rewrites.
+    link: https://kubernetes.io/docs/reference/setup-tools/kubeadm/kubeadm-upgrade/
+"""
+
+EXAMPLES = r"""
+- name: Read kubeadm's configuration before auditing the nodes
+  kubefort.hardening.kubeadm_config:
+    state: read
+    kubeconfig: /etc/kubernetes/admin.conf
+  register: kubeadm_read
+
+- name: Keep the node fixes through the next kubeadm upgrade (preview with --check --diff)
+  kubefort.hardening.kubeadm_config:
+    state: fix
+    hosts: "{{ groups['kube_control_plane'] + groups['kube_node'] }}"
+    remediate: true
+    kubeconfig: /etc/kubernetes/admin.conf
+"""
+
+RETURN = r"""
+kubeadm_state:
+  description: What was read (O(state=read)); empty when there is nothing to read.
+  returned: O(state=read)
+  type: dict
+  sample:
+    source: API https://10.0.0.11:6443
+    kubeadm_config: {text: "apiServer: ...", resource_version: "1234", api_version: kubeadm.k8s.io/v1beta4}
+    kubelet_config: {text: "apiVersion: kubelet.config.k8s.io/v1beta1 ...", resource_version: "1235"}
+    errors: []
+kubeadm_fix:
+  description: The fix (O(state=fix)); C(kept) lists the host and rule of every result the patch keeps.
+  returned: O(state=fix)
+  type: dict
+  sample:
+    changed: true
+    check_mode: false
+    patched: [kube-system/kubeadm-config]
+    kept: [{host: cp1, id: apiserver-profiling}]
+    errors: []
+"""
