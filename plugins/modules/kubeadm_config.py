@@ -22,7 +22,7 @@ description:
     component, in the ConfigMap's own API version - a map in C(kubeadm.k8s.io/v1beta3), a list of C(name)/C(value)
     in C(kubeadm.k8s.io/v1beta4) - C(extraVolumes) for the files kubefort mounts, KubeletConfiguration keys) and,
     with O(remediate), sends one merge patch per ConfigMap with the C(resourceVersion) it read (a ConfigMap that
-    changed in between is not written: run again). Rules that are skipped, waived or of a higher level are not
+    changed in between is not written; run again). Rules that are skipped, waived or of a higher level are not
     in the results, so they are not written either.
   - This is an action plugin that runs on the controller.
 author:
