@@ -25,6 +25,7 @@ ARGUMENT_SPEC: t.Dict[str, t.Any] = {
     "request_timeout": {"type": "float", "default": 20},
     "snapshot_files": {"type": "list", "elements": "path", "default": []},
     "hosts": {"type": "list", "elements": "str", "default": []},
+    "configz": {"type": "bool", "default": True},
     "remediate": {"type": "bool", "default": False},
 }
 AUTH_KEYS = ("kubeconfig", "context", "in_cluster", "host", "api_key", "ca_cert", "validate_certs")
@@ -46,13 +47,14 @@ class ActionModule(ActionBase):
         live = bool(args["in_cluster"] or args["kubeconfig"] or args["host"])
         try:
             if args["state"] == "read":
+                configz: t.Dict[str, t.Any] = {}
                 if args["snapshot_files"]:
                     state = _kubeadm_config.read_files(args["snapshot_files"])
                 elif live:
-                    state = _kubeadm_config.read_live(auth, args["request_timeout"])
+                    state, configz = _kubeadm_config.read_live(auth, args["request_timeout"], self._live_hosts(args, task_vars))
                 else:
                     state = {}
-                return dict(result, changed=False, kubeadm_state=state,
+                return dict(result, changed=False, kubeadm_state=state, kubelet_configz=configz,
                             msg=_kubeadm_config.read_summary(state))
             hostvars = task_vars.get("hostvars") or {}
             hosts = {name: hostvars[name].get("kubefort_results") or [] for name in args["hosts"] if name in hostvars}
@@ -77,3 +79,20 @@ class ActionModule(ActionBase):
         if outcome.get("errors"):
             result.update(failed=True, msg="; ".join(outcome["errors"]), kubefort_failure="; ".join(outcome["errors"]))
         return result
+
+    def _live_hosts(self, args: t.Mapping[str, t.Any], task_vars: t.Mapping[str, t.Any]) -> t.Dict[str, t.List[str]]:
+        """Inventory hosts that are live nodes (no other kubefort_root), with the names their Node may have."""
+        if not args["configz"]:
+            return {}
+        hostvars = task_vars.get("hostvars") or {}
+        out: t.Dict[str, t.List[str]] = {}
+        for name in args["hosts"]:
+            if name not in hostvars or name == "localhost":
+                continue
+            variables = hostvars[name]
+            root = self._templar.template(variables.get("kubefort_root", "/"))
+            if root not in ("", "/", None):
+                continue  # an offline node: no kubelet runs there
+            out[name] = [str(self._templar.template(v)) for v in (variables.get("kubefort_node_name"), name,
+                                                                   variables.get("ansible_host")) if v]
+        return out

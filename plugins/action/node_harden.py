@@ -86,13 +86,16 @@ class ActionModule(ActionBase):
             ports_options = dict(PORTS_DEFAULTS, **{k: v for k, v in args["ports"].items() if v is not None})
         first_extra = {"ports": ports_options} if ports_options is not None and cached is None else None
         # What the cluster play read of kubeadm's configuration (playbooks/cluster.yml, before the node plays).
-        kubeadm_state = ((task_vars.get("hostvars") or {}).get("localhost") or {}).get("kubefort_kubeadm_state")
+        localhost = (task_vars.get("hostvars") or {}).get("localhost") or {}
+        kubeadm_state = localhost.get("kubefort_kubeadm_state")
+        configz = (localhost.get("kubefort_kubelet_configz") or {}).get(host)
         try:
             outcome = run(
                 call_module, args["root"], rules, options, bool(self._task.check_mode),
                 args["backup_dir"], bool(self._task.diff),
                 cached=(cached or {}).get("snapshot"), first_extra=first_extra,
                 kubeadm_state=kubeadm_state if isinstance(kubeadm_state, dict) else None,
+                configz=configz if isinstance(configz, dict) else None,
             )
         except HardenError as exc:
             # Recorded, not fatal: the other hosts go on, the report lists this one with the reason, and

@@ -82,10 +82,17 @@ options:
     elements: path
     default: []
   hosts:
-    description: Inventory hosts whose C(kubefort_results) are collected (O(state=fix)).
+    description: Inventory hosts whose C(kubefort_results) are collected (O(state=fix)), or whose kubelet C(/configz) is read (O(state=read)).
     type: list
     elements: str
     default: []
+  configz:
+    description:
+      - With O(state=read) and a live cluster, also read the kubelet C(/configz) (C(/api/v1/nodes/NAME/proxy/configz)) of
+        every host of O(hosts) whose C(kubefort_root) is C(/), matching its Node by C(kubefort_node_name), the inventory
+        name or C(ansible_host) (name or address). Returned as RV(kubelet_configz).
+    type: bool
+    default: true
   remediate:
     description: Write the patches (O(state=fix)); without it, only what would be patched is counted.
     type: bool
@@ -121,6 +128,12 @@ kubeadm_state:
     kubeadm_config: {text: "apiServer: ...", resource_version: "1234", api_version: kubeadm.k8s.io/v1beta4}
     kubelet_config: {text: "apiVersion: kubelet.config.k8s.io/v1beta1 ...", resource_version: "1235"}
     errors: []
+kubelet_configz:
+  description: Per inventory host, C(node) and the kubelet's running C(configz), or C(error) (O(state=read), live cluster).
+  returned: O(state=read)
+  type: dict
+  sample:
+    worker1: {node: worker1, configz: {readOnlyPort: 0, authentication: {anonymous: {enabled: false}}}}
 kubeadm_fix:
   description: The fix (O(state=fix)); C(kept) lists the host and rule of every result the patch keeps.
   returned: O(state=fix)

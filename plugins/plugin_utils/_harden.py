@@ -28,6 +28,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._discovery impo
 )
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
     _apiserver_files,
+    _configz,
     _kubeadm_upgrade,
     _kubespray_vars,
     _layouts,
@@ -180,10 +181,13 @@ def run(
     cached: t.Optional[t.Dict[str, t.Any]] = None,
     first_extra: t.Optional[t.Mapping[str, t.Any]] = None,
     kubeadm_state: t.Optional[t.Mapping[str, t.Any]] = None,
+    configz: t.Optional[t.Mapping[str, t.Any]] = None,
 ) -> t.Dict[str, t.Any]:
     snapshot, trips, node = discover(call_module, root, rules, cached, first_extra)
     findings = evaluate(node, rules, options)
     _staleness.mark(node, findings)
+    # What the kubelet runs, from its /configz through the API server (read once by the cluster play).
+    _configz.mark(node, findings, options, configz)
     waived = {}
     for finding in findings:
         if finding.status in ("fail", "manual"):

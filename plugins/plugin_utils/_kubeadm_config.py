@@ -27,13 +27,18 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapsh
     MERGE_PATCH,
     ApiException,
     ClusterAPIError,
+    ClusterAuthError,
+    ClusterConfigError,
     ClusterConnection,
+    ClusterUnreachableError,
     HTTPStatusError,
     Urllib3HTTPError,
 )
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _kubeadm_upgrade as upgrade
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _configz, _kubeadm_upgrade as upgrade
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._kubeadm_upgrade import KubeadmConfigError
 
+# The errors after which no other call can work either.
+FATAL = (ClusterAuthError, ClusterConfigError, ClusterUnreachableError)
 CONFIGMAPS = {"kubeadm_config": (upgrade.KUBEADM_CONFIGMAP, upgrade.KUBEADM_KEY),
               "kubelet_config": (upgrade.KUBELET_CONFIGMAP, upgrade.KUBELET_KEY)}
 
@@ -84,21 +89,31 @@ def _entry(obj: t.Optional[t.Mapping[str, t.Any]], key: str, where: str, errors:
     return {"text": text, "resource_version": (obj.get("metadata") or {}).get("resourceVersion")}
 
 
-def read_live(auth: t.Mapping[str, t.Any], timeout: float) -> t.Dict[str, t.Any]:
+def read_live(auth: t.Mapping[str, t.Any], timeout: float,
+              hosts: t.Optional[t.Mapping[str, t.Sequence[str]]] = None) -> t.Tuple[t.Dict[str, t.Any], t.Dict[str, t.Any]]:
+    """The two ConfigMaps, and the kubelet /configz of every live inventory host (``hosts``: host -> names)."""
     conn = KubeadmConnection(auth, timeout=timeout)
+    configz: t.Dict[str, t.Any] = {}
+    if hosts:
+        try:
+            configz = _configz.fetch(conn, hosts)
+        except ClusterAPIError as exc:
+            if isinstance(exc, FATAL):
+                raise
+            configz = {host: {"error": str(exc)} for host in hosts}
     state: t.Dict[str, t.Any] = {"source": "API %s" % conn.client.configuration.host, "errors": []}
     for field, (name, key) in CONFIGMAPS.items():
         where = "%s/%s" % (upgrade.NAMESPACE, name)
         try:
             obj = conn.get(configmap_path(name))
         except ClusterAPIError as exc:
-            if type(exc) is not ClusterAPIError:  # expired token, unreachable: the whole read fails
+            if isinstance(exc, FATAL):  # expired token, unreachable: the whole read fails
                 raise
             state["errors"].append(str(exc))
             state[field] = None
             continue
         state[field] = _entry(obj, key, where, state["errors"])
-    return _checked(state)
+    return _checked(state), configz
 
 
 def _configmaps_in(doc: t.Any) -> t.Iterator[t.Mapping[str, t.Any]]:
@@ -107,8 +122,7 @@ def _configmaps_in(doc: t.Any) -> t.Iterator[t.Mapping[str, t.Any]]:
             yield from _configmaps_in(item)
     elif isinstance(doc, dict):
         if isinstance(doc.get("kinds"), dict):  # a snapshot cluster_policy saved
-            for item in doc["kinds"].get("ConfigMap") or []:
-                yield item
+            yield from doc["kinds"].get("ConfigMap") or []
         elif isinstance(doc.get("items"), list):
             for item in doc["items"]:
                 if isinstance(item, dict) and (item.get("kind") or ("ConfigMap" if doc.get("kind") == "ConfigMapList" else None)) == "ConfigMap":

@@ -282,7 +282,7 @@ def render_command(component: str, cc: ClusterConfiguration, current: t.Sequence
     ``current`` is the manifest's command now: node-local arguments keep their value from it.
     """
     flags = parse_args(component, list(current[1:]))
-    base = [(n, v) for n, v in default_args(component, cc, version)]
+    base = list(default_args(component, cc, version))
     for name in sorted(NODE_LOCAL[component]):
         if flags.has(name):
             base.append((name, str(flags.value(name))))

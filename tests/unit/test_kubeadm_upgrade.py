@@ -18,7 +18,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import 
 from kubefort_testlib import REPO, call_module_factory, demo_node, tree_hashes
 
 DEMO = _kubeadm_config.read_files([REPO + "/demo/cluster/snapshot.json"])
-ALL = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kubelet"]
+ALL = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kubelet")
 CURRENT = ["kube-apiserver", "--advertise-address=192.0.2.10", "--secure-port=6443", "--etcd-servers=https://127.0.0.1:2379",
            "--profiling=false"]
 
