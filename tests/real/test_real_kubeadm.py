@@ -97,7 +97,8 @@ def test_configmaps_audit_dry_run_fix_and_nothing_left(cluster: t.Tuple[API, Nod
 
     before = api.call("GET", "/api/v1/namespaces/kube-system/configmaps/kubeadm-config")[1]
     dry = _kubeadm_config.fix_live(auth, 30, keeps, check_mode=True)
-    assert dry["changed"] and dry["errors"] == [] and dry["patched"] == ["kube-system/kubeadm-config"]
+    # kubeadm-config for the control plane's flags, kubelet-config for the kubelet's tlsCipherSuites
+    assert dry["changed"] and dry["errors"] == [] and dry["patched"] == ["kube-system/kubeadm-config", "kube-system/kubelet-config"]
     assert api.call("GET", "/api/v1/namespaces/kube-system/configmaps/kubeadm-config")[1] == before  # dryRun=All
 
     fixed = _kubeadm_config.fix_live(auth, 30, keeps, check_mode=False)
@@ -107,6 +108,8 @@ def test_configmaps_audit_dry_run_fix_and_nothing_left(cluster: t.Tuple[API, Nod
     stored = yaml.safe_load(after["data"]["ClusterConfiguration"])
     assert stored["apiServer"]["extraArgs"]["profiling"] == "false" and stored["scheduler"]["extraArgs"]["profiling"] == "false"
     assert stored["apiServer"]["timeoutForControlPlane"] == "4m0s"  # what kubeadm wrote is kept
+    kubelet = yaml.safe_load(api.call("GET", "/api/v1/namespaces/kube-system/configmaps/kubelet-config")[1]["data"]["kubelet"])
+    assert kubelet["tlsCipherSuites"] and kubelet["authorization"]["mode"] == "Webhook"
 
     # The resourceVersion precondition: a patch carrying an older version is refused by the real API server.
     stale = {"metadata": {"resourceVersion": before["metadata"]["resourceVersion"]}, "data": {"ClusterConfiguration": "x"}}
