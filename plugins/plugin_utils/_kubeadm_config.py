@@ -177,36 +177,52 @@ def read_summary(state: t.Mapping[str, t.Any]) -> str:
 
 
 def collect(hosts: t.Mapping[str, t.Sequence[t.Mapping[str, t.Any]]]) -> t.Dict[str, t.Any]:
-    """Every keep of every reverted result (host, rule, keep), and the flags whose values hosts disagree on."""
+    """Every keep of every reverted result (host, rule, keep); the settings whose values hosts disagree on;
+    and the settings naming a file (a path, a volume) that only some of the hosts running the component have
+    fixed: the ConfigMaps are cluster-wide, so the next upgrade would give the others a flag whose file they
+    lack (an API server that does not start). Neither is written."""
     items: t.List[t.Dict[str, t.Any]] = []
     values: t.Dict[t.Tuple[str, str], t.Set[str]] = {}
+    running: t.Dict[str, t.Set[str]] = {}
+    having: t.Dict[t.Tuple[str, str], t.Set[str]] = {}
+    files: t.Set[t.Tuple[str, str]] = set()
     for host, results in sorted(hosts.items()):
         for result in results or []:
             info = result.get("kubeadm") if isinstance(result, t.Mapping) else None
-            if not info or not info.get("reverted") or not info.get("keep"):
+            if not info:
+                continue
+            running.setdefault(str(result.get("component")), set()).add(host)
+            if not info.get("reverted") or not info.get("keep"):
                 continue
             keep = info["keep"]
             items.append({"host": host, "id": result.get("id"), "keep": keep})
-            for name, value in (keep.get("args") or {}).items():
-                values.setdefault((keep["component"], name), set()).add(json.dumps(value))
-            for key, value in (keep.get("kubelet") or {}).items():
-                values.setdefault(("kubelet", key), set()).add(json.dumps(value, sort_keys=True))
+            settings = dict(keep.get("args") or {}, **(keep.get("kubelet") or {}))
+            for name, value in settings.items():
+                pair = (keep["component"], name)
+                values.setdefault(pair, set()).add(json.dumps(value, sort_keys=True))
+                having.setdefault(pair, set()).add(host)
+                if keep.get("volumes") or (isinstance(value, str) and value.startswith("/")):
+                    files.add(pair)
     conflicts = sorted("%s %s" % pair for pair, seen in values.items() if len(seen) > 1)
-    return {"items": items, "conflicts": conflicts}
+    partial = sorted("%s %s (not fixed on %s)" % (pair[0], pair[1], ", ".join(sorted(running.get(pair[0], set()) - having[pair])))
+                     for pair in files if running.get(pair[0], set()) - having[pair])
+    return {"items": items, "conflicts": conflicts, "partial": partial}
 
 
 def empty_fix(check_mode: bool, keeps: t.Optional[t.Mapping[str, t.Any]] = None) -> t.Dict[str, t.Any]:
-    return {"changed": False, "check_mode": check_mode, "kept": [], "patched": [], "diff": [], "errors": [],
+    return {"changed": False, "check_mode": check_mode, "kept": [], "patched": [], "diff": [], "errors": [], "held": [],
             "pending": len((keeps or {}).get("items") or [])}
 
 
 def fix_live(auth: t.Mapping[str, t.Any], timeout: float, keeps: t.Mapping[str, t.Any], check_mode: bool) -> t.Dict[str, t.Any]:
     """Patch both ConfigMaps so the next upgrade keeps every collected fix (server-side dry run in check mode)."""
     out = empty_fix(check_mode, keeps)
-    usable = [i for i in keeps["items"] if not _in_conflict(i["keep"], keeps["conflicts"])]
+    held = list(keeps["conflicts"]) + [p.split(" (", 1)[0] for p in keeps.get("partial") or []]
+    usable = [i for i in keeps["items"] if not _in_conflict(i["keep"], held)]
     if keeps["conflicts"]:
         out["errors"].append("hosts need different values for %s: not written; align the nodes first"
                              % ", ".join(keeps["conflicts"]))
+    out["held"] = list(keeps.get("partial") or [])
     conn = KubeadmConnection(auth, timeout=timeout)
     texts: t.Dict[str, t.Optional[t.Dict[str, t.Any]]] = {}
     for field, (name, key) in CONFIGMAPS.items():
@@ -236,6 +252,9 @@ def fix_live(auth: t.Mapping[str, t.Any], timeout: float, keeps: t.Mapping[str, 
     verb = "would patch" if check_mode else "patched"
     out["msg"] = "%s %s to keep %d fixes" % (verb, " and ".join(out["patched"]), len(out["kept"])) if out["patched"] else \
         "kubeadm's configuration already keeps every fix"
+    if out["held"]:
+        out["msg"] += "; not written until every host running the component has the fix (it names a file): %s" % \
+            "; ".join(out["held"])
     return out
 
 

@@ -175,3 +175,15 @@ def test_collect_refuses_values_hosts_disagree_on() -> None:
 
     got = _kubeadm_config.collect({"cp1": [result("60s")], "cp2": [result("90s")]})
     assert got["conflicts"] == ["kube-apiserver request-timeout"] and len(got["items"]) == 2
+
+
+def test_a_file_only_some_control_planes_have_is_held_back(tmp_path: t.Any) -> None:
+    """The ConfigMaps are cluster-wide: cp3 (1.33) keeps 1.2.1 with an AuthenticationConfiguration file kubefort
+    writes there; cp1 and cp2 (1.28) do not have that file, so --authentication-config is not written (their
+    next upgrade would start an API server on a missing file), while --profiling=false, fixed on all three, is."""
+    hosts = {name: list(audit(tmp_path, name, state(), components=["kube-apiserver"]).values()) for name in ("cp1", "cp2", "cp3")}
+    got = _kubeadm_config.collect(hosts)
+    assert got["partial"] == ["kube-apiserver authentication-config (not fixed on cp1, cp2)"]
+    assert got["conflicts"] == []
+    assert not any(p.startswith("kube-apiserver profiling") for p in got["partial"])
+    assert not any(p.startswith("kube-apiserver audit-log-path") for p in got["partial"])  # every host has the volume
