@@ -93,6 +93,6 @@ class ActionModule(ActionBase):
             root = self._templar.template(variables.get("kubefort_root", "/"))
             if root not in ("", "/", None):
                 continue  # an offline node: no kubelet runs there
-            out[name] = [str(self._templar.template(v)) for v in (variables.get("kubefort_node_name"), name,
-                                                                   variables.get("ansible_host")) if v]
+            candidates = (variables.get("kubefort_node_name"), name, variables.get("ansible_host"))
+            out[name] = [str(self._templar.template(v)) for v in candidates if v]
         return out

@@ -42,7 +42,7 @@ def match_nodes(nodes: t.Sequence[t.Mapping[str, t.Any]], hosts: t.Mapping[str, 
         if not name:
             continue
         by_name.setdefault(name.lower(), name)
-        by_name.setdefault(name.lower().split(".")[0], name)
+        by_name.setdefault(name.lower().split(".", maxsplit=1)[0], name)
         for address in ((node.get("status") or {}).get("addresses") or []):
             value = str(address.get("address") or "").lower()
             if value:
@@ -50,7 +50,7 @@ def match_nodes(nodes: t.Sequence[t.Mapping[str, t.Any]], hosts: t.Mapping[str, 
     matched: t.Dict[str, str] = {}
     for host, candidates in hosts.items():
         for candidate in [str(c).lower() for c in candidates if c]:
-            found = by_name.get(candidate) or by_address.get(_canonical(candidate)) or by_name.get(candidate.split(".")[0])
+            found = by_name.get(candidate) or by_address.get(_canonical(candidate)) or by_name.get(candidate.split(".", maxsplit=1)[0])
             if found:
                 matched[host] = found
                 break
