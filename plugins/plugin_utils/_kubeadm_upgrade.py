@@ -287,10 +287,21 @@ def render_command(component: str, cc: ClusterConfiguration, current: t.Sequence
         if flags.has(name):
             base.append((name, str(flags.value(name))))
     overrides = cc.extra_args(component)
+    if component == "kube-apiserver" and (version is None or version < (1, 31)):
+        # kubeadm before 1.31 (extraArgs a map internally) wrote back only the mode names it knows.
+        overrides = [(n, _known_modes(v) if n == "authorization-mode" else v) for n, v in overrides]
     names = {n for n, _v in overrides}
     args = list(overrides) + [(n, v) for n, v in base if n not in names]
     args.sort()
     return [current[0] if current else component] + ["--%s=%s" % (n, v) for n, v in args]
+
+
+AUTHZ_MODES = ("Node", "RBAC", "Webhook", "ABAC", "AlwaysAllow", "AlwaysDeny")
+
+
+def _known_modes(value: str) -> str:
+    known = [m for m in value.split(",") if m in AUTHZ_MODES]
+    return ",".join(known) if known else "Node,RBAC"
 
 
 # --- the node after an upgrade -----------------------------------------------------------------------

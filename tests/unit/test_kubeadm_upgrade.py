@@ -71,6 +71,12 @@ def test_authorization_config_drops_the_default_mode_from_1_30(version: t.Tuple[
     assert ("--authorization-mode=Node,RBAC" not in command) == structured
 
 
+@pytest.mark.parametrize("version,mode", [((1, 28), "--authorization-mode=Node,RBAC"), ((1, 31), "--authorization-mode=Node,RBAC,Nope")])
+def test_unknown_mode_names_are_dropped_before_1_31(version: t.Tuple[int, int], mode: str) -> None:
+    command = up.render_command("kube-apiserver", cc("v1beta3", {"authorization-mode": "Node,RBAC,Nope"}), CURRENT, version)
+    assert mode in command
+
+
 def test_v1beta3_map_and_v1beta4_list_are_patched_in_their_own_shape() -> None:
     for version in ("v1beta3", "v1beta4"):
         config = cc(version, {"event-ttl": "2h0m0s"})
@@ -187,3 +193,17 @@ def test_a_file_only_some_control_planes_have_is_held_back(tmp_path: t.Any) -> N
     assert got["conflicts"] == []
     assert not any(p.startswith("kube-apiserver profiling") for p in got["partial"])
     assert not any(p.startswith("kube-apiserver audit-log-path") for p in got["partial"])  # every host has the volume
+
+
+def test_waived_skipped_and_higher_level_rules_are_not_kept(tmp_path: t.Any) -> None:
+    waiver = [{"id": "apiserver-profiling", "reason": "profiling needed by the SRE team", "expires": "2999-01-01"}]
+    results = audit(tmp_path, "cp1", state(), options=Options(waivers=waiver), components=["kube-apiserver"])
+    assert results["apiserver-profiling"]["status"] == "waived" and not results["apiserver-profiling"].get("kubeadm")
+    got = _kubeadm_config.collect({"cp1": list(results.values())})
+    assert "apiserver-profiling" not in {i["id"] for i in got["items"]}
+    root = str(tmp_path / "nodes" / "cp1")
+    out = run(call_module_factory(check=True), root, select_rules(["kube-apiserver"], [], ["apiserver-profiling"]), Options(),
+              True, str(tmp_path / "b"), False, kubeadm_state=state())
+    assert "apiserver-profiling" not in {r["id"] for r in out["results"]}
+    level2 = [r for r in out["results"] if r["level"] == 2]
+    assert level2 and all(not (r.get("kubeadm") or {}).get("reverted") for r in level2)  # not_applicable at level 1
