@@ -85,7 +85,8 @@ class ActionModule(ActionBase):
         if args["ports"] is not None:
             ports_options = dict(PORTS_DEFAULTS, **{k: v for k, v in args["ports"].items() if v is not None})
         first_extra = {"ports": ports_options} if ports_options is not None and cached is None else None
-        # What the cluster play read of kubeadm's configuration (playbooks/cluster.yml, before the node plays).
+        # What the read play (playbooks/harden.yml, before the node plays) found: kubeadm's cluster configuration
+        # and this host's kubelet /configz (roles/cluster/tasks/kubeadm_read.yml).
         localhost = (task_vars.get("hostvars") or {}).get("localhost") or {}
         kubeadm_state = localhost.get("kubefort_kubeadm_state")
         configz = (localhost.get("kubefort_kubelet_configz") or {}).get(host)
