@@ -46,7 +46,8 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import parse_args
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFSError
 from ansible_collections.kubefort.hardening.plugins.module_utils._systemd import unit_command
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import KUBELET_UNIT, Node, build_node
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import KUBELET_UNIT, Node
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._discovery import build_node
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Options, evaluate
 
 NAMESPACE = "kube-system"

@@ -168,7 +168,10 @@ def test_conflicting_change_is_not_written(api: FakeAPIServer, tmp_path: t.Any) 
     api._do = bump_then_do  # type: ignore[attr-defined,method-assign]
     before = cluster_configuration(api)
     run = playbook(tmp_path, api, kubefort_cluster_kubeadm_remediate=True)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr  # like the cluster policy: said, not fatal
-    assert "changed since kubefort read it" in run.stdout
+    # The report is written, lists the failed fix under the cluster, and the run fails after it.
+    assert run.returncode != 0 and "changed since kubefort read it" in run.stdout, run.stdout[-3000:]
     assert cluster_configuration(api) == before
-    assert report(tmp_path)["summary"]["kubeadm_reverts"] > 0
+    rep = report(tmp_path)
+    assert rep["summary"]["kubeadm_reverts"] > 0
+    cluster = next(h for h in rep["hosts"] if h["name"] == "cluster")
+    assert [f["stage"] for f in cluster["failures"]] == ["kubeadm-config"] and "cluster" in rep["summary"]["failed_hosts"]
