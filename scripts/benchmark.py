@@ -782,12 +782,22 @@ def markdown(output: t.Mapping[str, t.Any]) -> str:
         lines += [f"| {x['role']} | {x['rules']} | {x['selected']} | {x.get('variant', 'as built')} | {x['cpu_ms']} "
                   f"| {x.get('yaml_parses', '-')} | {'yes' if x.get('same_results', True) else 'NO'} |"
                   for x in output["inprocess"]]
-    biggest = max((r for r in output["runs"] if r["kind"] == "offline"), key=lambda r: (r["nodes"], r["mode"] == "check"),
-                  default=None)
-    if biggest:
-        lines += ["", f"Where the wall time of `{biggest['label']}` goes (per task action, summed over plays):", "",
-                  "| action | seconds |", "|---|---:|"]
-        lines += [f"| {x['action']} | {x['seconds']} |" for x in task_breakdown(biggest.get("callback") or {})]
+    for kind in ("offline", "podman"):
+        audits = [r for r in output["runs"] if r["kind"] == kind and r["rules"] == "all" and r["mode"] == "check"]
+        biggest = max(audits, key=lambda r: (r["nodes"], -r["wall_s"]), default=None)
+        if not biggest:
+            continue
+        floor = next((r for r in output["runs"] if r["kind"] == kind and r["nodes"] == biggest["nodes"]
+                      and r["rules"] == "floor"), None)
+        lines += ["", f"Where the wall time of `{biggest['label']}` goes, per task (the floor's one task for comparison):", "",
+                  "| task | action | host results | seconds | ms per host |", "|---|---|---:|---:|---:|"]
+        for run in ([floor] if floor else []) + [biggest]:
+            for task in (run.get("callback") or {}).get("tasks", []):
+                if task.get("seconds", 0) < 0.05:
+                    continue
+                label = ("floor: " if run is floor else "") + task["name"][:70]
+                lines.append(f"| {label} | {task['action']} | {task['hosts']} | {task['seconds']:.2f} "
+                             f"| {1000 * task['seconds'] / max(biggest['nodes'], 1):.0f} |")
     for r in output["runs"]:
         if r.get("profile_summary"):
             lines += ["", f"py-spy samples of `{r['label']}` (50 Hz, every process of the run) by category:", "",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible.errors import AnsibleConnectionFailure, AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
@@ -57,7 +58,10 @@ class ActionModule(ActionBase):
             # An earlier stage of this run failed on this host (its root is missing, it is unreachable):
             # it is in the report with the reason; nothing more is done here.
             return dict(result, changed=False, skipped=True, skip_reason="an earlier kubefort stage failed on %s" % host)
-        stopped_by = self._rollout_stopped_by(task_vars, host) if args["remediate"] and not self._task.check_mode else []
+        # A fix that restarts nothing (defer_restarts) is made on every host at once, whatever the others do:
+        # the rollout, which another host's failure stops, is only for the fixes that restart something.
+        stopped_by = (self._rollout_stopped_by(task_vars, host)
+                      if args["remediate"] and not self._task.check_mode and not args["defer_restarts"] else [])
         options = Options(
             remediate=args["remediate"] and not stopped_by, overrides=args["overrides"], waivers=args["waivers"],
             level=args["level"], apiserver_anonymous_force=args["apiserver_anonymous_auth_force"],
@@ -97,6 +101,7 @@ class ActionModule(ActionBase):
                 cached=(cached or {}).get("snapshot"), first_extra=first_extra,
                 kubeadm_state=kubeadm_state if isinstance(kubeadm_state, dict) else None,
                 configz=configz if isinstance(configz, dict) else None,
+                defer_restarts=args["defer_restarts"],
             )
         except HardenError as exc:
             # Recorded, not fatal: the other hosts go on, the report lists this one with the reason, and
@@ -109,14 +114,21 @@ class ActionModule(ActionBase):
             except AnsibleError:
                 pass
         snapshot = outcome.pop("_snapshot", None)
-        if snapshot is None:
-            _host_state.drop_discovery(host, args["root"])
-        else:
-            ports = snapshot.pop("ports", None)
-            kept = dict(cached or {}, snapshot=snapshot)
-            if ports is not None:
-                kept["ports"] = dict(ports, options=ports_options)
+        ports = outcome.pop("_ports", None)
+        kept: t.Dict[str, t.Any] = {}
+        if ports is not None:
+            kept["ports"] = dict(ports, options=ports_options)
+        elif (cached or {}).get("ports") is not None:
+            kept["ports"] = cached["ports"]
+        if snapshot is not None:
+            snapshot.pop("ports", None)
+            kept["snapshot"] = snapshot
+        # After a write the next role reads the node again (no snapshot kept). The sockets and probes stay:
+        # a file write changes no listener, and the ports role has always seen them from before the restarts.
+        if kept:
             _host_state.store_discovery(host, args["root"], kept)
+        else:
+            _host_state.drop_discovery(host, args["root"])
         result.update(outcome)
         if not result["diff"]:
             result.pop("diff")
@@ -130,7 +142,9 @@ class ActionModule(ActionBase):
             result["failed"] = False
             result["kubefort_failure"] = result["msg"]
             result["ansible_facts"].update(_host_state.record_failure(task_vars, role, result["msg"]))
-        result["kubefort_progress"] = _host_state.progress(task_vars, result["ansible_facts"]["kubefort_results"], False)
+        # harden.yml's control-plane play: the host's progress line waits for its last task, in the next play.
+        if boolean(task_vars.get("_kubefort_progress", True), strict=False):
+            result["kubefort_progress"] = _host_state.progress(task_vars, result["ansible_facts"]["kubefort_results"], False)
         return result
 
     def _rollout_stopped_by(self, task_vars: t.Mapping[str, t.Any], host: str) -> t.List[str]:

@@ -62,7 +62,13 @@ class CallbackModule(CallbackBase):
             info.get("index"), info.get("total"), host, info.get("score"), info.get("counts")))
 
     def v2_runner_on_ok(self, result: t.Any) -> None:
-        info = result._result.get("kubefort_progress")
+        # ansible-core 2.19+ converts the whole result (every rule result, the host facts) to native types
+        # the first time a callback reads ``result``; the one small key needed here is read from the copy
+        # it already holds (_return_data), without that conversion.
+        data = getattr(result, "_return_data", None)
+        if not isinstance(data, dict):
+            data = result._result
+        info = data.get("kubefort_progress")
         if not isinstance(info, dict) or not info.get("index"):
             return
         index = int(info["index"])

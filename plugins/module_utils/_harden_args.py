@@ -29,4 +29,5 @@ ARGUMENT_SPEC: t.Dict[str, t.Dict[str, t.Any]] = {
     "benchmark": {"type": "str", "default": "auto", "choices": ["auto", "cis-1.12", "cis-2.0"]},
     "role": {"type": "str", "choices": ["control_plane", "node"]},
     "ports": {"type": "dict"},
+    "defer_restarts": {"type": "bool", "default": False},
 }

@@ -171,8 +171,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import snapshot
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFSError
-from ansible_collections.kubefort.hardening.plugins.module_utils._probe import ProbeSpecError, default_specs, run_probes
-from ansible_collections.kubefort.hardening.plugins.module_utils._sockets import ProcReadError, listening_sockets
 
 PORTS_OPTIONS = {
     "proc_path": {"type": "path", "default": "/proc"},
@@ -185,6 +183,11 @@ PORTS_OPTIONS = {
 
 def ports(options: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
     """Listening sockets and the node's own probes, each with an error instead when it cannot be done."""
+    # Imported here: only a live node with the ports role needs them (ssl, http.client and ipaddress cost
+    # every other node_facts run time for nothing; AnsiballZ compiles module_utils from source each run).
+    from ansible_collections.kubefort.hardening.plugins.module_utils._probe import ProbeSpecError, default_specs, run_probes
+    from ansible_collections.kubefort.hardening.plugins.module_utils._sockets import ProcReadError, listening_sockets
+
     found: t.Dict[str, t.Any] = {}
     try:
         found["listing"] = listening_sockets(options["proc_path"])

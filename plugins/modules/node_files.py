@@ -80,6 +80,13 @@ options:
   run_id:
     description: Name of this run's backup directory. Defaults to the current UTC time.
     type: str
+  read_after:
+    description:
+      - After the files are written, read the node again as M(kubefort.hardening.node_facts) does with
+        these options (C(read), C(stat), C(list), C(units), C(processes), C(versions), C(encryption)) and
+        return it as RV(snapshot), so the next kubefort role of the run needs no round trip of its own.
+        Not done in check mode or when nothing changed.
+    type: dict
 author:
   - kubefort maintainers (@kubefort)
 """
@@ -115,6 +122,12 @@ restored:
   returned: success
   type: list
   elements: str
+snapshot:
+  description:
+    - With O(read_after), the node as read after the write (the RV(kubefort.hardening.node_facts#module:snapshot)
+      of M(kubefort.hardening.node_facts)), or C(error) when it could not be read.
+  returned: when O(read_after) is set and files were written
+  type: dict
 """
 
 import datetime
@@ -138,13 +151,27 @@ def run(module: AnsibleModule) -> dict:
     changed = any(p["changed"] for p in planned)
     if changed and not module.check_mode:
         writer.apply(changes, planned)
-    result = {
+    result: dict = {
         "changed": changed,
         "files": [{k: v for k, v in p.items() if k != "diff"} for p in planned],
         "backups": writer.done,
     }
     if module._diff:
         result["diff"] = [p["diff"] for p in planned if p["content_changed"]]
+    wanted = params["read_after"]
+    if wanted is not None and changed and not module.check_mode:
+        # Imported here: only a write that is followed by another role's discovery needs it.
+        from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import snapshot
+        from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFSError
+
+        try:
+            result["snapshot"] = snapshot(
+                params["root"], wanted.get("read") or [], wanted.get("stat") or [], wanted.get("list") or [],
+                wanted.get("units") or [], wanted.get("processes") or [], wanted.get("versions"),
+                wanted.get("encryption") or [],
+            )
+        except NodeFSError as exc:
+            result["snapshot"] = {"error": str(exc)}
     return result
 
 
@@ -169,6 +196,7 @@ def main() -> None:
             "backups": {"type": "list", "elements": "dict", "default": []},
             "backup_dir": {"type": "str", "default": "/var/lib/kubefort/backups"},
             "run_id": {"type": "str"},
+            "read_after": {"type": "dict"},
         },
         supports_check_mode=True,
     )

@@ -114,6 +114,16 @@ options:
         actions of the same run use this discovery instead of reading the node again (unless something
         was written).
     type: dict
+  defer_restarts:
+    description:
+      - Outside check mode, with O(remediate), write the fixes only when they restart nothing (file modes and
+        owners, files no running component reads yet). When a fix needs a restart (or a running process
+        is older than its fixed file), write nothing, report as check mode does (V(would_fix)) and return
+        C(deferred) true; run the task again without this option to make the fix and restart, in
+        batches. C(playbooks/harden.yml) hardens every node at once this way and rolls out only the
+        deferred ones. A second run of the task in the same play replaces the results of the first.
+    type: bool
+    default: false
 author:
   - kubefort maintainers (@kubefort)
 """
@@ -167,6 +177,10 @@ round_trips:
   description: Module round trips this task made.
   returned: always
   type: int
+deferred:
+  description: With O(defer_restarts), whether the fixes need a restart and were left for a later run (nothing written).
+  returned: always
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule

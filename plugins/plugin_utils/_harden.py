@@ -182,7 +182,13 @@ def run(
     first_extra: t.Optional[t.Mapping[str, t.Any]] = None,
     kubeadm_state: t.Optional[t.Mapping[str, t.Any]] = None,
     configz: t.Optional[t.Mapping[str, t.Any]] = None,
+    defer_restarts: bool = False,
 ) -> t.Dict[str, t.Any]:
+    """Audit, and with ``options.remediate`` (not ``check_mode``) fix, one host's components.
+
+    ``defer_restarts``: write only when the plan restarts nothing; otherwise write nothing, report as check
+    mode would and return ``deferred`` true (playbooks/harden.yml rolls such hosts out in batches later).
+    """
     snapshot, trips, node = discover(call_module, root, rules, cached, first_extra)
     findings = evaluate(node, rules, options)
     _staleness.mark(node, findings)
@@ -202,17 +208,22 @@ def run(
         planner.plan(findings)
     specs = [e.spec() for e in planner.edits.values()]
     specs = [s for s in specs if len(s) > 2 or "content" in s]
+    # A process older than its (right) file is restarted when remediating: it then runs the fix.
+    restart_only = [f.rule.component for f in findings if f.restart_only and options.remediate and f.rule.id not in waived]
+    deferred = bool(defer_restarts and not check_mode and _restarts(node, planner, findings, restart_only))
+    check_mode = check_mode or deferred
     written: t.Dict[str, t.Any] = {"backups": []}
     write_error = ""
     if specs and not check_mode:
         trips += 1
+        # The node as it is after the write comes back in the same round trip (read as round one reads it):
+        # the next role of the run discovers from it instead of reading the node again.
         written = call_module(
-            "kubefort.hardening.node_files", {"root": root, "files": specs, "backup_dir": backup_dir}
+            "kubefort.hardening.node_files",
+            {"root": root, "files": specs, "backup_dir": backup_dir, "read_after": dict(FIRST_REQUEST)},
         )
         if written.get("failed"):
             write_error = written.get("msg", "writing failed")
-    # A process older than its (right) file is restarted when remediating: it then runs the fix.
-    restart_only = [f.rule.component for f in findings if f.restart_only and options.remediate and f.rule.id not in waived]
     plan = [] if write_error else _restarts(node, planner, findings, restart_only)
     restarted = {c for step in plan for c in step["components"]}
     results = [_result(f, planner, waived, check_mode, write_error, restarted) for f in findings]
@@ -229,7 +240,7 @@ def run(
         # What the next kubeadm upgrade would write over (kube-system/kubeadm-config and kubelet-config).
         planned = {path: edit.after for path, edit in planner.edits.items() if edit.after is not None}
         _kubeadm_upgrade.annotate(node, snapshot, findings, results, rules, options, planned, kubeadm_state)
-    changed = (bool(specs) or bool(plan)) and not write_error
+    changed = (bool(specs) or bool(plan)) and not write_error and not deferred
     return {
         "changed": changed,
         "failed": bool(write_error),
@@ -250,14 +261,26 @@ def run(
             "cluster_side": {n: c.cluster_side for n, c in node.components.items() if c.cluster_side},
             "read_errors": read_errors(node),
         },
-        "restart": plan,
+        "restart": [] if deferred else plan,
+        "deferred": deferred,
         "backups": written.get("backups", []),
         "round_trips": trips,
-        "diff": _diffs(planner) if want_diff else [],
+        # A deferred fix shows its diff where it is made (the rollout), not twice.
+        "diff": _diffs(planner) if want_diff and not deferred else [],
         "errors": node.errors,
         # Popped by the action: kept for the next role of the run unless something was written.
-        "_snapshot": None if specs and not check_mode else snapshot,
+        "_snapshot": snapshot if not (specs and not check_mode) else _after_write(written),
+        # The listening sockets and own probes of this round trip (node_facts ports), written or not.
+        "_ports": snapshot.get("ports"),
     }
+
+
+def _after_write(written: t.Mapping[str, t.Any]) -> t.Optional[t.Dict[str, t.Any]]:
+    """The node as node_files read it right after a successful write (None: the next role reads it again)."""
+    after = written.get("snapshot")
+    if written.get("failed") or not isinstance(after, dict) or "error" in after or "files" not in after:
+        return None
+    return after
 
 
 def read_errors(node: Node) -> t.List[str]:

@@ -108,19 +108,27 @@ def is_stale(host: t.Any) -> bool:
 
 def record(task_vars: t.Mapping[str, t.Any], role: str, results: t.Sequence[t.Any], info: t.Mapping[str, t.Any],
            round_trips: int, check_mode: bool) -> t.Dict[str, t.Any]:
-    """The ``ansible_facts`` an action returns: its results appended, its host metadata merged."""
+    """The ``ansible_facts`` an action returns: its results appended, its host metadata merged.
+
+    A role that already recorded results in this run (its fixes deferred to the rollout, then made there)
+    replaces them: the results of the same rules are dropped before the new ones are appended.
+    """
     previous, host = current(task_vars)
+    if role in (host.get("roles") or []):
+        again = {r.get("id") for r in results if isinstance(r, t.Mapping)}
+        previous = [r for r in previous if not (isinstance(r, t.Mapping) and r.get("id") in again)]
     dependent = list(host.get("version_dependent_rules") or [])
     host.update(info)
     if dependent or "version_dependent_rules" in info:
         # Rules that depend on an unknown version, from every role of the host, each once.
         merged = dependent + list(info.get("version_dependent_rules") or [])
         host["version_dependent_rules"] = [r for i, r in enumerate(merged) if r not in merged[:i]]
-    host["roles"] = list(host.get("roles") or []) + [role]
+    roles = list(host.get("roles") or [])
+    host["roles"] = roles if role in roles else roles + [role]
     host["mode"] = "check" if check_mode else "apply"
     host["round_trips"] = int(host.get("round_trips") or 0) + round_trips
     host["run"] = run_id()
-    return {"kubefort_results": previous + list(results), "kubefort_host": host}
+    return {"kubefort_results": previous + list(results), "kubefort_host": host, "kubefort_run": run_id()}
 
 
 ORDER = ("fail", "would_fix", "error", "fixed", "manual", "waived", "pass", "not_applicable", "skipped")
@@ -161,20 +169,52 @@ def _role_options(role: str) -> t.Dict[str, t.Any]:
     return options
 
 
+_DEFAULTS: t.Dict[str, t.Dict[str, t.Any]] = {}
+
+
+def _role_defaults(role: str) -> t.Dict[str, t.Any]:
+    """The role's ``defaults/main.yml`` as written (templates not rendered), read once per process."""
+    if role not in _DEFAULTS:
+        try:
+            with open(os.path.join(_ROLES_DIR, role, "defaults", "main.yml"), encoding="utf-8") as handle:
+                data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except (OSError, yaml.YAMLError):
+            data = None
+        _DEFAULTS[role] = data if isinstance(data, dict) else {}
+    return _DEFAULTS[role]
+
+
+def _is_default(name: str, value: t.Any, roles: t.Iterable[str]) -> bool:
+    """Whether ``value`` is the role default of ``name`` as written (then it is the role's own, not checked,
+    and not rendered: e.g. kubefort_ports_control_plane_sources reads every control-plane host's variables)."""
+    marker = object()
+    for role in (SHARED_ROLE,) + tuple(roles):
+        default = _role_defaults(role).get(name, marker)
+        if default is not marker:
+            try:
+                # true == 1 in Python: a bool only stands for a bool.
+                return isinstance(value, bool) == isinstance(default, bool) and bool(default == value)
+            except Exception:  # noqa: BLE001 - a value that cannot be compared is checked
+                return False
+    return False
+
+
 def check_options(task_vars: t.Mapping[str, t.Any], roles: t.Iterable[str], templar: t.Any, play_id: str) -> None:
     """Check the options of ``roles`` as this host sees them, once per play and host.
 
-    Raises OptionsError with one line per wrong option. Options the host does not set are not checked
-    (their defaults are the roles' own).
+    Raises OptionsError with one line per wrong option. Options the host does not set, or sets to the
+    role default as written, are not checked (their defaults are the roles' own) and not rendered.
     """
     host = str(task_vars.get("inventory_hostname", ""))
     marker = _key(host, play_id, "checked")
     if os.path.exists(marker):
         return
+    roles = list(roles)
     spec: t.Dict[str, t.Any] = {}
     for role in roles:
         spec.update(_role_options(role))
-    given = {name: templar.template(task_vars[name]) for name in spec if name in task_vars}
+    given = {name: templar.template(task_vars[name]) for name in spec
+             if name in task_vars and not _is_default(name, task_vars[name], roles)}
     for option in spec.values():
         option.pop("default", None)
         option.pop("required", None)
@@ -233,4 +273,6 @@ def record_failure(task_vars: t.Mapping[str, t.Any], stage: str, reason: str) ->
     entries = [dict(f, run=run_id()) for f in previous]
     if {"stage": stage, "reason": reason} not in previous:
         entries.append({"stage": stage, "reason": reason, "run": run_id()})
-    return {"kubefort_host_failures": entries}
+    # kubefort_run: this run's ID, also on a host that failed before any result (playbooks/harden.yml's last
+    # play tells this run's failures from those a persistent fact cache kept).
+    return {"kubefort_host_failures": entries, "kubefort_run": run_id()}

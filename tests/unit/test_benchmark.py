@@ -223,6 +223,28 @@ def test_markdown_has_a_row_per_run_and_the_machine() -> None:
     assert "2 CPUs (Xeon)" in text and "core 2.19.14" in text and "podman nodes not measured: x" in text
 
 
+def test_markdown_shows_the_cost_per_task_of_the_largest_audit_next_to_its_floor() -> None:
+    def run(rules: str, tasks: list) -> dict:
+        r = _run(100, 50.0, 300)
+        r.update(label="offline-n100-f10-check-" + rules, rules=rules, rc=0, callback={"tasks": tasks}, cpu_s=1.0,
+                 memory={"controller_pss_kib": 1, "controller_rss_kib": 1, "controller_processes": 1},
+                 summary={"per_host_s": 0.5, "trips_max": 1, "trips_mean": 1, "trips_plugin_max": 1, "trips_fact_max": 1,
+                          "results_per_host_max": 1})
+        return r
+
+    floor = run("floor", [{"name": "Ping every host once", "action": "ansible.builtin.ping", "hosts": 100, "seconds": 14.0}])
+    audit = run("all", [{"name": "kubefort.hardening.node : Audit", "action": "kubefort.hardening.node_harden", "hosts": 100,
+                         "seconds": 25.0},
+                        {"name": "tiny", "action": "ansible.builtin.debug", "hosts": 1, "seconds": 0.01}])
+    out = {"machine": {"date": "d", "nproc": 2, "cpu": "Xeon", "memory_gib": 23.5, "kernel": "k", "python": "3.11.7",
+                       "ansible_core": "core", "load_before": 1.0}, "runs": [floor, audit], "growth": [], "rules": [], "notes": []}
+    text = bench.markdown(out)
+    assert "Where the wall time of `offline-n100-f10-check-all` goes" in text
+    assert "| floor: Ping every host once | ansible.builtin.ping | 100 | 14.00 | 140 |" in text
+    assert "| kubefort.hardening.node : Audit | kubefort.hardening.node_harden | 100 | 25.00 | 250 |" in text
+    assert "| tiny |" not in text
+
+
 class _Task:
     def __init__(self, name: str, action: str) -> None:
         self.name, self.action = name, action

@@ -145,3 +145,47 @@ def test_node_facts_ports_and_batched_probes(tmp_path):
     mine = PortsAudit._extra_runs(registered, "localhost")
     assert mine == [{"prober": "prober1", "host": "localhost", "probes": batched["runs"][1]["probes"]}]
     assert PortsAudit._extra_runs(registered, "192.0.2.1") == []
+
+
+def test_a_role_recorded_again_in_the_same_run_replaces_its_results():
+    # harden.yml's rollout: the node role deferred its fix (would_fix), then made it (fixed).
+    facts = _host_state.record({}, "control_plane", [result("pass")], {}, 1, False)
+    facts = _host_state.record({"ansible_facts": facts}, "node", [{"id": "k1", "status": "would_fix"},
+                                                                  {"id": "k2", "status": "pass"}], {}, 0, False)
+    facts = _host_state.record({"ansible_facts": facts}, "ports", [{"id": "p1", "status": "pass"}], {}, 0, False)
+    again = _host_state.record({"ansible_facts": facts}, "node", [{"id": "k1", "status": "fixed"},
+                                                                  {"id": "k2", "status": "pass"}], {}, 1, False)
+    assert [(r["id"], r["status"]) for r in again["kubefort_results"]] == [
+        ("r-pass", "pass"), ("p1", "pass"), ("k1", "fixed"), ("k2", "pass")]
+    assert again["kubefort_host"]["roles"] == ["control_plane", "node", "ports"]
+    assert again["kubefort_host"]["round_trips"] == 2
+    assert again["kubefort_run"] == _host_state.run_id()
+
+
+def test_options_at_their_role_default_are_neither_checked_nor_rendered():
+    # kubefort_ports_control_plane_sources' default reads every control-plane host's variables: rendering it
+    # for every host cost more than the audit itself. As the role writes it, it is the role's own.
+    templar = Templar(loader=DataLoader(), variables={})
+    default = _host_state._role_defaults("ports")["kubefort_ports_control_plane_sources"]
+    assert "hostvars" in default
+    _host_state.check_options({"inventory_hostname": "w1", "kubefort_ports_control_plane_sources": default,
+                               "kubefort_level": 1}, ["ports"], templar, "play-d")
+    # Set by the user (not the default as written): rendered and checked.
+    with pytest.raises(_host_state.OptionsError) as err:
+        _host_state.check_options({"inventory_hostname": "w2", "kubefort_ports_control_plane_sources": {"a": 1},
+                                   "kubefort_ports_probe": "maybe"}, ["ports"], templar, "play-d")
+    assert "kubefort_ports_control_plane_sources" in str(err.value) and "kubefort_ports_probe" in str(err.value)
+    # A bool never stands for a number that equals it (true == 1 in Python).
+    assert not _host_state._is_default("kubefort_level", True, ["node"])
+    assert _host_state._is_default("kubefort_level", 1, ["node"])
+
+
+def test_progress_callback_reads_the_raw_result_when_there_is_one():
+    cb = CallbackModule()
+    printed = []
+    cb._display = types.SimpleNamespace(display=printed.append)
+    cb.v2_playbook_on_play_start(types.SimpleNamespace(_uuid="p1"))
+    raw = types.SimpleNamespace(_host=types.SimpleNamespace(get_name=lambda: "cp1"), _return_data={
+        "kubefort_progress": {"index": 1, "total": 1, "final": True, "score": "n/a", "counts": "no results"}})
+    cb.v2_runner_on_ok(raw)  # no _result: the callback must not need the converted copy
+    assert printed == ["kubefort [1/1] cp1: score n/a, no results"]

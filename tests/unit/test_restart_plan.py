@@ -320,3 +320,32 @@ def test_k3s_config_newer_than_the_k3s_process_needs_a_k3s_restart(tmp_path: t.A
     assert result["status"] == "fail"
     assert result["message"].startswith("fixed on disk, restart needed: /etc/rancher/k3s/config.yaml")
     assert result["message"].endswith("restart k3s")
+
+
+# --- deferred restarts (playbooks/harden.yml: every node at once, then the rollout) --------------------
+
+
+def test_defer_restarts_writes_only_what_restarts_nothing(tmp_path: t.Any) -> None:
+    from kubefort_testlib import tree_hashes
+
+    root = demo_node(tmp_path, "cp1")
+    before = tree_hashes(root)
+    kubelet = select_rules(["kubelet"], ["4.2.4"], [])
+    # The read-only port is a kubelet flag: its fix restarts the kubelet, so nothing is written yet.
+    deferred = run(call_module_factory(), root, kubelet, Options(), False, "/b", True, defer_restarts=True)
+    assert deferred["deferred"] is True and deferred["restart"] == [] and not deferred["changed"]
+    assert deferred["diff"] == []  # shown where the fix is made
+    assert [r["status"] for r in deferred["results"]] == ["would_fix"] and deferred["backups"] == []
+    assert deferred["_snapshot"] is not None  # nothing written: the discovery stays good for the rollout
+    assert tree_hashes(root) == before
+    # The rollout makes it, with the restart (as without the option).
+    made = run(call_module_factory(), root, kubelet, Options(), False, str(tmp_path / "backups"), False)
+    assert made["deferred"] is False and [r["status"] for r in made["results"]] == ["fixed"]
+    assert [s["unit"] for s in made["restart"]] == ["kubelet.service"]
+    # A mode fix restarts nothing: made at once, not deferred.
+    modes = select_rules(["kubelet"], ["4.1.9"], [])
+    at_once = run(call_module_factory(), root, modes, Options(), False, str(tmp_path / "backups"), False, defer_restarts=True)
+    assert at_once["deferred"] is False and at_once["changed"] and at_once["restart"] == []
+    assert [r["status"] for r in at_once["results"]] == ["fixed"]
+    # Check mode and auditing never defer.
+    assert run(call_module_factory(check=True), root, kubelet, Options(), True, "/b", False, defer_restarts=True)["deferred"] is False
