@@ -8,14 +8,21 @@
 """The command-line flags each Kubernetes release's components accept (catalog data).
 
 A flag the binary does not know makes it exit at start (``unknown flag: --x``), so kubefort reports such a
-component as ``error`` and never writes a flag that is not listed for the component's version.
+component as ``error`` and never writes a flag that the component's version does not accept.
 
 - 1.28: the flags the real v1.28.7 binaries list in ``--help``, plus the hidden (deprecated) flags they
   still accept (found by starting them with each candidate name), plus the flags only the official builds
-  with in-tree cloud providers register (the test binaries are built ``providerless``; from
-  ``globalflags_providers.go``). tests/real/test_real_flags.py checks the lists against the binaries.
-- other releases: no list is kept (the flags are spread over many files of each release's source and
-  were not read); for them kubefort says, in the result, that the flags were not checked.
+  with in-tree cloud providers register (the test binaries are built ``providerless``; read from
+  ``globalflags_providers.go`` of each component). tests/real/test_real_flags.py checks the lists against the
+  binaries, and that every change recorded below for a later release is consistent with 1.28 (a flag added
+  later is refused by the 1.28 binary, a flag removed later is accepted by it).
+- 1.29 and later: the 1.28 list plus the changes in ``CHANGES``, each read from the release's own notes in
+  the kubernetes/kubernetes source tree (``CHANGELOG/CHANGELOG-1.x.md``, commit recorded per release in
+  ``RELEASE_SOURCES``) or from the flag-registering source file. The file versions of a release tag cannot
+  be addressed in the source index kubefort's authors used, and release notes do not name every new flag
+  (``--emulated-version`` is missing from the 1.31 notes), so the later lists are not complete: a flag
+  removed by the version, or added only after it, is certain (``unknown``); any other flag that is not a
+  1.28 flag is reported as not checked instead of guessed.
 """
 
 from __future__ import annotations
@@ -118,9 +125,14 @@ KUBE_APISERVER_1_28_HIDDEN: t.FrozenSet[str] = frozenset((
 ))
 
 
-# Registered only by builds with the in-tree cloud providers (the official 1.28 release binaries).
+# Registered only by builds with the in-tree cloud providers (the official 1.28 release binaries), read from the
+# source: the kubelet's cmd/kubelet/app/options/globalflags_providers.go registers azure-container-registry-config
+# (addLegacyCloudProviderCredentialProviderFlags; kubernetes/kubernetes@2d58ef78); the API server's
+# cmd/kube-apiserver/app/options/globalflags_providers.go registers the two GCE load-balancer flags
+# (registerLegacyGlobalFlags; kubernetes/kubernetes@4ed16993), the first one deprecated (so hidden in --help). The
+# kubelet does not register the GCE flags: its AddGlobalFlags copies only named flags into its own flag set.
 PROVIDER_FLAGS_1_28: t.Mapping[str, t.FrozenSet[str]] = {
-    "kubelet": frozenset(("azure-container-registry-config", "cloud-provider-gce-lb-src-cidrs", "cloud-provider-gce-l7lb-src-cidrs")),
+    "kubelet": frozenset(("azure-container-registry-config",)),
     "kube-apiserver": frozenset(("cloud-provider-gce-lb-src-cidrs", "cloud-provider-gce-l7lb-src-cidrs")),
 }
 
@@ -129,10 +141,149 @@ FLAGS: t.Mapping[t.Tuple[str, t.Tuple[int, int]], t.FrozenSet[str]] = {
     ("kube-apiserver", (1, 28)): KUBE_APISERVER_1_28_HELP | KUBE_APISERVER_1_28_HIDDEN | PROVIDER_FLAGS_1_28["kube-apiserver"],
 }
 
+BASE = (1, 28)
+
+
+class Change(t.NamedTuple):
+    """One flag added to or removed from a component in a release, with where that was read.
+
+    ``exact``: the source says the flag is new in ``release`` (so earlier releases do not accept it); False when it
+    only shows the flag present by then.
+    """
+
+    component: str
+    flag: str
+    release: t.Tuple[int, int]
+    kind: str  # "added" or "removed"
+    source: str
+    exact: bool = True
+
+
+# Where each release was read: kubernetes/kubernetes CHANGELOG/CHANGELOG-1.x.md at the commit named, and which part.
+RELEASE_SOURCES: t.Mapping[t.Tuple[int, int], str] = {
+    (1, 29): "CHANGELOG-1.29.md@1c9cf914f2f9 (v1.29.0 section: all changes since v1.28.0)",
+    (1, 30): "CHANGELOG-1.30.md@a7f9938cd545 (v1.30.0 section: all changes since v1.29.0)",
+    (1, 31): "CHANGELOG-1.31.md@f72233c6f060 (v1.31.0-alpha.1 to rc.0 sections; rc.1 and later not read)",
+    # Read by the index's file id: the 99,166-, 36,716-, 116,090- and 233,712-character versions of these files
+    # (the index does not name their commits), the sections named only.
+    (1, 32): "CHANGELOG-1.32.md (v1.32.0-alpha.1 section only)",
+    (1, 33): "CHANGELOG-1.33.md (v1.33.0-alpha.1 section only)",
+    (1, 34): "CHANGELOG-1.34.md (v1.34.0-alpha.1 section only)",
+    (1, 35): "CHANGELOG-1.35.md (changes since v1.34.0: urgent notes, deprecations, API changes)",
+}
+
+CHANGES: t.Tuple[Change, ...] = (
+    # 1.29
+    Change("kube-apiserver", "authentication-config", (1, 29), "added", "CHANGELOG-1.29 API Change, kubernetes#119142"),
+    Change("kube-apiserver", "authorization-config", (1, 29), "added", "CHANGELOG-1.29 API Change, kubernetes#120154"),
+    Change("kube-apiserver", "allow-metric-labels-manifest", (1, 29), "added", "CHANGELOG-1.29 Feature, kubernetes#118299"),
+    # 1.30: text logging with split streams (component-base logs options, registered by both components); the flag
+    # names are the ones the 1.31 generated reference lists for component-base users.
+    Change("kubelet", "log-text-split-stream", (1, 30), "added", "CHANGELOG-1.30 API Change, kubernetes#114672"),
+    Change("kubelet", "log-text-info-buffer-size", (1, 30), "added", "CHANGELOG-1.30 API Change, kubernetes#114672"),
+    Change("kube-apiserver", "log-text-split-stream", (1, 30), "added", "CHANGELOG-1.30 API Change, kubernetes#114672"),
+    Change("kube-apiserver", "log-text-info-buffer-size", (1, 30), "added", "CHANGELOG-1.30 API Change, kubernetes#114672"),
+    # 1.31
+    Change("kubelet", "keep-terminated-pod-volumes", (1, 31), "removed", "CHANGELOG-1.31 Urgent Upgrade Notes, kubernetes#122082"),
+    Change("kubelet", "iptables-masquerade-bit", (1, 31), "removed", "CHANGELOG-1.31 Other, kubernetes#122363"),
+    Change("kubelet", "iptables-drop-bit", (1, 31), "removed", "CHANGELOG-1.31 Other, kubernetes#122363"),
+    Change("kubelet", "azure-container-registry-config", (1, 31), "removed",
+           "CHANGELOG-1.31: in-tree cloud provider code removed, kubernetes#124886 and #124519 (gone by 1.31)"),
+    Change("kubelet", "fail-cgroupv1", (1, 31), "added", "CHANGELOG-1.31 API Change, kubernetes#126031"),
+    Change("kube-apiserver", "cloud-provider-gce-lb-src-cidrs", (1, 31), "removed",
+           "CHANGELOG-1.31: in-tree cloud provider code removed, kubernetes#124886 and #124519"),
+    Change("kube-apiserver", "cloud-provider-gce-l7lb-src-cidrs", (1, 31), "removed",
+           "CHANGELOG-1.31: in-tree cloud provider code removed, kubernetes#124886 and #124519"),
+    Change("kube-apiserver", "disable-http2-serving", (1, 31), "added", "CHANGELOG-1.31 Feature, kubernetes#122176"),
+    Change("kube-apiserver", "emulated-version", (1, 31), "added",
+           "compatibility versions (KEP-4330): 1.31 generated reference 'kube=1.31..1.31', kubernetes/website#47555"),
+    # 1.32
+    Change("kube-apiserver", "requestheader-uid-headers", (1, 32), "added", "CHANGELOG-1.32 Feature, kubernetes#115834"),
+    # 1.34
+    Change("kubelet", "cloud-config", (1, 34), "removed", "CHANGELOG-1.34 Urgent Upgrade Notes, kubernetes#130161"),
+    Change("kube-apiserver", "service-account-signing-endpoint", (1, 34), "added",
+           "CHANGELOG-1.34 Feature, kubernetes#131300 (beta; the flag existed before, release not read)", exact=False),
+    # 1.35
+    Change("kubelet", "pod-infra-container-image", (1, 35), "removed", "CHANGELOG-1.35 Urgent Upgrade Notes, kubernetes#133779"),
+    Change("kube-apiserver", "min-compatibility-version", (1, 35), "added", "CHANGELOG-1.35 API Change, kubernetes#133980"),
+)
+
+COMPONENTS = ("kubelet", "kube-apiserver")
+
+
+class Verdict(t.NamedTuple):
+    """Whether a component of a version accepts a flag: ``known``, ``unknown`` (it exits at start) or
+    ``unchecked`` (kubefort cannot tell), with the reason shown to the user."""
+
+    status: str
+    reason: str = ""
+
+
+def _minor(version: t.Sequence[int]) -> t.Tuple[int, int]:
+    return (int(version[0]), int(version[1]))
+
+
+def _shown(release: t.Tuple[int, int]) -> str:
+    return "%d.%d" % release
+
+
+def verdict(component: str, version: t.Optional[t.Sequence[int]], flag: str) -> Verdict:
+    """Whether ``component`` of ``version`` (None: unknown) accepts ``--flag``."""
+    name = normalize(flag)
+    if component not in COMPONENTS:
+        return Verdict("unchecked", "kubefort keeps no flag list for %s" % component)
+    if version is None:
+        verdicts = [verdict(component, release, name) for release in releases()]
+        bad = [v for v in verdicts if v.status == "unknown"]
+        if bad:
+            return Verdict("unknown", "the version is unknown and %s" % bad[0].reason)
+        if all(v.status == "known" for v in verdicts):
+            return Verdict("known")
+        return Verdict("unchecked", "the version is unknown")
+    minor = _minor(version)
+    base = FLAGS[(component, BASE)]
+    if minor == BASE:
+        return Verdict("known") if name in base else Verdict("unknown", "not a flag of %s 1.28" % component)
+    if minor < BASE:
+        return Verdict("unchecked", "kubefort keeps no flag list for %s %s" % (component, _shown(minor)))
+    changes = sorted((c for c in CHANGES if c.component == component and c.flag == name), key=lambda c: c.release)
+    removed = [c for c in changes if c.kind == "removed" and c.release <= minor]
+    added = [c for c in changes if c.kind == "added" and c.release <= minor]
+    if removed and not (added and added[-1].release > removed[-1].release):
+        last = removed[-1]
+        return Verdict("unknown", "not in %s: removed in %s (%s)" % (_shown(minor), _shown(last.release), last.source))
+    if added or name in base:
+        return Verdict("known")
+    later = [c for c in changes if c.kind == "added" and c.release > minor and c.exact]
+    if later:
+        return Verdict("unknown", "not in %s: added in %s (%s)" % (_shown(minor), _shown(later[0].release), later[0].source))
+    return Verdict("unchecked", "not a 1.28 flag and not among the flag changes kubefort read for %s 1.29-%s"
+                   % (component, _shown(releases()[-1])))
+
+
+def releases() -> t.List[t.Tuple[int, int]]:
+    """The releases kubefort has flag data for: 1.28 and those whose changes were read."""
+    return [BASE] + sorted(RELEASE_SOURCES)
+
 
 def known_flags(component: str, version: t.Tuple[int, ...]) -> t.Optional[t.FrozenSet[str]]:
-    """The flags ``component`` of this minor version accepts, or None when kubefort keeps no list for it."""
+    """The complete list of flags ``component`` of this minor version accepts (only 1.28, from the real
+    binaries), or None when kubefort has no complete list; see ``verdict`` for the other releases."""
     return FLAGS.get((component, t.cast(t.Tuple[int, int], tuple(version[:2]))))
+
+
+def accepted_flags(component: str, version: t.Sequence[int]) -> t.FrozenSet[str]:
+    """The flags kubefort knows ``component`` of ``version`` (1.28 or later) accepts: 1.28's list with the
+    recorded changes applied. Not complete after 1.28 (see the module text)."""
+    minor = _minor(version)
+    flags = set(FLAGS[(component, BASE)])
+    for change in sorted(CHANGES, key=lambda c: c.release):
+        if change.component == component and BASE < change.release <= minor:
+            if change.kind == "added":
+                flags.add(change.flag)
+            else:
+                flags.discard(change.flag)
+    return frozenset(flags)
 
 
 def normalize(name: str) -> str:

@@ -161,10 +161,10 @@ def detect_layout(snapshot: t.Dict[str, t.Any], components: t.Optional[t.Dict[st
 
 
 def check_flags(comp: Component) -> None:
-    """Flags the component's version does not accept make it exit at start: ``fatal``. Versions without a
-    flag list (_component_flags): a note names the flags not known to 1.28, unchecked."""
+    """Flags the component's version does not accept make it exit at start: ``fatal``. Flags kubefort cannot
+    judge for that version (_component_flags.verdict ``unchecked``) are named in a note."""
     flags = comp.disk_flags
-    if flags is None or comp.name not in ("kubelet", "kube-apiserver"):
+    if flags is None or comp.name not in _component_flags.COMPONENTS:
         return
     running = {_component_flags.normalize(o.name) for o in comp.running_flags.occurrences} if comp.running_flags else set()
     names = []
@@ -173,18 +173,19 @@ def check_flags(comp: Component) -> None:
         if name not in names and name not in running and name not in ("h", "v"):
             names.append(name)
     have = minor_version(comp.version)
-    known = _component_flags.known_flags(comp.name, have) if have else None
-    if known is not None:
-        unknown = [n for n in names if n not in known]
-        if unknown and comp.fatal is None:
-            comp.fatal = "the %s will not start: unknown flag %s (not a flag of %s %s)" % (
-                comp.name, ", ".join("--" + n for n in unknown), comp.name, ".".join(str(p) for p in have))
+    shown = "version " + comp.version if comp.version else "an unknown version"
+    verdicts = {n: _component_flags.verdict(comp.name, have if have else None, n) for n in names}
+    unknown = [n for n in names if verdicts[n].status == "unknown"]
+    if unknown and comp.fatal is None and have:
+        comp.fatal = "the %s will not start: unknown flag %s (%s)" % (
+            comp.name, ", ".join("--" + n for n in unknown), _reasons(verdicts, unknown))
         return
-    reference = _component_flags.known_flags(comp.name, (1, 28)) or frozenset()
-    strange = [n for n in names if n not in reference]
-    if strange:
-        comp.notes.append("%s %s not %s 1.28 flag%s; kubefort has no flag list for %s, so whether this %s accepts %s "
-                          "was not checked" % (", ".join("--" + n for n in strange), "is" if len(strange) == 1 else "are",
-                                               "a" if len(strange) == 1 else "", "" if len(strange) == 1 else "s",
-                                               "version " + comp.version if comp.version else "an unknown version",
-                                               comp.name, "it" if len(strange) == 1 else "them"))
+    # Version unknown: a flag some release refuses cannot be judged either way.
+    unchecked = [n for n in names if verdicts[n].status != "known"]
+    if unchecked:
+        comp.notes.append("whether this %s (%s) accepts %s was not checked: %s" % (
+            comp.name, shown, ", ".join("--" + n for n in unchecked), _reasons(verdicts, unchecked)))
+
+
+def _reasons(verdicts: t.Mapping[str, t.Any], names: t.Sequence[str]) -> str:
+    return "; ".join(dict.fromkeys(verdicts[n].reason for n in names))

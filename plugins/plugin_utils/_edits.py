@@ -38,6 +38,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import (
 )
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_apiserver import pair_problems, plan_apiserver
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_extra import plan_extra
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_flags import flag_problems
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._config_files import get_path
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._kubelet_merge import KUBELET_MERGE_DEFAULTS, KUBELET_MERGE_PATCH, is_zero
@@ -310,6 +311,18 @@ class Planner:
                     self.errors[rule_id] = "validation failed, nothing written: %s" % exc
                 del self.edits[path]
         self._validate_pairs()
+        self._validate_flags()
+
+    def _validate_flags(self) -> None:
+        """Refuse every edit of a component that would end up with a flag its version does not accept."""
+        for component, problems in flag_problems(self).items():
+            for path, edit in list(self.edits.items()):
+                if edit.component != component or edit.after is None or edit.after == edit.before:
+                    continue
+                for rule_id in edit.rules:
+                    self.errors[rule_id] = "validation failed, nothing written: the %s would not start: %s" % (
+                        component, "; ".join(problems))
+                del self.edits[path]
 
     def _validate_pairs(self) -> None:
         """Refuse every API server edit when the flags it ends up with are a pair it refuses to start with."""

@@ -43,6 +43,23 @@ def test_hidden_flags_are_accepted_and_a_misspelt_one_is_not(program):
     assert not accepts(program, "read-only-prot")
 
 
+@pytest.mark.parametrize("program", sorted(LISTS))
+def test_the_recorded_later_changes_agree_with_the_1_28_binary(program):
+    """Every change recorded for 1.29+ starts from 1.28 as the real binary has it: a flag added later is
+    refused by the 1.28 binary, a flag removed later is accepted by it (provider-only flags excepted: these
+    binaries are built providerless)."""
+    providers = _component_flags.PROVIDER_FLAGS_1_28[program]
+    changes = [c for c in _component_flags.CHANGES if c.component == program]
+    assert changes
+    for change in changes:
+        if change.kind == "added":
+            assert not accepts(program, change.flag), change
+        elif change.flag not in providers:
+            assert accepts(program, change.flag), change
+    for flag in providers:
+        assert not accepts(program, flag), flag  # providerless: the list keeps them from the source
+
+
 def audit(root, components):
     rules = select_rules(components, [], [])
     return run(call_module_factory(check=True), root, rules, Options(), True, "/var/lib/kubefort/backups", False)
