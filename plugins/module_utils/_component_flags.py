@@ -164,12 +164,11 @@ RELEASE_SOURCES: t.Mapping[t.Tuple[int, int], str] = {
     (1, 29): "CHANGELOG-1.29.md@1c9cf914f2f9 (v1.29.0 section: all changes since v1.28.0)",
     (1, 30): "CHANGELOG-1.30.md@a7f9938cd545 (v1.30.0 section: all changes since v1.29.0)",
     (1, 31): "CHANGELOG-1.31.md@f72233c6f060 (v1.31.0-alpha.1 to rc.0 sections; rc.1 and later not read)",
-    # Read by the index's file id: the 99,166-, 36,716-, 116,090- and 233,712-character versions of these files
-    # (the index does not name their commits), the sections named only.
-    (1, 32): "CHANGELOG-1.32.md (v1.32.0-alpha.1 section only)",
-    (1, 33): "CHANGELOG-1.33.md (v1.33.0-alpha.1 section only)",
-    (1, 34): "CHANGELOG-1.34.md (v1.34.0-alpha.1 section only)",
-    (1, 35): "CHANGELOG-1.35.md (changes since v1.34.0: urgent notes, deprecations, API changes)",
+    (1, 32): "CHANGELOG-1.32.md@030880a5dc54 (v1.32.0 section: all changes since v1.31.0)",
+    (1, 33): "CHANGELOG-1.33.md@2e94b405ac89 (v1.33.0 section: all changes since v1.32.0)",
+    (1, 34): "CHANGELOG-1.34.md@008b3652959c (v1.34.0 section: all changes since v1.33.0)",
+    # Read through the index's file id: the 233,712-character version of the file (the index does not name its commit).
+    (1, 35): "CHANGELOG-1.35.md (v1.35.0 section: all changes since v1.34.0)",
 }
 
 CHANGES: t.Tuple[Change, ...] = (
@@ -198,11 +197,18 @@ CHANGES: t.Tuple[Change, ...] = (
     Change("kube-apiserver", "emulated-version", (1, 31), "added",
            "compatibility versions (KEP-4330): 1.31 generated reference 'kube=1.31..1.31', kubernetes/website#47555"),
     # 1.32
+    Change("kubelet", "runonce", (1, 32), "removed", "CHANGELOG-1.32 Other: --runonce mode removed, an error, kubernetes#126336"),
     Change("kube-apiserver", "requestheader-uid-headers", (1, 32), "added", "CHANGELOG-1.32 Feature, kubernetes#115834"),
-    # 1.34
+    Change("kube-apiserver", "service-account-signing-endpoint", (1, 32), "added", "CHANGELOG-1.32 Feature, kubernetes#128190"),
+    # 1.33
+    Change("kube-apiserver", "cloud-provider", (1, 33), "removed", "CHANGELOG-1.33 Other, kubernetes#130162"),
+    Change("kube-apiserver", "cloud-config", (1, 33), "removed", "CHANGELOG-1.33 Other, kubernetes#130162"),
+    Change("kube-apiserver", "emulation-forward-compatible", (1, 33), "added", "CHANGELOG-1.33 Feature, kubernetes#130354"),
+    Change("kube-apiserver", "runtime-config-emulation-forward-compatible", (1, 33), "added",
+           "CHANGELOG-1.33 Feature, kubernetes#130354"),
+    # 1.34 (also "configurable flags for coordinated leader election", kubernetes#132433: names not given, not recorded)
     Change("kubelet", "cloud-config", (1, 34), "removed", "CHANGELOG-1.34 Urgent Upgrade Notes, kubernetes#130161"),
-    Change("kube-apiserver", "service-account-signing-endpoint", (1, 34), "added",
-           "CHANGELOG-1.34 Feature, kubernetes#131300 (beta; the flag existed before, release not read)", exact=False),
+    Change("kubelet", "register-schedulable", (1, 34), "removed", "CHANGELOG-1.34 Other, kubernetes#122384"),
     # 1.35
     Change("kubelet", "pod-infra-container-image", (1, 35), "removed", "CHANGELOG-1.35 Urgent Upgrade Notes, kubernetes#133779"),
     Change("kube-apiserver", "min-compatibility-version", (1, 35), "added", "CHANGELOG-1.35 API Change, kubernetes#133980"),

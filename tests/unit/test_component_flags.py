@@ -37,7 +37,11 @@ REMOVED = [
     ("kubelet", "iptables-masquerade-bit", (1, 31)),
     ("kubelet", "iptables-drop-bit", (1, 31)),
     ("kubelet", "azure-container-registry-config", (1, 31)),
+    ("kubelet", "runonce", (1, 32)),
     ("kubelet", "cloud-config", (1, 34)),
+    ("kubelet", "register-schedulable", (1, 34)),
+    ("kube-apiserver", "cloud-provider", (1, 33)),
+    ("kube-apiserver", "cloud-config", (1, 33)),
     ("kubelet", "pod-infra-container-image", (1, 35)),
     ("kube-apiserver", "cloud-provider-gce-lb-src-cidrs", (1, 31)),
     ("kube-apiserver", "cloud-provider-gce-l7lb-src-cidrs", (1, 31)),
@@ -52,6 +56,8 @@ ADDED = [
     ("kube-apiserver", "disable-http2-serving", (1, 31)),
     ("kube-apiserver", "emulated-version", (1, 31)),
     ("kube-apiserver", "requestheader-uid-headers", (1, 32)),
+    ("kube-apiserver", "service-account-signing-endpoint", (1, 32)),
+    ("kube-apiserver", "emulation-forward-compatible", (1, 33)),
     ("kube-apiserver", "min-compatibility-version", (1, 35)),
 ]
 
@@ -80,11 +86,13 @@ def test_an_added_flag_is_refused_before_its_release_and_fine_from_it_on(compone
     assert flag in cf.accepted_flags(component, release) and flag not in cf.accepted_flags(component, (1, release[1] - 1))
 
 
-def test_an_addition_seen_only_as_present_is_not_guessed_for_the_releases_before():
-    # --service-account-signing-endpoint is named in the 1.34 notes as existing; when it came was not read.
-    assert cf.verdict("kube-apiserver", (1, 28), "service-account-signing-endpoint").status == "unknown"
-    assert cf.verdict("kube-apiserver", (1, 32), "service-account-signing-endpoint").status == "unchecked"
-    assert cf.verdict("kube-apiserver", (1, 34), "service-account-signing-endpoint").status == "known"
+def test_an_addition_seen_only_as_present_is_not_guessed_for_the_releases_before(monkeypatch):
+    """exact=False: the source shows the flag present by a release, not that it is new there."""
+    change = cf.Change("kube-apiserver", "some-new-flag", (1, 33), "added", "test", exact=False)
+    monkeypatch.setattr(cf, "CHANGES", cf.CHANGES + (change,))
+    assert cf.verdict("kube-apiserver", (1, 28), "some-new-flag").status == "unknown"
+    assert cf.verdict("kube-apiserver", (1, 32), "some-new-flag").status == "unchecked"
+    assert cf.verdict("kube-apiserver", (1, 33), "some-new-flag").status == "known"
 
 
 def test_a_flag_no_source_names_is_unknown_on_1_28_and_not_checked_later():
