@@ -128,14 +128,19 @@ def test_descendants_walks_the_whole_tree_and_nothing_else() -> None:
 
 
 def test_tree_sampler_separates_forked_workers_from_child_programs() -> None:
-    # A parent that forks one worker (same command name) and starts a `sleep` (another program).
-    code = ("import os, subprocess, time\n"
+    # A parent that starts a `sleep` (another program) and forks one worker (same command name), then says
+    # so. Sampling starts only then: between fork and exec the sleep's process still has the parent's command
+    # name, and a sample in that window (wide at load 15+) would count it as a third controller process.
+    code = ("import os, subprocess, sys, time\n"
             "data = bytearray(40 * 1024 * 1024)\n"
+            "sleeper = subprocess.Popen(['sleep', '30'])\n"  # returns once the exec has happened
             "pid = os.fork()\n"
             "if pid == 0:\n    time.sleep(30); os._exit(0)\n"
-            "subprocess.run(['sleep', '30'])\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+            "print('ready', flush=True)\n"
+            "sleeper.wait()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdout=subprocess.PIPE, text=True)
     try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         sampler = bench.TreeSampler(proc.pid)
         deadline = time.monotonic() + 20  # a loaded CI machine can be slow to start the children
         while time.monotonic() < deadline and (sampler.peak["controller_processes"], sampler.peak["module_processes"]) != (2, 1):
