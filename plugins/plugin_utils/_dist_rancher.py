@@ -68,6 +68,10 @@ class Rancher:
     def config_dir(self) -> str:
         return self.config + ".d"
 
+    def agent_file(self, name: str) -> str:
+        """A file the agent writes at every start, under ``<data-dir>/agent`` (servers run an agent too)."""
+        return "%s/agent/%s" % (self.data_dir, name)
+
 
 ARG_KEYS = {
     "kube-apiserver": "kube-apiserver-arg",
@@ -125,13 +129,23 @@ RANCHER_DEFAULTS: t.Mapping[str, t.Mapping[str, str]] = {
 }
 
 # The kubelet defaults k3s and RKE2 write to ``<data>/agent/etc/kubelet.conf.d/00-<name>-defaults.conf``
-# at every start (v1.32 and later; older releases passed the same values as flags).
+# at every start (v1.32 and later; older releases passed the same values as flags), with the agent's
+# client CA (``kubelet_defaults``).
 RANCHER_KUBELET_CONFIG: t.Mapping[str, t.Any] = {
     "apiVersion": "kubelet.config.k8s.io/v1beta1",
     "kind": "KubeletConfiguration",
     "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True}},
     "authorization": {"mode": "Webhook"},
 }
+# The files the agent writes and starts its components with (k3s pkg/agent/config and
+# pkg/daemons/agent; RKE2 runs the same agent code with its own data dir): the kubelet's --kubeconfig and
+# kube-proxy's, and the client CA the kubelet verifies callers with (clientCAFile in the defaults drop-in,
+# --client-ca-file before v1.32).
+AGENT_FLAGS: t.Mapping[str, t.Mapping[str, str]] = {
+    "kubelet": {"kubeconfig": "kubelet.kubeconfig"},
+    "kube-proxy": {"kubeconfig": "kubeproxy.kubeconfig"},
+}
+CLIENT_CA = "client-ca.crt"
 # Releases whose kubelet ran with the read-only port 10255 open: the generated drop-in omits
 # readOnlyPort 0 and the kubelet, started with --config-dir only, keeps its flag default.
 # k3s-io/k3s#12164 (fixed in v1.32.4+k3s1); rancher/rke2#8094/#8100 (fix validated June 2025: taken here
@@ -140,6 +154,20 @@ READ_ONLY_PORT_OPEN: t.Mapping[str, t.Tuple[t.Tuple[t.Tuple[int, ...], t.Tuple[i
     K3S: (((1, 32, 0), (1, 32, 4)),),
     RKE2: (((1, 32, 0), (1, 32, 6)), ((1, 33, 0), (1, 33, 2))),
 }
+
+
+def defaults(dist: Rancher, component: str) -> t.Dict[str, t.Tuple[str, Source]]:
+    """The flags the distribution starts a component with (before its -arg entries), with their source."""
+    flags = dict(RANCHER_DEFAULTS.get(component, {}))
+    flags.update((flag, dist.agent_file(name)) for flag, name in AGENT_FLAGS.get(component, {}).items())
+    return {flag: (value, {"path": "%s default" % dist.name}) for flag, value in flags.items()}
+
+
+def kubelet_defaults(dist: Rancher) -> t.Dict[str, t.Any]:
+    """The KubeletConfiguration of the distribution's defaults drop-in."""
+    config = json.loads(json.dumps(RANCHER_KUBELET_CONFIG))
+    config["authentication"]["x509"] = {"clientCAFile": dist.agent_file(CLIENT_CA)}
+    return config
 
 
 def read_only_port_open(dist: str, version: t.Optional[str]) -> bool:
@@ -151,6 +179,8 @@ def read_only_port_open(dist: str, version: t.Optional[str]) -> bool:
     except ValueError:
         return False
     return any(low <= parts < high for low, high in READ_ONLY_PORT_OPEN.get(dist, ()))
+
+WANTS = "/etc/systemd/system/multi-user.target.wants"
 
 
 def _layout(dist: Rancher, description: str, markers: t.Tuple[str, ...], also_read: t.Tuple[str, ...] = ()) -> Layout:
@@ -164,7 +194,8 @@ def _layout(dist: Rancher, description: str, markers: t.Tuple[str, ...], also_re
         # Certificates, keys and kubeconfigs the file rules check: stat only, never read.
         stat=("/etc/rancher/%s/**" % dist.name, dist.data_dir + "/server/tls/**", dist.data_dir + "/server/cred/*",
               dist.data_dir + "/agent/*"),
-        listdirs=(dist.config_dir, dist.kubelet_config_dir) + pods,
+        # The enabled unit tells a server from an agent (RKE2 installs both units on every node).
+        listdirs=(dist.config_dir, dist.kubelet_config_dir) + pods + (WANTS,),
         units=dist.server_units + dist.agent_units,
         processes=dist.programs,
         settings={"default": "rancher"},
@@ -189,7 +220,7 @@ LAYOUTS = (
 def _rancher_role(snapshot: t.Dict[str, t.Any], dist: Rancher, values: t.Mapping[str, t.Any]) -> t.Tuple[str, t.Optional[t.Dict[str, t.Any]]]:
     """``server`` or ``agent``, and the unit that runs it."""
     units = snapshot.get("units", {})
-    wants = snapshot.get("listings", {}).get("/etc/systemd/system/multi-user.target.wants", [])
+    wants = snapshot.get("listings", {}).get(WANTS, [])
     candidates = [(u, "server") for u in dist.server_units] + [(u, "agent") for u in dist.agent_units]
     present = [(u, role) for u, role in candidates if (units.get(u) or {}).get("unit")]
     enabled = [(u, role) for u, role in present if u in wants]
@@ -247,7 +278,7 @@ def build(snapshot: t.Dict[str, t.Any], layout: str, errors: t.List[str]) -> t.T
             comp.kind = "static_pod"
             base = _flag_map(deployed) if deployed is not None else {}
         else:
-            base = {k: (v, {"path": "%s default" % dist.name}) for k, v in RANCHER_DEFAULTS.get(name, {}).items()}
+            base = defaults(dist, name)
         if name == "etcd":
             etcd_config = dist.data_dir + "/server/db/etcd/config"
             if "content" in files.get(etcd_config, {}):
@@ -331,14 +362,15 @@ def rancher_kubelet(comp: Component, files: t.Mapping[str, t.Dict[str, t.Any]], 
                     version: t.Optional[str]) -> None:
     """The kubelet k3s/RKE2 start: --config-dir with their generated defaults, then the kubelet-arg entries."""
     comp.kind = "systemd"
-    base: t.Dict[str, t.Tuple[str, Source]] = {"config-dir": (dist.kubelet_config_dir, {"path": "%s default" % dist.name})}
+    base = defaults(dist, "kubelet")
+    base["config-dir"] = (dist.kubelet_config_dir, {"path": "%s default" % dist.name})
     if not read_only_port_open(dist.name, version):
         base["read-only-port"] = ("0", {"path": "%s default" % dist.name})
     words, sources = get_args(base, [i for i in comp.arg_items if i.flag not in ("config", "config-dir")])
     comp.disk_flags = parse_args("kubelet", words, sources)
     defaults_path = "%s/00-%s-defaults.conf" % (dist.kubelet_config_dir, dist.name)
-    text = yaml.safe_dump(dict(RANCHER_KUBELET_CONFIG), sort_keys=False)
-    generated = ConfigFile(defaults_path, text, json.loads(json.dumps(RANCHER_KUBELET_CONFIG)), None, "yaml", generated=True)
+    config = kubelet_defaults(dist)
+    generated = ConfigFile(defaults_path, yaml.safe_dump(config, sort_keys=False), config, None, "yaml", generated=True)
     kubelet_config(comp, files, None, dist.kubelet_config_dir, generated)
     comp.generated.append(defaults_path)
     for config in comp.configs:
