@@ -180,6 +180,7 @@ def read_only_port_open(dist: str, version: t.Optional[str]) -> bool:
         return False
     return any(low <= parts < high for low, high in READ_ONLY_PORT_OPEN.get(dist, ()))
 
+
 WANTS = "/etc/systemd/system/multi-user.target.wants"
 
 

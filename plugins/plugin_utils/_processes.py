@@ -21,6 +21,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._components imp
 
 
 def attach_processes(components: t.Dict[str, Component], snapshot: t.Dict[str, t.Any], skip: t.Iterable[str]) -> None:
+    """Each component's running process (the first of its program) and the flags it runs with."""
     for name, comp in components.items():
         if name in skip:
             continue
@@ -37,6 +38,7 @@ def attach_processes(components: t.Dict[str, Component], snapshot: t.Dict[str, t
 
 
 def etcd_flag(var: str) -> str:
+    """The flag an ``ETCD_*`` variable sets: ``ETCD_PEER_CLIENT_CERT_AUTH`` -> ``peer-client-cert-auth``."""
     return var[len("ETCD_"):].lower().replace("_", "-")
 
 

@@ -16,26 +16,27 @@ import pytest
 
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import run, select_rules
-from kubefort_testlib import tree_hashes
+from kubefort_testlib import call_module_factory, tree_hashes
 from test_restart_plan import fixture_copy
 
-RULES = ["4.1.3", "4.1.4", "4.1.5", "4.1.6", "4.1.7", "4.1.8"]
+RULES = ("4.1.3", "4.1.4", "4.1.5", "4.1.6", "4.1.7", "4.1.8")
 KUBELET_KUBECONFIG, CLIENT_CA, PROXY_KUBECONFIG = "kubelet-kubeconfig", "kubelet-client-ca", "kube-proxy-kubeconfig"
 K3S, RKE2, SNAP = "/var/lib/rancher/k3s/agent/", "/var/lib/rancher/rke2/agent/", "/var/snap/microk8s/current/"
+SERVER = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubelet"]
+
+
+def agent_files(agent: str) -> t.Dict[str, t.Tuple[str, str]]:
+    """k3s/RKE2: what the agent writes (kubeconfigs with os.Create under umask 022, certificates 0600)."""
+    return {KUBELET_KUBECONFIG: (agent + "kubelet.kubeconfig", "0644"), CLIENT_CA: (agent + "client-ca.crt", "0600"),
+            PROXY_KUBECONFIG: (agent + "kubeproxy.kubeconfig", "0644")}
+
+
 # fixture -> (components found, the unit a fix restarts, {file rule: (path, mode the installer leaves)})
 EXPECTED = {
-    "k3s": (["etcd", "kube-apiserver", "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubelet"], "k3s.service", {
-        KUBELET_KUBECONFIG: (K3S + "kubelet.kubeconfig", "0644"), CLIENT_CA: (K3S + "client-ca.crt", "0600"),
-        PROXY_KUBECONFIG: (K3S + "kubeproxy.kubeconfig", "0644")}),
-    "k3s-agent": (["kube-proxy", "kubelet"], "k3s-agent.service", {
-        KUBELET_KUBECONFIG: (K3S + "kubelet.kubeconfig", "0644"), CLIENT_CA: (K3S + "client-ca.crt", "0600"),
-        PROXY_KUBECONFIG: (K3S + "kubeproxy.kubeconfig", "0644")}),
-    "rke2": (["etcd", "kube-apiserver", "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubelet"], "rke2-server.service", {
-        KUBELET_KUBECONFIG: (RKE2 + "kubelet.kubeconfig", "0644"), CLIENT_CA: (RKE2 + "client-ca.crt", "0600"),
-        PROXY_KUBECONFIG: (RKE2 + "kubeproxy.kubeconfig", "0644")}),
-    "rke2-agent": (["kube-proxy", "kubelet"], "rke2-agent.service", {
-        KUBELET_KUBECONFIG: (RKE2 + "kubelet.kubeconfig", "0644"), CLIENT_CA: (RKE2 + "client-ca.crt", "0600"),
-        PROXY_KUBECONFIG: (RKE2 + "kubeproxy.kubeconfig", "0644")}),
+    "k3s": (SERVER, "k3s.service", agent_files(K3S)),
+    "k3s-agent": (["kube-proxy", "kubelet"], "k3s-agent.service", agent_files(K3S)),
+    "rke2": (SERVER, "rke2-server.service", agent_files(RKE2)),
+    "rke2-agent": (["kube-proxy", "kubelet"], "rke2-agent.service", agent_files(RKE2)),
     "microk8s": (["kube-apiserver", "kube-proxy", "kube-scheduler", "kubelet"], "snap.microk8s.daemon-kubelite.service", {
         KUBELET_KUBECONFIG: (SNAP + "credentials/kubelet.config", "0660"), CLIENT_CA: (SNAP + "certs/ca.crt", "0660"),
         PROXY_KUBECONFIG: (SNAP + "credentials/proxy.config", "0660")}),
@@ -47,8 +48,6 @@ EXPECTED = {
 
 
 def harden(root: str, check: bool, rules: t.Sequence[str] = RULES) -> t.Dict[str, t.Any]:
-    from kubefort_testlib import call_module_factory
-
     components = ["kubelet", "kube-proxy", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"]
     return run(call_module_factory(check=check), root, select_rules(components, rules, []), Options(), check,
                "/var/lib/kubefort/backups", True)
