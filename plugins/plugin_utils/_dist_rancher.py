@@ -68,9 +68,9 @@ class Rancher:
     def config_dir(self) -> str:
         return self.config + ".d"
 
-    def agent_file(self, name: str) -> str:
-        """A file the agent writes at every start, under ``<data-dir>/agent`` (servers run an agent too)."""
-        return "%s/agent/%s" % (self.data_dir, name)
+    def data_file(self, name: str) -> str:
+        """A file the distribution writes under its data dir (``agent/...`` on every node, ``server/...``)."""
+        return "%s/%s" % (self.data_dir, name)
 
 
 ARG_KEYS = {
@@ -137,15 +137,19 @@ RANCHER_KUBELET_CONFIG: t.Mapping[str, t.Any] = {
     "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True}},
     "authorization": {"mode": "Webhook"},
 }
-# The files the agent writes and starts its components with (k3s pkg/agent/config and
-# pkg/daemons/agent; RKE2 runs the same agent code with its own data dir): the kubelet's --kubeconfig and
-# kube-proxy's, and the client CA the kubelet verifies callers with (clientCAFile in the defaults drop-in,
-# --client-ca-file before v1.32).
-AGENT_FLAGS: t.Mapping[str, t.Mapping[str, str]] = {
-    "kubelet": {"kubeconfig": "kubelet.kubeconfig"},
-    "kube-proxy": {"kubeconfig": "kubeproxy.kubeconfig"},
+# The files the distribution writes and starts its components with, under its data dir (k3s
+# pkg/agent/config and pkg/daemons/agent for the agent, every node; the server's runtime files,
+# pkg/daemons/control/deps, for the controller manager and scheduler; RKE2 runs the same code with its own
+# data dir and passes the same paths in its generated manifests): each component's --kubeconfig, and the
+# client CA the kubelet verifies callers with (clientCAFile in the defaults drop-in, --client-ca-file
+# before v1.32).
+FILE_FLAGS: t.Mapping[str, t.Mapping[str, str]] = {
+    "kubelet": {"kubeconfig": "agent/kubelet.kubeconfig"},
+    "kube-proxy": {"kubeconfig": "agent/kubeproxy.kubeconfig"},
+    "kube-controller-manager": {"kubeconfig": "server/cred/controller.kubeconfig"},
+    "kube-scheduler": {"kubeconfig": "server/cred/scheduler.kubeconfig"},
 }
-CLIENT_CA = "client-ca.crt"
+CLIENT_CA = "agent/client-ca.crt"
 # Releases whose kubelet ran with the read-only port 10255 open: the generated drop-in omits
 # readOnlyPort 0 and the kubelet, started with --config-dir only, keeps its flag default.
 # k3s-io/k3s#12164 (fixed in v1.32.4+k3s1); rancher/rke2#8094/#8100 (fix validated June 2025: taken here
@@ -159,14 +163,14 @@ READ_ONLY_PORT_OPEN: t.Mapping[str, t.Tuple[t.Tuple[t.Tuple[int, ...], t.Tuple[i
 def defaults(dist: Rancher, component: str) -> t.Dict[str, t.Tuple[str, Source]]:
     """The flags the distribution starts a component with (before its -arg entries), with their source."""
     flags = dict(RANCHER_DEFAULTS.get(component, {}))
-    flags.update((flag, dist.agent_file(name)) for flag, name in AGENT_FLAGS.get(component, {}).items())
+    flags.update((flag, dist.data_file(name)) for flag, name in FILE_FLAGS.get(component, {}).items())
     return {flag: (value, {"path": "%s default" % dist.name}) for flag, value in flags.items()}
 
 
 def kubelet_defaults(dist: Rancher) -> t.Dict[str, t.Any]:
     """The KubeletConfiguration of the distribution's defaults drop-in."""
     config = json.loads(json.dumps(RANCHER_KUBELET_CONFIG))
-    config["authentication"]["x509"] = {"clientCAFile": dist.agent_file(CLIENT_CA)}
+    config["authentication"]["x509"] = {"clientCAFile": dist.data_file(CLIENT_CA)}
     return config
 
 

@@ -132,3 +132,19 @@ def test_a_kubelet_arg_kubeconfig_replaces_the_default(tmp_path: t.Any) -> None:
     os.chmod(os.path.join(root, custom.lstrip("/")), 0o600)
     result = by_id(harden(root, check=True))["kubelet-kubeconfig-permissions"]
     assert (result["source"], result["actual"], result["status"]) == (custom, "0600", "pass")
+
+
+@pytest.mark.parametrize("fixture, cred", [("k3s", "/var/lib/rancher/k3s/server/cred/"), ("rke2", "/var/lib/rancher/rke2/server/cred/")])
+def test_the_control_plane_kubeconfigs_of_a_server_are_its_runtime_files(tmp_path: t.Any, fixture: str, cred: str) -> None:
+    """The controller manager and scheduler run with <data-dir>/server/cred/{controller,scheduler}.kubeconfig
+    (CIS 1.1.15-1.1.18), not kubeadm's controller-manager.conf and scheduler.conf."""
+    root = fixture_copy(tmp_path, fixture)
+    rules = ("1.1.15", "1.1.16", "1.1.17", "1.1.18")
+    results = by_id(harden(root, check=True, rules=rules))
+    for component, name in (("controller-manager", "controller"), ("scheduler", "scheduler")):
+        permissions, ownership = results[component + "-kubeconfig-permissions"], results[component + "-kubeconfig-ownership"]
+        assert (permissions["status"], permissions["source"], permissions["actual"]) == ("would_fix", cred + name + ".kubeconfig", "0644")
+        assert (ownership["status"], ownership["source"]) == ("pass", cred + name + ".kubeconfig")
+    harden(root, check=False, rules=rules)
+    assert {r["status"] for r in harden(root, check=True, rules=rules)["results"]} == {"pass"}
+    assert mode(root, cred + "controller.kubeconfig") == mode(root, cred + "scheduler.kubeconfig") == "0600"
