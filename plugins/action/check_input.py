@@ -91,7 +91,8 @@ def problem(name: str, spec: t.Mapping[str, t.Any], value: t.Any) -> t.Optional[
 
 
 def rule_problems(variables: t.Mapping[str, t.Any]) -> t.List[str]:
-    """Unknown IDs in kubefort_rules, kubefort_skip_rules and kubefort_waivers, and malformed waivers."""
+    """Unknown IDs in kubefort_rules, kubefort_skip_rules, kubefort_overrides and kubefort_waivers, malformed
+    waivers, and override values of the wrong type."""
     found = []
     for name in ("kubefort_rules", "kubefort_skip_rules"):
         value = variables.get(name)
@@ -100,6 +101,9 @@ def rule_problems(variables: t.Mapping[str, t.Any]) -> t.List[str]:
                 _catalog.select(value)
             except _catalog.UnknownRuleError as exc:
                 found.append("%s: %s" % (name, exc))
+    overrides = variables.get("kubefort_overrides")
+    if isinstance(overrides, dict):
+        found.extend(_catalog.override_problems(overrides))
     waivers = variables.get("kubefort_waivers")
     if isinstance(waivers, list) and waivers and all(isinstance(w, dict) for w in waivers):
         try:

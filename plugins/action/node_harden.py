@@ -49,9 +49,10 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, msg=str(exc))
         # kubefort_overrides is shared by the roles of one play: an override of another role's rule is not
         # this role's business (failing here would stop the host before the other role's restart handler).
-        unknown = sorted(set(args["overrides"]) - set(_catalog.BY_ID))
-        if unknown:
-            return dict(result, failed=True, msg="overrides name rules that do not exist: %s" % ", ".join(unknown))
+        # (a role run on its own has no check_input play: a wrong override must not reach a node here either)
+        wrong = _catalog.override_problems(args["overrides"])
+        if wrong:
+            return dict(result, failed=True, msg=" | ".join(wrong))
         host = str(task_vars.get("inventory_hostname", ""))
         role = args["role"] or ("control_plane" if set(args["components"]) - {"kubelet", "kube-proxy"} else "node")
         if any(f["stage"] != "rollout" for f in _host_state.current_failures(task_vars)):

@@ -71,3 +71,41 @@ def check_waiver_ids(waivers: t.Iterable[t.Mapping[str, t.Any]]) -> None:
         raise UnknownRuleError(
             "kubefort_waivers name unknown rule ID(s): %s. A waiver names one rule: an ID from docs/rules.md "
             "(e.g. %s) or its exact CIS ID such as '4.2.4'." % (", ".join(unknown), ALL_RULES[0].id if ALL_RULES else "kubelet-read-only-port"))
+
+
+def override_problems(overrides: t.Mapping[str, t.Any]) -> t.List[str]:
+    """One line per override naming no rule, or whose value the component cannot take.
+
+    An override is the value kubefort writes: for a rule whose own value is a boolean or an integer (ports,
+    limits, ``profiling``) a string such as ``"false"`` or ``"ten"`` would reach a config file as a string,
+    which the kubelet refuses at its next start. Other values (durations, lists) are the component's to judge.
+    """
+    import difflib
+    import json
+
+    lines = []
+    unknown = sorted(str(name) for name in overrides if name not in BY_ID)
+    if unknown:
+        hints = []
+        for name in unknown:
+            by_cis = [r.id for r in ALL_RULES if r.cis == name]
+            close = by_cis or difflib.get_close_matches(name, list(BY_ID), n=1)
+            if close:
+                hints.append("%s: did you mean %s" % (name, " or ".join(close[:3])))
+        lines.append("kubefort_overrides: unknown rule ID(s): %s. An override is keyed by our rule ID (docs/rules.md)%s"
+                     % (", ".join(unknown), "; " + "; ".join(hints) if hints else ""))
+    for name, value in overrides.items():
+        rule = BY_ID.get(name)
+        if rule is None:
+            continue
+        if isinstance(rule.expected, bool):
+            want, ok = "a boolean (true or false)", isinstance(value, bool)
+        elif isinstance(rule.expected, int) or (rule.expected is None and rule.operator in ("gte", "lte")):
+            want, ok = "an integer", isinstance(value, int) and not isinstance(value, bool)
+        else:
+            continue
+        if not ok:
+            lines.append("kubefort_overrides.%s: expected %s, got %s (%s); for example %s: %s" % (
+                name, want, json.dumps(value, default=str), type(value).__name__, name,
+                json.dumps(rule.expected if rule.expected is not None else 1)))
+    return lines

@@ -5,8 +5,8 @@ One inventory, audited (--check) and then hardened, each time from fresh copies 
 - ``live0`` (first control-plane host) is this machine (kubefort_root /) with no components selected, so
   nothing is ever written on it; its ports role has the firewall on without sources for 10250 (the firewall
   task refuses) and an unreachable prober (the probe task fails);
-- ``cp2`` and ``cp3``: demo control planes; cp3 names a rule that does not exist in kubefort_overrides (its
-  control-plane and node tasks fail: the rescue of harden_node.yml records them);
+- ``cp2`` and ``cp3``: demo control planes; cp3's Python interpreter does not exist (its control-plane task
+  fails: the rescue of harden_node.yml records it; its node task then does nothing more on it);
 - ``worker1``: a demo worker;
 - ``gone``: a worker whose connection fails (ssh to a loopback port nothing listens on);
 - the cluster play reads a saved dump that does not exist (the cluster policy task fails).
@@ -58,7 +58,7 @@ def lay_out(tmp_path):
             "kube_control_plane": {"hosts": {
                 "live0": live0,
                 "cp2": {"kubefort_root": str(nodes / "cp2")},
-                "cp3": {"kubefort_root": str(nodes / "cp3"), "kubefort_overrides": {"no-such-rule": 1}},
+                "cp3": {"kubefort_root": str(nodes / "cp3"), "ansible_python_interpreter": "/nonexistent/python3"},
             }},
             "kube_node": {"hosts": {"worker1": {"kubefort_root": str(nodes / "worker1")}, "gone": gone}},
         }}}
@@ -92,10 +92,9 @@ def check_report(report_dir, mode):
     probe = [r for s, r in live0 if r.startswith("the probe from gone could not run: unreachable")]
     assert probe and "Connection refused" in probe[0], live0
     assert [r for r in hosts["live0"]["results"] if r["component"] == "ports"], "the ports audit did not run"
-    # cp3: its control-plane and node tasks failed (an override of a rule that does not exist).
-    assert [s for s, _r in failures(hosts, "cp3") if s != "rollout"] == ["control_plane", "node"], failures(hosts, "cp3")
-    assert all("overrides name rules that do not exist: no-such-rule" in r
-               for s, r in failures(hosts, "cp3") if s != "rollout")
+    # cp3: its control-plane task failed (no Python where the inventory says); recorded once, with the cause.
+    assert [s for s, _r in failures(hosts, "cp3") if s != "rollout"] == ["control_plane"], failures(hosts, "cp3")
+    assert all("/nonexistent/python3" in r for s, r in failures(hosts, "cp3") if s != "rollout"), failures(hosts, "cp3")
     # gone: unreachable, listed with the reason.
     assert [s for s, _r in failures(hosts, "gone")] == ["node"]
     assert "unreachable" in failures(hosts, "gone")[0][1] and "Connection refused" in failures(hosts, "gone")[0][1]
