@@ -38,6 +38,7 @@ def test_nothing_is_left_behind(tmp_path, how):
     assert out.strip(), err
     seen = json.loads(out.splitlines()[0])
     assert seen["sysctls"] != before  # the kubelet did change them (vm.overcommit_memory, kernel.panic …)
+
     def left_behind() -> bool:
         # unshare itself sits in the node's mount namespace but not in its PID namespace: wait for both.
         return bool(in_namespace(seen["pidns"], "pid") or in_namespace(seen["mntns"], "mnt")
