@@ -69,6 +69,13 @@ class FileEdit:
     # The file is there but discovery only stat'ed it (kubeconfigs, keys: never read off the node).
     present: bool = False
 
+    def __setattr__(self, name: str, value: t.Any) -> None:
+        # A file whose every line ends in CRLF (saved on Windows) keeps CRLF on the lines an edit adds.
+        before = self.__dict__.get("before")
+        if name == "after" and isinstance(value, str) and before and before.count("\n") == before.count("\r\n"):
+            value = value.replace("\r\n", "\n").replace("\n", "\r\n")
+        super().__setattr__(name, value)
+
     @property
     def text(self) -> t.Optional[str]:
         return self.after if self.after is not None else self.before

@@ -97,8 +97,36 @@ def _line_end(text: str, index: int) -> int:
     return len(text) if end == -1 else end + 1
 
 
+def _unshared(data: t.Any) -> t.Any:
+    """A copy in which no two places share one object: PyYAML loads an alias as its anchor's object (and
+    deepcopy keeps that sharing), so a change made through one place would show in the other too."""
+    if isinstance(data, dict):
+        return {key: _unshared(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_unshared(value) for value in data]
+    return copy.deepcopy(data)
+
+
+def _aliased(root: yaml.Node) -> t.Set[int]:
+    """ids of the nodes that an alias refers to (they occur more than once in the node graph)."""
+    seen: t.Set[int] = set()
+    shared: t.Set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            shared.add(id(node))
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return shared
+
+
 def _set_in(data: t.Any, path: Path, value: t.Any) -> t.Any:
-    data = copy.deepcopy(data) if data is not None else {}
+    data = _unshared(data) if data is not None else {}
     target = data
     for key in path[:-1]:
         if isinstance(target, dict):
@@ -120,8 +148,14 @@ def set_value(text: str, path: t.Sequence[str], value: t.Any, what: str) -> str:
         raise YAMLEditError("%s is not a YAML mapping" % what)
     node: yaml.Node = root
     depth = 0
+    shared = _aliased(root)
     for depth, key in enumerate(path):
         child = next(((k, v) for k, v in node.value if k.value == key), None)
+        if child is not None and id(child[1]) in shared:
+            raise YAMLEditError(
+                "%s: %s is shared through a YAML anchor and alias with another key: setting it would change both, "
+                "so it is left as it is; give it its own value (replace the alias) and run again"
+                % (what, ".".join(path[: depth + 1])))
         if child is None:
             return _checked(_insert(text, node, path[depth:], value, what), _set_in(data, path, value), what)
         if depth == len(path) - 1:
