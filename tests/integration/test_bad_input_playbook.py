@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "unit"))
-from kubefort_testlib import REPO, demo_node, tree_hashes  # noqa: E402
+from kubefort_testlib import REPO, ROOT_OWNED, demo_node, tree_hashes  # noqa: E402
 
 pytestmark = pytest.mark.integration
 NODES = ["cp1", "cp2", "cp3", "worker1", "worker2", "worker3"]
@@ -100,6 +100,7 @@ def test_check_mode_audits_every_other_host_and_reports_the_broken_ones(broken):
     assert "kubefort could not audit or harden 1 host(s): cp1: control_plane:" in out
 
 
+@ROOT_OWNED
 def test_apply_mode_stops_the_control_plane_rollout_and_still_writes_the_report(broken):
     nodes = broken / "nodes"
     before = tree_hashes(str(nodes))

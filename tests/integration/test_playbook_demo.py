@@ -11,7 +11,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "unit"))
-from kubefort_testlib import REPO, demo_node, tree_hashes  # noqa: E402
+from kubefort_testlib import REPO, ROOT_OWNED, demo_node, tree_hashes  # noqa: E402
 
 pytestmark = pytest.mark.integration
 NODES = ["cp1", "cp2", "cp3", "worker1", "worker2", "worker3"]
@@ -52,6 +52,7 @@ def demo(tmp_path_factory):
     return tmp_path
 
 
+@ROOT_OWNED
 def test_check_apply_check_apply(demo):
     nodes = str(demo / "nodes")
     pristine = tree_hashes(nodes)

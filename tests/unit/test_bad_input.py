@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.kubefort.hardening.plugins.modules import node_facts, node_files
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import HardenError, run, select_rules
-from kubefort_testlib import REPO, call_module_factory, demo_node, run_module, tree_hashes
+from kubefort_testlib import REPO, ROOT_OWNED, call_module_factory, demo_node, run_module, tree_hashes
 
 CONTROL_PLANE = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"]
 RULES = ["1.2.6", "1.2.7", "1.2.8", "1.1.1", "4.2.1", "4.2.2", "4.2.4", "4.1.9"]
@@ -286,6 +286,7 @@ def test_bad_input_table(tmp_path, case, node, components, breaker, rule_id, wor
     assert tree_hashes(root) == before, case
 
 
+@ROOT_OWNED
 def test_eks_al2_apply_succeeds_and_a_second_apply_changes_nothing(tmp_path):
     """--kubeconfig /var/lib/kubelet/kubeconfig as separate words: the writer no longer expects it absent."""
     root = eks_node(tmp_path)

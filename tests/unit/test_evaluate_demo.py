@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import run, select_rules
-from kubefort_testlib import call_module_factory, demo_node, tree_hashes
+from kubefort_testlib import ROOT_OWNED, call_module_factory, demo_node, tree_hashes
 
 CONTROL_PLANE = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"]
 NODE = ["kubelet", "kube-proxy"]
@@ -33,9 +33,9 @@ def cp1(tmp_path_factory):
 
 @pytest.mark.parametrize("rule_id, status", [
     ("apiserver-manifest-permissions", "would_fix"),      # kube-apiserver.yaml is 0644 on cp1
-    ("controller-manager-manifest-permissions", "pass"),
+    pytest.param("controller-manager-manifest-permissions", "pass", marks=ROOT_OWNED),
     ("pki-key-permissions", "pass"),
-    ("pki-ownership", "pass"),
+    pytest.param("pki-ownership", "pass", marks=ROOT_OWNED),
     ("apiserver-profiling", "would_fix"),                 # kubeadm leaves profiling on
     ("apiserver-audit-log-maxage", "would_fix"),
     ("apiserver-service-account-lookup", "pass"),         # absent: the default true
@@ -51,7 +51,7 @@ def cp1(tmp_path_factory):
     ("kubelet-streaming-connection-idle-timeout", "pass"),  # 0s in config.yaml is the 4h default
     ("kubelet-read-only-port", "would_fix"),
     ("kubelet-rotate-certificates", "pass"),
-    ("kubelet-client-ca-permissions", "pass"),
+    pytest.param("kubelet-client-ca-permissions", "pass", marks=ROOT_OWNED),
     ("kubelet-cadvisor-port", "not_applicable"),
 ])
 def test_demo_cp1(cp1, rule_id, status):

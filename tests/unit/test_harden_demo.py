@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import HardenError, run, select_rules
-from kubefort_testlib import call_module_factory, demo_node, tree_hashes
+from kubefort_testlib import ROOT_OWNED, call_module_factory, demo_node, tree_hashes
 
 FOUNDATION = [
     "apiserver-manifest-permissions", "apiserver-manifest-ownership", "apiserver-anonymous-auth",
@@ -39,22 +39,22 @@ def by_id(outcome, rule_id):
 @pytest.mark.parametrize(
     ("node", "components", "expected"),
     [
-        ("cp1", CONTROL_PLANE, {
+        pytest.param("cp1", CONTROL_PLANE, {
             "apiserver-manifest-permissions": "would_fix", "apiserver-manifest-ownership": "pass",
             "apiserver-anonymous-auth": "manual",  # 1.28: --anonymous-auth=false would break the probes
             "apiserver-authorization-mode-not-alwaysallow": "would_fix", "apiserver-authorization-mode-node": "would_fix",
-            "apiserver-authorization-mode-rbac": "would_fix"}),
-        ("cp2", CONTROL_PLANE, {
+            "apiserver-authorization-mode-rbac": "would_fix"}, marks=ROOT_OWNED),
+        pytest.param("cp2", CONTROL_PLANE, {
             "apiserver-manifest-permissions": "pass", "apiserver-manifest-ownership": "pass", "apiserver-anonymous-auth": "manual",
             "apiserver-authorization-mode-not-alwaysallow": "pass", "apiserver-authorization-mode-node": "pass",
-            "apiserver-authorization-mode-rbac": "pass"}),
+            "apiserver-authorization-mode-rbac": "pass"}, marks=ROOT_OWNED),
         # 1.33 with --authorization-mode given twice: AlwaysAllow still applies.
         ("cp3", CONTROL_PLANE, {
             "apiserver-anonymous-auth": "would_fix", "apiserver-authorization-mode-not-alwaysallow": "would_fix",
             "apiserver-authorization-mode-node": "pass", "apiserver-authorization-mode-rbac": "pass"}),
-        ("cp1", ["kubelet"], {
+        pytest.param("cp1", ["kubelet"], {
             "kubelet-config-permissions": "would_fix", "kubelet-config-ownership": "pass", "kubelet-anonymous-auth": "would_fix",
-            "kubelet-authorization-mode": "would_fix", "kubelet-read-only-port": "would_fix"}),
+            "kubelet-authorization-mode": "would_fix", "kubelet-read-only-port": "would_fix"}, marks=ROOT_OWNED),
         # Flags in /etc/default/kubelet override a good config file.
         ("worker1", ["kubelet"], {
             "kubelet-anonymous-auth": "would_fix", "kubelet-authorization-mode": "pass", "kubelet-read-only-port": "would_fix"}),
@@ -93,6 +93,7 @@ def test_values_and_sources_are_reported(tmp_path):
     assert by_id(cp1, "kubelet-read-only-port")["source"] == "/var/lib/kubelet/config.yaml:38"
 
 
+@ROOT_OWNED
 @pytest.mark.parametrize(("node", "components"), [
     ("cp1", CONTROL_PLANE), ("cp1", ["kubelet"]), ("cp3", CONTROL_PLANE), ("worker1", ["kubelet"]), ("worker2", ["kubelet"]),
 ])
@@ -113,6 +114,7 @@ def test_apply_then_check_passes_and_second_apply_changes_nothing(tmp_path, node
     assert not again["changed"] and tree_hashes(root) == hashes
 
 
+@ROOT_OWNED
 def test_fix_keeps_comments_and_unrelated_bytes(tmp_path):
     root = demo_node(tmp_path, "cp1")
     path = os.path.join(root, "var/lib/kubelet/config.yaml")
@@ -129,6 +131,7 @@ def test_fix_keeps_comments_and_unrelated_bytes(tmp_path):
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
 
 
+@ROOT_OWNED
 def test_backups_are_outside_the_manifest_directory(tmp_path):
     root = demo_node(tmp_path, "cp1")
     manifests = os.path.join(root, "etc/kubernetes/manifests")
@@ -143,6 +146,7 @@ def test_backups_are_outside_the_manifest_directory(tmp_path):
         assert handle.read() == original
 
 
+@ROOT_OWNED
 def test_apiserver_1_33_gets_an_authentication_configuration(tmp_path):
     root = demo_node(tmp_path, "cp3")
     audit(root, CONTROL_PLANE, check=False)

@@ -7,7 +7,7 @@ import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import run, select_rules
-from kubefort_testlib import call_module_factory, tree_hashes
+from kubefort_testlib import ROOT_OWNED, call_module_factory, tree_hashes
 from test_restart_plan import fixture_copy
 
 
@@ -30,6 +30,7 @@ def test_rke2_pod_manifest_mode_is_a_fail_fixed_by_upgrading_rke2(tmp_path: t.An
     assert outcome["restart"] == [] and not outcome["changed"]
 
 
+@ROOT_OWNED
 def test_eks_al2023_nodeadm_config_mode_is_a_fail_with_a_boot_time_fix(tmp_path: t.Any) -> None:
     root = fixture_copy(tmp_path, "eks-al2023")
     # The fixture's config.json is 0644, as nodeadm left it.

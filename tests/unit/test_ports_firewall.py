@@ -23,6 +23,7 @@ COMMANDS = {"nft": NFT, "iptables": "/usr/sbin/iptables", "ip6tables": "/usr/sbi
             "iptables-restore": "/usr/sbin/iptables-restore", "ip6tables-restore": "/usr/sbin/ip6tables-restore"}
 PORTS = [{"port": 10250, "sources": ["10.77.0.1"], "comment": "kubelet API"}, {"port": 10255, "comment": "read-only"}]
 SSH = "10.77.0.5 40022 10.77.0.2 22"
+NETNS = pytest.mark.root(reason="creates network namespaces")
 
 
 # ---- rendering and validation ---------------------------------------------------------------------
@@ -31,6 +32,7 @@ def policies(ports=None, common=(), protected=()):
     return _firewall.parse_policies(PORTS if ports is None else ports, common, protected)
 
 
+@pytest.mark.root(reason="nft -c needs CAP_NET_ADMIN")
 def test_nft_ruleset_is_valid_and_limited_to_our_table(tmp_path):
     text = _firewall.render_nft(policies(common=["169.254.20.10", "fd00::/64"]), ["10.77.0.5/32"])
     path = tmp_path / "rules.nft"
@@ -132,8 +134,6 @@ sys.stdin.readline()
 
 @pytest.fixture
 def netns():
-    if os.geteuid() != 0:
-        pytest.fail("the firewall tests need root (CI runs as root) to create network namespaces")
     node, peer = "kubefort-fw-%d-node" % os.getpid(), "kubefort-fw-%d-peer" % os.getpid()
     for ns in (node, peer):
         sh("ip", "netns", "add", ns)
@@ -180,6 +180,7 @@ def reachability(ns, port=10250):
             (("control-plane", "10.77.0.1"), ("other", "10.77.0.3"), ("ssh-client", "10.77.0.5"))}
 
 
+@NETNS
 @pytest.mark.parametrize("backend", ["nftables", "iptables"])
 def test_firewall_lifecycle(netns, tmp_path, backend):
     args = {"backend": backend, "ports": PORTS, "persist_root": str(tmp_path)}
@@ -241,6 +242,7 @@ def test_firewall_lifecycle(netns, tmp_path, backend):
     assert module(netns, {"state": "absent", "backend": backend, "persist_root": str(tmp_path)})["changed"] is False
 
 
+@NETNS
 def test_tampered_rules_are_restored(netns, tmp_path):
     args = {"backend": "nftables", "ports": PORTS, "persist_root": str(tmp_path)}
     assert module(netns, args)["changed"] is True
@@ -251,6 +253,7 @@ def test_tampered_rules_are_restored(netns, tmp_path):
     assert connect(netns, "10.77.0.3") == "refused"
 
 
+@NETNS
 def test_refuses_to_filter_the_ssh_port(netns, tmp_path):
     result = module(netns, {"ports": [{"port": 22}], "persist_root": str(tmp_path)})
     assert result["failed"] is True
@@ -258,6 +261,7 @@ def test_refuses_to_filter_the_ssh_port(netns, tmp_path):
     assert "kubefort" not in sh("ip", "netns", "exec", netns["node"], NFT, "list", "tables").stdout
 
 
+@NETNS
 def test_without_ssh_nothing_extra_is_kept(netns, tmp_path):
     args = {"ports": PORTS, "persist_root": str(tmp_path), "persist": False, "detect_ssh_client": False}
     result = module(netns, args, ssh=None)

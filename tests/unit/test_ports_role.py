@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.root(reason="creates network namespaces")]
 
 KUBELET = r"""
 import http.server, socket, socketserver, ssl, sys, threading
@@ -79,8 +79,6 @@ def certificate(tmp_path):
 
 @pytest.fixture
 def lab(tmp_path):
-    if os.geteuid() != 0:
-        pytest.fail("the ports role test needs root (CI runs as root) to create network namespaces")
     node, peer = "kubefort-role-%d-node" % os.getpid(), "kubefort-role-%d-peer" % os.getpid()
     for ns in (node, peer):
         sh("ip", "netns", "add", ns)
