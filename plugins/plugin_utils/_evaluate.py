@@ -907,6 +907,9 @@ def _run_as(node: Node, comp: Component) -> t.Tuple[t.Optional[int], t.Optional[
             user = match.group(1) or None
     if comp.unit is not None and user is None:
         return 0, 0, "%s's unit sets no User=: root" % comp.name
+    if user in ("root", "0"):
+        # kubespray's etcd.service says User=root: root, with root's group (no Group= is read here)
+        return 0, 0, "User=%s in %s's unit" % (user, comp.name)
     return None, None, "User=%s in %s's unit" % (user, comp.name) if user else ""
 
 
