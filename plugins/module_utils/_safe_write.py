@@ -41,6 +41,8 @@ class FileChange:
         self.parents_mode = int(spec.get("parents_mode") or "0755", 8)
         self.before: t.Optional[str] = None
         self.exists = False
+        # A directory whose mode or owner changes: (mode, uid, gid) before, for the rollback.
+        self.directory: t.Optional[t.Tuple[int, int, int]] = None
         if not self.path.startswith("/"):
             raise ChangeError("path %r is not absolute" % self.path)
 
@@ -89,7 +91,16 @@ class Writer:
             if change.exists:
                 with open(host, "rb") as handle:
                     change.before = handle.read().decode("utf-8", "surrogateescape")
-            if change.expected_sha256 == "present":
+            if change.expected_sha256 == "directory":
+                # Discovery saw a directory (etcd's data directory, a PKI or parent directory): only its
+                # mode and owner change, and it must still be a directory.
+                if not os.path.isdir(host) or os.path.islink(host) or change.content is not None:
+                    raise ChangeError(
+                        "%s was a directory when the node was read and is %s now; nothing was written. Run the play "
+                        "again: it reads the node afresh" % (change.path, _now_is(host)))
+                info = os.stat(host)
+                change.directory = (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+            elif change.expected_sha256 == "present":
                 # Only stat'ed by discovery (a kubeconfig or key): it must still be a file, and its
                 # content, which kubefort did not read, is never replaced.
                 if not change.exists:
@@ -111,7 +122,7 @@ class Writer:
             if change.content is not None and not change.create_parents and not os.path.isdir(os.path.dirname(host)):
                 raise ChangeError("directory of %s does not exist; nothing was written" % change.path)
             content_changed = change.content is not None and change.content != change.before
-            attrs_changed = self._attrs_differ(change, host) if change.exists or content_changed else False
+            attrs_changed = self._attrs_differ(change, host) if change.exists or change.directory or content_changed else False
             planned.append({
                 "path": change.path,
                 "changed": bool(content_changed or attrs_changed),
@@ -142,8 +153,12 @@ class Writer:
             for change, plan in zip(changes, planned):
                 if plan["changed"]:
                     plan["backup"] = self._backup(change)
+                    done = {"path": change.path, "backup": plan["backup"], "created": not change.exists and not change.directory}
+                    if change.directory:
+                        mode, uid, gid = change.directory
+                        done["directory"] = {"mode": "%04o" % mode, "uid": uid, "gid": gid}
                     self._write(change, plan["content_changed"])
-                    self.done.append({"path": change.path, "backup": plan["backup"], "created": not change.exists})
+                    self.done.append(done)
         except Exception as exc:  # undo everything written, then report
             self.restore(self.done)
             raise ChangeError("writing failed and every file written before was restored: %s" % exc)
@@ -152,7 +167,7 @@ class Writer:
 
     def _backup(self, change: FileChange) -> t.Optional[str]:
         if not change.exists:
-            return None
+            return None  # a new file (removed on rollback) or a directory (its mode and owner are kept in the entry)
         node_backup = os.path.join(self.backup_root, change.path.lstrip("/"))
         host_backup = self.fs.host_path(node_backup)
         os.makedirs(os.path.dirname(host_backup), mode=0o700, exist_ok=True)
@@ -208,11 +223,17 @@ class Writer:
             json.dump({"files": self.done}, handle, indent=2)
 
     def restore(self, entries: t.Sequence[t.Mapping[str, t.Any]]) -> t.List[str]:
-        """Put backed-up files back byte for byte (and remove files that did not exist before)."""
+        """Put backed-up files back byte for byte (and remove files that did not exist before); directories get
+        their mode and owner back."""
         restored = []
         for entry in reversed(list(entries)):
             host = self.fs.host_path(entry["path"])
-            if entry.get("backup"):
+            if entry.get("directory"):
+                before = entry["directory"]
+                os.chmod(host, int(before["mode"], 8))
+                if os.geteuid() == 0:
+                    os.chown(host, int(before["uid"]), int(before["gid"]))
+            elif entry.get("backup"):
                 source = self.fs.host_path(entry["backup"])
                 original = os.stat(source)
                 fd, tmp = tempfile.mkstemp(prefix=".kubefort-", dir=os.path.dirname(host))

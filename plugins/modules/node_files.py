@@ -48,8 +48,10 @@ options:
         type: str
       expected_sha256:
         description:
-          - SHA-256 of the text the change was computed from (V(absent) for a file that did not exist).
-            A file that no longer matches is not written, and neither is any other file of the call.
+          - SHA-256 of the text the change was computed from (V(absent) for a file that did not exist,
+            V(present) for a file whose content was not read, V(directory) for a directory whose mode or
+            owner changes). A file that no longer matches is not written, and neither is any other file of
+            the call.
         type: str
       mode:
         description: Mode to set (octal string), or the mode of a new file (default V(0600)).
@@ -113,7 +115,9 @@ files:
   type: list
   elements: dict
 backups:
-  description: The files written, each with C(path), C(backup) (null for a new file) and C(created).
+  description:
+    - The files written, each with C(path), C(backup) (null for a new file or a directory) and C(created);
+      a directory also with C(directory), its C(mode), C(uid) and C(gid) before the change.
   returned: success
   type: list
   elements: dict

@@ -68,6 +68,8 @@ class FileEdit:
     parents_mode: t.Optional[str] = None
     # The file is there but discovery only stat'ed it (kubeconfigs, keys: never read off the node).
     present: bool = False
+    # A directory (etcd's data directory, the PKI directory, a parent directory): mode and owner only.
+    directory: bool = False
 
     def __setattr__(self, name: str, value: t.Any) -> None:
         # A file whose every line ends in CRLF (saved on Windows) keeps CRLF on the lines an edit adds.
@@ -83,8 +85,10 @@ class FileEdit:
     def spec(self) -> t.Dict[str, t.Any]:
         spec: t.Dict[str, t.Any] = {
             "path": self.path,
-            # What discovery saw: the text's hash, "present" for a file only stat'ed, "absent" for none.
-            "expected_sha256": sha256_text(self.before) if self.before is not None else "present" if self.present else "absent",
+            # What discovery saw: the text's hash, "present" for a file only stat'ed, "directory" for a
+            # directory (only its mode or owner changes), "absent" for none.
+            "expected_sha256": (sha256_text(self.before) if self.before is not None else "directory" if self.directory
+                                else "present" if self.present else "absent"),
         }
         if self.after is not None and self.after != self.before:
             spec["content"] = self.after
@@ -112,7 +116,8 @@ class Planner:
             if "content" not in entry and "error" in entry:
                 # Unreadable, a directory, a dangling link: never written over.
                 raise EditError(entry["error"])
-            self.edits[path] = FileEdit(path, component, entry.get("content"), present=entry.get("type") == "file")
+            self.edits[path] = FileEdit(path, component, entry.get("content"), present=entry.get("type") == "file",
+                                        directory=entry.get("type") == "dir")
         edit = self.edits[path]
         if rule_id not in edit.rules:
             edit.rules.append(rule_id)
