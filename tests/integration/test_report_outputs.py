@@ -26,6 +26,9 @@ sys.path.insert(0, os.path.join(REPO, "tests", "unit"))
 
 import test_report_kube_bench as kube_bench_layout
 import test_report_samples as samples
+from test_report_model import RUN, counts_text, shown
+
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_model as model
 
 pytestmark = pytest.mark.integration
 BIN = os.path.dirname(sys.executable)
@@ -70,6 +73,23 @@ PLAYBOOK = """
 """
 
 
+OPEN_OR_MANUAL = ("fail", "would_fix", "error", "manual")  # what the page shows first
+
+
+def expected(cp1: list, node1: list) -> dict:
+    """The report the role must write for these results, built in-process by the report model."""
+    hosts = [model.build_host("cp1", cp1, samples.HOST_INFO["cp1"]), model.build_host("node1", node1, samples.HOST_INFO["node1"]),
+             model.build_host("cluster", samples.cluster(), {"roles": ["cluster"]}, kind="cluster")]
+    return model.build_report(hosts, RUN)
+
+
+def progress_counts(results: list) -> str:
+    """The counts of the progress line: open first, then the rest (the callback's order)."""
+    order = ("fail", "would_fix", "error", "fixed", "manual", "waived", "pass", "not_applicable", "skipped")
+    statuses = [r["status"] for r in results]
+    return ", ".join("%d %s" % (statuses.count(s), s) for s in order if s in statuses)
+
+
 def write_project(path: str, cp1: list, node1: list) -> None:
     os.makedirs(os.path.join(path, "results"), exist_ok=True)
     with open(os.path.join(path, "inventory.yml"), "w") as handle:
@@ -80,8 +100,9 @@ def write_project(path: str, cp1: list, node1: list) -> None:
         "cp1": cp1,
         "node1": node1,
         "cluster": samples.cluster(),
-        "cp1.host": samples.HOST_INFO["cp1"],
-        "node1.host": samples.HOST_INFO["node1"],
+        # the run that recorded them is not this playbook run: without its ID, as facts set by hand
+        "cp1.host": {k: v for k, v in samples.HOST_INFO["cp1"].items() if k != "run"},
+        "node1.host": {k: v for k, v in samples.HOST_INFO["node1"].items() if k != "run"},
     }
     for name, value in data.items():
         with open(os.path.join(path, "results", name + ".json"), "w") as handle:
@@ -128,7 +149,7 @@ def test_report_json_follows_the_schema(audit: dict) -> None:
     assert report["run"]["ansible_version"].startswith("2.")
     assert report["run"]["hosts_without_results"] == ["node2"]
     assert [h["name"] for h in report["hosts"]] == ["cp1", "node1", "cluster"]
-    assert report["summary"]["by_status"]["fail"] == 2
+    assert report["summary"]["by_status"] == expected(samples.control_plane(), samples.worker())["summary"]["by_status"]
 
 
 def test_kube_bench_files_follow_kube_bench_layout(audit: dict) -> None:
@@ -142,25 +163,33 @@ def test_kube_bench_files_follow_kube_bench_layout(audit: dict) -> None:
                 kube_bench_layout.assert_fields(group, kube_bench_layout.GROUP)
                 for check in group["results"]:
                     kube_bench_layout.assert_fields(check, kube_bench_layout.CHECK, optional=("reason",))
+    statuses = [r["status"] for r in samples.control_plane()]
     assert load(os.path.join(audit["dir"], "kube-bench", "cp1.json"))["Totals"] == {
-        "total_pass": 2, "total_fail": 1, "total_warn": 1, "total_info": 0}
+        "total_pass": statuses.count("pass") + statuses.count("fixed"),
+        "total_fail": statuses.count("fail") + statuses.count("would_fix") + statuses.count("error"),
+        "total_warn": statuses.count("manual"),
+        "total_info": statuses.count("waived") + statuses.count("not_applicable") + statuses.count("skipped")}
 
 
 def test_junit_is_valid_for_ci_servers(audit: dict) -> None:
     schema = xmlschema.XMLSchema(os.path.join(REPO, "tests", "fixtures", "junit", "junit.xsd"))
     schema.validate(os.path.join(audit["dir"], "report.xml"))
     decoded = schema.to_dict(os.path.join(audit["dir"], "report.xml"))
-    assert decoded["@tests"] == 9 and decoded["@failures"] == 3
+    statuses = [r["status"] for r in samples.control_plane() + samples.worker() + samples.cluster()]
+    assert decoded["@tests"] == len(statuses) and decoded["@failures"] == statuses.count("fail") + statuses.count("would_fix")
 
 
 def test_markdown_and_summary(audit: dict) -> None:
     with open(os.path.join(audit["dir"], "report.md"), encoding="utf-8") as handle:
         md = handle.read()
-    assert "**Score 57.1%** over 3 hosts and 9 results" in md
-    out = audit["stdout"]
-    assert "kubefort [1/2] cp1: score 66.7%, 1 fail, 1 manual, 2 pass" in out
-    assert "kubefort [2/2] node1: score 66.7%, 1 would_fix, 1 waived, 2 pass" in out
-    assert "kubefort cis-1.12 report: 3 hosts, 9 results, score 57.1% (check mode)" in out
+    report = expected(samples.control_plane(), samples.worker())
+    summary = report["summary"]
+    assert "**Score %s** over 3 hosts and %d results: %s." % (shown(summary["score"]), summary["total"], counts_text(summary["by_status"])) in md
+    out = " ".join(audit["stdout"].split())  # the callback wraps long lines
+    cp1, node1 = (h["summary"]["score"] for h in report["hosts"][:2])
+    assert "kubefort [1/2] cp1: score %s%%, %s" % (cp1, progress_counts(samples.control_plane())) in out
+    assert "kubefort [2/2] node1: score %s%%, %s" % (node1, progress_counts(samples.worker())) in out
+    assert "kubefort cis-1.12 report: 3 hosts, %d results, score %s (check mode)" % (summary["total"], shown(summary["score"])) in out
     assert "no results from: node2 (unreachable, failed, or not audited)" in out
     assert "changed=0" in out and "failed=0" in out
 
@@ -199,26 +228,40 @@ def shown_rows(page: str) -> list:
 
 def test_html_renders_scores_and_findings(audit: dict) -> None:
     page = dom(audit)
-    assert '<b id="overall-score">57.1%</b>' in page
-    for text in ("cp1", "node1", "cluster", "4.2 Kubelet", "Set readOnlyPort: 0 in /var/lib/kubelet/config.yaml"):
+    report = expected(samples.control_plane(), samples.worker())
+    assert '<b id="overall-score">%s</b>' % shown(report["summary"]["score"]) in page
+    for text in ("cp1", "node1", "cluster", "4.2 Kubelet", samples.by_id(samples.worker(), "kubelet-read-only-port")["remediation"]):
         assert text in page
-    # it opens on what needs attention: the 2 fail, 1 would_fix and 1 manual results of the 9
-    assert '<span id="visible">4</span>' in page
-    assert sorted(shown_rows(page)) == ["fail", "fail", "manual", "would_fix"]
+    # it opens on what needs attention: the open findings and manual checks
+    attention = sorted(r["status"] for h in report["hosts"] for r in h["results"] if r["status"] in OPEN_OR_MANUAL)
+    assert '<span id="visible">%d</span>' % len(attention) in page
+    assert sorted(shown_rows(page)) == attention
 
 
 def test_html_one_click_shows_everything(audit: dict) -> None:
+    report = expected(samples.control_plane(), samples.worker())
+    everything = [r for h in report["hosts"] for r in h["results"]]
     page = dom(audit, page=harness(audit, "all.html", "document.getElementById('f-all').click();"))
-    assert '<span id="visible">9</span>' in page and len(shown_rows(page)) == 9
+    assert '<span id="visible">%d</span>' % len(everything) in page and len(shown_rows(page)) == len(everything)
     page = dom(audit, page=harness(audit, "back.html", "document.getElementById('f-all').click();document.getElementById('f-open').click();"))
-    assert '<span id="visible">4</span>' in page
+    assert '<span id="visible">%d</span>' % sum(1 for r in everything if r["status"] in OPEN_OR_MANUAL) in page
 
 
 @pytest.mark.parametrize(
-    "fragment, visible",
-    [("#status=fail,would_fix&severity=critical,high", 3), ("#host=node1", 1), ("#host=node1&status=all", 4), ("#q=AlwaysAllow", 1)],
+    "fragment, wanted",
+    [
+        ("#status=fail,would_fix&severity=critical,high", lambda h, r: r["status"] in ("fail", "would_fix")
+         and r["severity"] in ("critical", "high")),
+        ("#host=node1", lambda h, r: h == "node1" and r["status"] in OPEN_OR_MANUAL),
+        ("#host=node1&status=all", lambda h, r: h == "node1"),
+        ("#q=apiserver-authorization-mode-not-alwaysallow", lambda h, r: r["id"] == "apiserver-authorization-mode-not-alwaysallow"),
+    ],
+    ids=["status-and-severity", "host", "host-every-status", "text"],
 )
-def test_html_filters_work_in_the_browser(audit: dict, fragment: str, visible: int) -> None:
+def test_html_filters_work_in_the_browser(audit: dict, fragment: str, wanted) -> None:
+    report = expected(samples.control_plane(), samples.worker())
+    visible = sum(1 for h in report["hosts"] for r in h["results"] if wanted(h["name"], r))
+    assert visible > 0
     page = dom(audit, fragment)
     assert '<span id="visible">%d</span>' % visible in page
     assert len(shown_rows(page)) == visible
@@ -299,10 +342,11 @@ def near(pixel: tuple, color: tuple, tolerance: int = 24) -> bool:
 
 def test_html_screenshot_shows_the_report(audit: dict) -> None:
     shot = os.path.join(audit["path"], "report.png")
-    proc = chromium("--window-size=1000,700", "--screenshot=" + shot, "file://" + os.path.join(audit["dir"], "report.html"), cwd=audit["path"])
+    # tall enough for the first rows of the score matrix below the host cards
+    proc = chromium("--window-size=1000,1000", "--screenshot=" + shot, "file://" + os.path.join(audit["dir"], "report.html"), cwd=audit["path"])
     assert proc.returncode == 0 and os.path.getsize(shot) > 10000, proc.stderr[-2000:]
     width, height, rows = png_pixels(shot)
-    assert (width, height) == (1000, 700)
+    assert (width, height) == (1000, 1000)
     colors = {pixel for row in rows[::7] for pixel in row[::7]}
     assert len(colors) > 50, "the screenshot is blank"
     header = [row[500] for row in rows[5:40]]
@@ -319,34 +363,49 @@ def test_fail_on_fails_after_the_report_is_written(tmp_path) -> None:
     write_project(str(tmp_path), samples.control_plane(), samples.worker())
     proc = playbook(str(tmp_path), "--check", "-e", "kubefort_fail_on=critical", "-e", "kubefort_report_dir=out")
     assert proc.returncode == 2, proc.stdout
-    assert "1 open finding(s) at or above severity critical remain (kubefort_fail_on)" in proc.stdout
+    critical = sum(1 for r in samples.control_plane() + samples.worker() + samples.cluster()
+                   if r["severity"] == "critical" and r["status"] in ("fail", "would_fix", "error"))
+    assert "%d open finding(s) at or above severity critical remain (kubefort_fail_on)" % critical in proc.stdout
     report = load(str(tmp_path / "out" / "report.json"))
-    assert report["summary"]["gate"] == {"fail_on": "critical", "findings": 1, "failed": True}
+    assert report["summary"]["gate"] == {"fail_on": "critical", "findings": critical, "failed": True}
     # the same findings pass a gate set above their severity
     clean = [r for r in samples.control_plane() if r["severity"] != "critical"]
-    write_project(str(tmp_path), clean, samples.worker())
+    write_project(str(tmp_path), clean, [r for r in samples.worker() if r["severity"] != "critical"])
+    with open(str(tmp_path / "results" / "cluster.json"), "w") as handle:
+        json.dump([r for r in samples.cluster() if r["severity"] != "critical"], handle)
     proc = playbook(str(tmp_path), "--check", "-e", "kubefort_fail_on=critical", "-e", "kubefort_report_dir=out")
     assert proc.returncode == 0, proc.stdout
 
 
 def test_comparison_with_the_previous_report(tmp_path, audit: dict) -> None:
     previous = os.path.join(audit["dir"], "report.json")
-    write_project(str(tmp_path), samples.control_plane("pass"), samples.worker("fixed"))
+    # the same hosts after kubefort fixed them (apply, then audited again)
+    write_project(str(tmp_path), samples.control_plane("hardened"), samples.worker("hardened"))
     proc = playbook(str(tmp_path), "-e", "kubefort_report_compare=" + previous)
     assert proc.returncode == 0, proc.stdout
     report = load(str(tmp_path / "kubefort-report" / "report.json"))
     assert report["run"]["mode"] == "apply"
     comparison = report["comparison"]
-    assert comparison["counts"] == {"new": 0, "fixed": 2, "regressed": 0, "still_open": 1, "gone": 0}
-    assert sorted((e["host"], e["id"]) for e in comparison["fixed"]) == [("cp1", "apiserver-authorization-mode"), ("node1", "kubelet-read-only-port")]
-    assert "0 new, 2 fixed, 0 regressed, 1 still open" in proc.stdout
+    opened = ("fail", "would_fix", "error")
+    before = {(h, r["id"]) for h, rs in (("cp1", samples.control_plane()), ("node1", samples.worker()), ("cluster", samples.cluster()))
+              for r in rs if r["status"] in opened}
+    after = {(h, r["id"]) for h, rs in (("cp1", samples.control_plane("hardened")), ("node1", samples.worker("hardened")),
+                                        ("cluster", samples.cluster())) for r in rs if r["status"] in opened}
+    assert before - after and before & after and not after - before
+    assert comparison["counts"] == {"new": 0, "fixed": len(before - after), "regressed": 0, "still_open": len(before & after), "gone": 0}
+    assert sorted((e["host"], e["id"]) for e in comparison["fixed"]) == sorted(before - after)
+    assert ("cp1", "apiserver-authorization-mode-not-alwaysallow") in before - after
+    assert "0 new, %d fixed, 0 regressed, %d still open" % (len(before - after), len(before & after)) in proc.stdout
     jsonschema.validate(report, load(os.path.join(REPO, "docs", "report.schema.json")))
-    assert [run["scores"] for run in comparison["history"]] == [{"cp1": 66.7, "node1": 66.7, "cluster": 0.0}]
+    earlier = expected(samples.control_plane(), samples.worker())
+    assert [run["scores"] for run in comparison["history"]] == [{h["name"]: h["summary"]["score"] for h in earlier["hosts"]}]
 
     # the page draws each host's score trend (previous run, this run) in the browser
     audit_now = {"path": str(tmp_path), "dir": str(tmp_path / "kubefort-report")}
     page = dom(audit_now)
-    assert page.count('<svg class="trend"') == 3 and 'data-scores="66.7,100"' in page
+    cp1_then, cp1_now = earlier["hosts"][0]["summary"]["score"], report["hosts"][0]["summary"]["score"]
+    assert cp1_then < cp1_now
+    assert page.count('<svg class="trend"') == 3 and 'data-scores="%s,%s"' % (shown(cp1_then, ""), shown(cp1_now, "")) in page
     shot = os.path.join(str(tmp_path), "trend.png")
     proc = chromium("--window-size=1000,700", "--screenshot=" + shot, "file://" + os.path.join(audit_now["dir"], "report.html"), cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -52,12 +52,14 @@ def test_check_job_publishes_counts_and_worst_findings(tmp_path) -> None:
     assert runner.status == "successful" and runner.rc == 0
     artifacts = data["artifact_data"]["kubefort_report"]
     assert artifacts["mode"] == "check"
-    assert artifacts["counts"] == {
-        "pass": 4, "fail": 2, "would_fix": 1, "fixed": 0, "manual": 1, "waived": 1, "not_applicable": 0, "skipped": 0, "error": 0}
-    assert artifacts["score"] == 57.1
+    report = outputs.expected(outputs.samples.control_plane(), outputs.samples.worker())
+    assert artifacts["counts"] == report["summary"]["by_status"]
+    assert artifacts["score"] == report["summary"]["score"]
     assert set(artifacts["hosts"]) == {"cp1", "node1", "cluster"}
-    assert artifacts["hosts"]["node1"]["would_fix"] == 1
-    assert (artifacts["worst"][0]["host"], artifacts["worst"][0]["id"]) == ("cp1", "apiserver-authorization-mode")
+    assert artifacts["hosts"]["node1"]["would_fix"] == report["hosts"][1]["summary"]["by_status"]["would_fix"] > 0
+    worst = outputs.model.worst_findings(report["hosts"], 10)
+    assert [(w["host"], w["id"]) for w in artifacts["worst"]] == [(w["host"], w["id"]) for w in worst]
+    assert worst[0]["severity"] == "critical"
     assert artifacts["gate"] == {"fail_on": "none", "findings": 0, "failed": False}
     # the report lands relative to the job's working directory: the project directory
     assert os.path.isfile(tmp_path / "project" / "kubefort-report" / "report.json")
@@ -70,7 +72,9 @@ def test_gated_job_fails_but_keeps_its_artifacts(tmp_path) -> None:
     assert data["failures"] == {"localhost": 1}
     artifacts = data["artifact_data"]["kubefort_report"]
     assert artifacts["mode"] == "apply"
-    assert artifacts["gate"] == {"fail_on": "high", "findings": 3, "failed": True}
+    high = sum(1 for r in outputs.samples.control_plane() + outputs.samples.worker() + outputs.samples.cluster()
+               if r["status"] in ("fail", "would_fix", "error") and r["severity"] in ("high", "critical"))
+    assert artifacts["gate"] == {"fail_on": "high", "findings": high, "failed": True}
     assert len(artifacts["worst"]) == 2
 
 

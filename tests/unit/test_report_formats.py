@@ -25,7 +25,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_prometheus as prometheus
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_sarif as sarif
 from test_report_model import RUN
-from test_report_samples import HOST_INFO, cluster, control_plane, result, worker
+from test_report_samples import HOST_INFO, broken_worker, by_id, cluster, control_plane, worker
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests", "standins"))
@@ -109,16 +109,13 @@ def check_oscal(document: t.Mapping[str, t.Any]) -> t.Any:
     return AssessmentResultsDocument.model_validate(json.loads(json.dumps(document)))
 
 
-# --- sample fleet with every status ----------------------------------------------------------------
+# --- sample fleet with every status: the engines' results on the sample fixtures (test_report_samples) ---
 
-def report(generated: str = RUN["generated"], cp1_status: str = "fail") -> t.Dict[str, t.Any]:
-    extra = [
-        result("kubelet-anonymous-auth", "error", actual=None, source="/var/lib/kubelet/config.yaml", message="cannot parse"),
-        result("kubelet-config-mode", "not_applicable", actual=None, source="default (kubelet 1.28, not set)"),
-    ]
+def report(generated: str = RUN["generated"], cp1_state: str = "check") -> t.Dict[str, t.Any]:
     hosts = [
-        model.build_host("cp1", control_plane(cp1_status) + extra, HOST_INFO["cp1"]),
+        model.build_host("cp1", control_plane(cp1_state), HOST_INFO["cp1"]),
         model.build_host("node1", worker(), HOST_INFO["node1"]),
+        model.build_host("node2", broken_worker(), HOST_INFO["node2"]),
         model.build_host("cluster", cluster(), {"roles": ["cluster"]}, kind="cluster"),
     ]
     return model.build_report(hosts, dict(RUN, generated=generated), "none")
@@ -132,11 +129,12 @@ def results_by_fingerprint(rep: t.Mapping[str, t.Any]) -> t.Dict[str, t.Tuple[st
 
 def test_fingerprint_is_stable_across_runs_sources_and_statuses() -> None:
     first = results_by_fingerprint(report())
-    # a later run in which the value moved (another line) and the finding got fixed
-    later = report("2026-12-24T08:00:00+00:00", cp1_status="pass")
-    for host in later["hosts"]:
-        for r in host["results"]:
-            r["source"] = r["source"].replace(":12", ":40")
+    # a later run after cp1 was fixed: statuses, values and sources (lines) changed, the findings are the same
+    later = report("2026-12-24T08:00:00+00:00", cp1_state="hardened")
+    before = {(h["name"], r["id"]): (r["status"], r["actual"], r["source"]) for h in report()["hosts"] for r in h["results"]}
+    after = {(h["name"], r["id"]): (r["status"], r["actual"], r["source"]) for h in later["hosts"] for r in h["results"]}
+    for part in range(3):
+        assert any(before[key][part] != after[key][part] for key in before), part
     assert results_by_fingerprint(later) == first
     assert len(first) == sum(len(h["results"]) for h in report()["hosts"])  # unique per host and rule
     # the same rule on another host is another finding
@@ -164,7 +162,8 @@ def test_every_format_carries_the_same_fingerprints() -> None:
 
 
 def test_default_formats_are_unchanged_and_unknown_ones_refused() -> None:
-    expected = ["kube-bench/cluster.json", "kube-bench/cp1.json", "kube-bench/node1.json", "report.html", "report.json", "report.md", "report.xml"]
+    expected = ["kube-bench/cluster.json", "kube-bench/cp1.json", "kube-bench/node1.json", "kube-bench/node2.json", "report.html",
+                "report.json", "report.md", "report.xml"]
     assert sorted(files.render_all(report())) == expected
     with pytest.raises(ValueError, match="unknown report format"):
         files.render_all(report(), ["json", "csv"])
@@ -194,7 +193,7 @@ def test_prometheus_counts_per_host_section_status_and_severity() -> None:
 
 def test_prometheus_label_values_are_escaped() -> None:
     name = 'odd "host"\\with\nnewline'
-    rep = model.build_report([model.build_host(name, [result("kubelet-read-only-port", "fail")])], RUN)
+    rep = model.build_report([model.build_host(name, [by_id(worker(), "kubelet-read-only-port")])], RUN)
     families = parse_prometheus(prometheus.render(rep))
     assert {s.labels["host"] for s in families["kubefort_host_results"].samples} == {name}
     nothing = parse_prometheus(prometheus.render(model.build_report([model.build_host("h", [])], RUN)))
@@ -206,8 +205,8 @@ def test_prometheus_label_values_are_escaped() -> None:
 def test_policy_reports_follow_the_crd_and_count_their_results() -> None:
     rep = report()
     items = check_policy_reports(policy.render(rep))
-    assert [i["metadata"]["name"] for i in items] == ["kubefort-cp1", "kubefort-node1", "kubefort-cluster"]
-    assert items[0]["scope"] == {"apiVersion": "v1", "kind": "Node", "name": "cp1"} and "scope" not in items[2]
+    assert [i["metadata"]["name"] for i in items] == ["kubefort-cp1", "kubefort-node1", "kubefort-node2", "kubefort-cluster"]
+    assert items[0]["scope"] == {"apiVersion": "v1", "kind": "Node", "name": "cp1"} and "scope" not in items[3]
     for item, host in zip(items, rep["hosts"]):
         assert item["metadata"]["annotations"]["kubefort.hardening/host"] == host["name"]
         assert len(item["results"]) == len(host["results"])
@@ -217,7 +216,7 @@ def test_policy_reports_follow_the_crd_and_count_their_results() -> None:
         assert item["summary"]["pass"] == counts["pass"] + counts["fixed"]
         assert item["summary"]["warn"] == counts["manual"] and item["summary"]["error"] == counts["error"]
     cp1 = {r["rule"]: r for r in items[0]["results"]}
-    auth = cp1["apiserver-authorization-mode"]
+    auth = cp1["apiserver-authorization-mode-not-alwaysallow"]
     assert auth["result"] == "fail" and auth["severity"] == "critical" and auth["policy"] == "cis-1.12 1.2 API Server"
     assert auth["properties"]["actual"] == "AlwaysAllow" and auth["properties"]["cis"] == "1.2.6"
     generated = datetime.datetime(2026, 11, 29, 23, 0, tzinfo=datetime.timezone.utc)
@@ -242,7 +241,7 @@ def test_policy_report_schema_rejects_what_the_api_server_rejects() -> None:
 
 
 def test_policy_report_names_are_valid_and_unique() -> None:
-    hosts = [model.build_host(n, [result("kubelet-read-only-port", "pass")]) for n in ("Node_1", "node-1", "-x-", "node.example.com")]
+    hosts = [model.build_host(n, [by_id(worker(), "kubelet-read-only-port")]) for n in ("Node_1", "node-1", "-x-", "node.example.com")]
     names = [i["metadata"]["name"] for i in check_policy_reports(policy.render(model.build_report(hosts, RUN)))]
     assert names == ["kubefort-node-1", "kubefort-node-1-2", "kubefort-x", "kubefort-node.example.com"]
 
@@ -255,12 +254,12 @@ def test_policy_reports_written_through_the_api(tmp_path) -> None:
     rep = report()
     with FakeAPIServer(str(objects), str(tmp_path)) as api:
         settings = {"kubeconfig": api.kubeconfig(), "validate_certs": True}
-        assert policy.write_through_api(rep, settings) == {"created": 3, "updated": 0}
+        assert policy.write_through_api(rep, settings) == {"created": 4, "updated": 0}
         stored = api.get("ClusterPolicyReport", "", "kubefort-cp1")
         assert stored["results"] == policy.documents(rep)[0]["results"]
         # the next run updates the same objects, with the new results
-        later = report("2026-12-01T00:00:00+00:00", cp1_status="pass")
-        assert policy.write_through_api(later, settings) == {"created": 0, "updated": 3}
+        later = report("2026-12-01T00:00:00+00:00", cp1_state="hardened")
+        assert policy.write_through_api(later, settings) == {"created": 0, "updated": 4}
         assert api.get("ClusterPolicyReport", "", "kubefort-cp1")["summary"] == policy.documents(later)[0]["summary"]
         # no CRD installed: one line that says what is missing
         api.missing_groups.add("wgpolicyk8s.io/v1alpha2")
@@ -283,7 +282,7 @@ def test_sarif_follows_the_schema_and_lists_what_needs_attention() -> None:
     rules = run["tool"]["driver"]["rules"]
     assert all(rules[r["ruleIndex"]]["id"] == r["ruleId"] for r in results)
     by_rule = {(r["properties"]["host"], r["ruleId"]): r for r in results}
-    auth = by_rule[("cp1", "apiserver-authorization-mode")]
+    auth = by_rule[("cp1", "apiserver-authorization-mode-not-alwaysallow")]
     assert auth["kind"] == "fail" and auth["level"] == "error"
     physical = auth["locations"][0]["physicalLocation"]
     assert physical["artifactLocation"] == {"uri": "etc/kubernetes/manifests/kube-apiserver.yaml", "uriBaseId": "NODEROOT"}
@@ -313,7 +312,7 @@ def test_oscal_assessment_results_validate_and_hold_the_evidence() -> None:
     assert finding["target"]["status"] == {"state": "not-satisfied", "reason": "fail"}
     observation = observations[finding["related-observations"][0]["observation-uuid"]]
     evidence = {p["name"]: p["value"] for p in observation["relevant-evidence"][0]["props"]}
-    assert evidence["actual"] == "AlwaysAllow" and evidence["source"].startswith("/etc/kubernetes/manifests/kube-apiserver.yaml")
+    assert evidence["actual"] == "AlwaysAllow" and "/etc/kubernetes/manifests/kube-apiserver.yaml:" in evidence["source"]
     assert items[observation["subjects"][0]["subject-uuid"]]["description"] == "Kubernetes node cp1"
     assert ar["import-ap"]["href"] == "#" + ar["back-matter"]["resources"][0]["uuid"]
     assert ar["back-matter"]["resources"][0]["title"] == "CIS Kubernetes Benchmark v1.12.0"

@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import SEVERITIES, STATUSES
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_html as page
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_model as model
-from test_report_model import RUN, fleet
-from test_report_samples import result
+from test_report_model import RUN, expected_score, fleet, inputs, shown
+from test_report_samples import HOST_INFO, control_plane, result, worker
 
 
 class Collect(HTMLParser):
@@ -58,7 +58,7 @@ def test_rows_filters_and_scores() -> None:
     html = page.render(fleet())
     tags = parse(html)
     rows = table_rows(html)
-    assert len(rows) == 9
+    assert len(rows) == sum(len(results) for results in inputs().values())
     assert {r["host"] for r in rows} == {"cp1", "node1", "cluster"}
     boxes = [(a["data-kind"], a["value"]) for t, a in tags if t == "input" and a.get("type") == "checkbox"]
     assert boxes == [("status", s) for s in STATUSES] + [("severity", s) for s in reversed(SEVERITIES)]
@@ -75,11 +75,18 @@ def test_score_per_section_matrix() -> None:
     html = page.render(fleet())
     matrix = html.split('<table id="sections">')[1].split("</table>")[0]
     assert "<th>1.2 API Server</th>" in matrix
-    api_row = matrix.split("<th>1.2 API Server</th>")[1].split("</tr>")[0]
-    assert re.findall(r">([^<]+)</td>", api_row) == ["0%", "0%", "–", "–"]
-    kubelet_row = matrix.split("<th>4.2 Kubelet</th>")[1].split("</tr>")[0]
-    # all hosts, cp1, node1, cluster
-    assert re.findall(r">([^<]+)</td>", kubelet_row) == ["66.7%", "100%", "50%", "–"]
+    given = inputs()
+
+    def cells(section: str) -> list:
+        everything = [r for results in given.values() for r in results if r["section"] == section]
+        per_host = [[r for r in given[h] if r["section"] == section] for h in ("cp1", "node1", "cluster")]
+        return [shown(expected_score(rs) if rs else None) for rs in [everything] + per_host]
+
+    for section in ("1.2 API Server", "4.2 Kubelet", "2 etcd"):
+        row = matrix.split("<th>%s</th>" % section)[1].split("</tr>")[0]
+        assert re.findall(r">([^<]+)</td>", row) == cells(section), section  # all hosts, cp1, node1, cluster
+    # the API server rules are not node1's nor the cluster's; kubelet rules run on cp1 and node1
+    assert cells("1.2 API Server")[2:] == ["–", "–"] and "–" not in cells("4.2 Kubelet")[:3]
 
 
 def test_values_are_escaped() -> None:
@@ -93,15 +100,13 @@ def test_values_are_escaped() -> None:
 
 
 def test_open_findings_come_first_most_severe_first() -> None:
-    results = [
-        result("kubelet-read-only-port", "pass"),
-        result("kubelet-config-mode", "fail"),  # medium
-        result("kubelet-anonymous-auth", "would_fix"),  # critical
-        result("apiserver-anonymous-auth", "manual"),  # high
-    ]
-    html = page.render(model.build_report([model.build_host("h", results)], RUN))
+    html = page.render(fleet())
     rows = [(r["status"], r["severity"]) for r in table_rows(html)]
-    assert rows == [("would_fix", "critical"), ("fail", "medium"), ("manual", "high"), ("pass", "high")]
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    opened = [row for row in rows if row[0] in ("fail", "would_fix", "error")]
+    assert rows[:len(opened)] == opened and opened  # open findings first
+    assert [rank[sev] for _st, sev in opened] == sorted((rank[sev] for _st, sev in opened), reverse=True)
+    assert {"would_fix", "fail", "manual", "pass", "waived", "not_applicable"} <= {st for st, _sev in rows}
 
 
 def test_score_trend_over_the_runs_the_comparison_knows() -> None:
@@ -112,15 +117,18 @@ def test_score_trend_over_the_runs_the_comparison_knows() -> None:
     middle = fleet()
     middle["run"] = dict(middle["run"], generated="2026-11-30T23:00:00+00:00")
     middle["comparison"] = compare.compare(middle, oldest, "old/report.json")
-    newest = model.build_report([model.build_host("cp1", [result("apiserver-authorization-mode", "pass")]),
-                                 model.build_host("node9", [result("kubelet-read-only-port", "fail")])],
+    # cp1 after kubefort fixed it, and a new host
+    newest = model.build_report([model.build_host("cp1", control_plane("hardened"), HOST_INFO["cp1"]),
+                                 model.build_host("node9", worker(), HOST_INFO["node1"])],
                                 dict(RUN, generated="2026-12-01T23:00:00+00:00"))
     newest["comparison"] = compare.compare(newest, json.loads(json.dumps(middle)), "middle/report.json")
     assert [run["generated"] for run in newest["comparison"]["history"]] == [RUN["generated"], "2026-11-30T23:00:00+00:00"]
+    before, after = expected_score(control_plane()), expected_score(control_plane("hardened"))
+    assert before < after
     assert page.trend_points(newest, "cp1") == [
-        (RUN["generated"], 66.7), ("2026-11-30T23:00:00+00:00", 66.7), ("2026-12-01T23:00:00+00:00", 100.0)]
+        (RUN["generated"], before), ("2026-11-30T23:00:00+00:00", before), ("2026-12-01T23:00:00+00:00", after)]
     tags = parse(page.render(newest))
     svgs = {a["data-scores"] for t, a in tags if t == "svg"}
-    assert svgs == {"66.7,66.7,100"}  # node9 is new: no earlier run, no line
+    assert svgs == {"%s,%s,%s" % (shown(before, ""), shown(before, ""), shown(after, ""))}  # node9 is new: no earlier run, no line
     polyline = [a["points"] for t, a in tags if t == "polyline"][0].split()
     assert len(polyline) == 3 and float(polyline[2].split(",")[1]) < float(polyline[0].split(",")[1])  # higher score, higher point

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
 import xmlschema
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_junit as junit
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_model as model
-from test_report_model import RUN, fleet
-from test_report_samples import result
+from test_report_model import RUN, expected_score, fleet, inputs
+from test_report_samples import by_id, result, worker
 
 XSD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "junit", "junit.xsd")
 
@@ -25,7 +26,9 @@ def test_valid_against_the_junit_schema(schema: xmlschema.XMLSchema) -> None:
 
 
 def test_schema_is_strict_enough_to_catch_mistakes(schema: xmlschema.XMLSchema) -> None:
-    bad = junit.render(fleet()).decode("utf-8").replace('tests="4"', 'tests="four"', 1)
+    good = junit.render(fleet()).decode("utf-8")
+    bad = re.sub(r'tests="[0-9]+"', 'tests="four"', good, count=1)
+    assert bad != good
     with pytest.raises(xmlschema.XMLSchemaValidationError):
         schema.validate(bad)
     two_outcomes = '<testsuite name="x" tests="1"><testcase name="a" classname="b"><failure/><skipped/></testcase></testsuite>'
@@ -34,27 +37,38 @@ def test_schema_is_strict_enough_to_catch_mistakes(schema: xmlschema.XMLSchema) 
 
 
 def test_one_case_per_host_and_rule_with_counts() -> None:
+    def outcomes(results: list) -> tuple:
+        statuses = [r["status"] for r in results]
+        return (str(len(statuses)), str(statuses.count("fail") + statuses.count("would_fix")), str(statuses.count("error")),
+                str(sum(statuses.count(s) for s in ("manual", "waived", "not_applicable", "skipped"))))
+
+    given = inputs()
     root = ET.fromstring(junit.render(fleet()))
     assert root.tag == "testsuites"
-    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("9", "3", "0", "2")
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == outcomes(
+        [r for results in given.values() for r in results])
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert list(suites) == ["cp1", "node1", "cluster"]
-    assert len(suites["cp1"].findall("testcase")) == 4
-    assert suites["node1"].get("failures") == "1" and suites["node1"].get("skipped") == "1"
+    for name, suite in suites.items():
+        assert len(suite.findall("testcase")) == len(given[name])
+        assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == outcomes(given[name])
     props = {p.get("name"): p.get("value") for p in suites["cp1"].find("properties")}
-    assert props["layout"] == "kubeadm" and props["kubernetes_version"] == "1.31.4" and props["score"] == "66.7"
+    assert props["layout"] == "kubeadm" and props["kubernetes_version"] == "1.28.7"
+    assert props["score"] == str(expected_score(given["cp1"]))
 
 
 def test_failure_carries_actual_expected_and_fix() -> None:
+    # worker1's /etc/default/kubelet sets --read-only-port=10255 over a good config file
+    port = by_id(worker(), "kubelet-read-only-port")
     root = ET.fromstring(junit.render(fleet()))
-    case = root.find("testsuite[@name='node1']/testcase[failure]")
-    assert case.get("name") == "4.2.4 kubelet-read-only-port: Verify that if defined, the --read-only-port argument is set to 0"
+    (case,) = [c for c in root.findall("testsuite[@name='node1']/testcase") if " kubelet-read-only-port: " in c.get("name")]
+    assert case.get("name") == "4.2.4 kubelet-read-only-port: " + port["title"]
     assert case.get("classname") == "node1.kubelet"
     failure = case.find("failure")
     assert failure.get("type") == "would_fix"
     assert "actual 10255, expected 0" in failure.get("message")
-    assert "Fix: Set readOnlyPort: 0 in /var/lib/kubelet/config.yaml" in failure.get("message")
-    assert "source: flag --read-only-port in /proc/812/cmdline" in failure.text
+    assert "Fix: " + port["remediation"] in failure.get("message")
+    assert "source: --read-only-port at /etc/default/kubelet:1" in failure.text
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,9 @@ import typing as t
 import pytest
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_kube_bench as kb
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_model as model
-from test_report_samples import HOST_INFO, cluster, control_plane, result, worker
+from test_report_samples import HOST_INFO, broken_worker, by_id, cluster, control_plane, result, worker
+
+SAMPLES = {"control_plane": control_plane, "worker": worker, "broken_worker": broken_worker, "cluster": cluster}
 
 TOP = ["Controls", "Totals"]
 TOTALS = {"total_pass": int, "total_fail": int, "total_warn": int, "total_info": int}
@@ -54,9 +56,9 @@ def assert_fields(obj: dict, spec: dict, optional: tuple = ()) -> None:
         assert exact, "%s is %s, kube-bench writes %s" % (key, type(obj[key]).__name__, kind.__name__)
 
 
-@pytest.mark.parametrize("results", [control_plane(), worker(), cluster(), control_plane() + worker()])
-def test_layout_field_by_field(results: list) -> None:
-    doc = document(results)
+@pytest.mark.parametrize("sample", ["control_plane", "worker", "broken_worker", "cluster", "control_plane+worker"])
+def test_layout_field_by_field(sample: str) -> None:
+    doc = document([r for name in sample.split("+") for r in SAMPLES[name]()])
     assert list(doc) == TOP
     assert_fields(doc["Totals"], TOTALS)
     for controls in doc["Controls"]:
@@ -89,26 +91,28 @@ def test_layout_field_by_field(results: list) -> None:
     ],
 )
 def test_status_mapping(status: str, state: str, kind: str) -> None:
+    # one rule in each status, by hand: the mapping is per status, whatever the fixture
     check = document([result("kubelet-read-only-port", status, actual="10255")])["Controls"][0]["tests"][0]["results"][0]
     assert (check["status"], check["type"]) == (state, kind)
     assert ("reason" in check) == (status not in ("pass", "fail"))
 
 
 def test_check_values() -> None:
-    res = result("kubelet-read-only-port", "would_fix", actual="10255", source="flag --read-only-port in /proc/812/cmdline")
-    doc = document([res])
+    # worker1's /etc/default/kubelet sets --read-only-port=10255 over a good config file
+    res = by_id(worker(), "kubelet-read-only-port")
+    doc = document([res], HOST_INFO["cp1"])
     controls = doc["Controls"][0]
     assert (controls["id"], controls["text"], controls["node_type"], controls["detected_version"]) == (
-        "4", "Worker Node Security Configuration", "node", "1.31.4")
+        "4", "Worker Node Security Configuration", "node", "1.28.7")
     group = controls["tests"][0]
     assert (group["section"], group["desc"], group["fail"]) == ("4.2", "Kubelet", 1)
     check = group["results"][0]
     assert check["test_number"] == "4.2.4"
-    assert check["test_desc"] == "Verify that if defined, the --read-only-port argument is set to 0 (Automated)"
-    assert check["audit"] == "flag --read-only-port in /proc/812/cmdline"
+    assert check["test_desc"] == res["title"] + " (Automated)"
+    assert check["audit"] == res["source"] == "--read-only-port at /etc/default/kubelet:1"
     assert check["actual_value"] == "10255"
     assert check["expected_result"] == "0"
-    assert check["remediation"] == "Set readOnlyPort: 0 in /var/lib/kubelet/config.yaml"
+    assert check["remediation"] == res["remediation"]
     assert check["test_info"] == [check["remediation"]]  # kube-bench appends the remediation to test_info
     assert check["scored"] is True
     assert check["reason"] == "kubefort.hardening would fix this (check mode)"
@@ -122,24 +126,35 @@ def test_totals_add_up() -> None:
             assert controls[key] == sum(g[group_key] for g in controls["tests"])
             for group in controls["tests"]:
                 assert group[group_key] == sum(1 for r in group["results"] if r["status"].lower() == group_key)
-    assert doc["Totals"] == {"total_pass": 4, "total_fail": 2, "total_warn": 1, "total_info": 1}
+    statuses = [r["status"] for r in control_plane() + worker()]
+    assert doc["Totals"] == {
+        "total_pass": sum(statuses.count(s) for s in ("pass", "fixed")),
+        "total_fail": sum(statuses.count(s) for s in ("fail", "would_fix", "error")),
+        "total_warn": statuses.count("manual"),
+        "total_info": sum(statuses.count(s) for s in ("waived", "not_applicable", "skipped")),
+    }
 
 
 def test_controls_and_groups_in_benchmark_order() -> None:
     doc = document(worker() + control_plane() + cluster())
-    assert [c["id"] for c in doc["Controls"]] == ["1", "4", "5", "kubefort"]
-    assert [g["section"] for g in doc["Controls"][0]["tests"]] == ["1.1", "1.2"]
-    assert doc["Controls"][2]["node_type"] == "policies"
-    other = doc["Controls"][3]["tests"][0]["results"][0]
-    assert other["test_number"] == "kubelet-cadvisor-port"  # no CIS ID: our rule ID
-    assert other["reason"] == "waived: legacy monitoring until Q3 (expires 2027-01-01)"
+    assert [c["id"] for c in doc["Controls"]] == ["1", "2", "3", "4", "5", "kubefort"]
+    assert [g["section"] for g in doc["Controls"][0]["tests"]] == ["1.1", "1.2", "1.3", "1.4"]
+    assert doc["Controls"][4]["node_type"] == "policies"
+    other = [r for g in doc["Controls"][5]["tests"] for r in g["results"]]
+    # rules without a CIS ID keep our rule ID: the cAdvisor port (waived on node1) and the ports rules
+    assert "waived: legacy monitoring until Q3 (expires 2027-01-01)" in [
+        r.get("reason") for r in other if r["test_number"] == "kubelet-cadvisor-port"]
+    assert "ports-kubelet-readonly-closed" in [r["test_number"] for r in other]
 
 
 def test_manual_rule_is_not_scored_and_absent_value_is_empty() -> None:
-    check = document([result("cluster-anonymous-bindings", "manual")])["Controls"][0]["tests"][0]["results"][0]
-    assert check["scored"] is False
+    manual = by_id(control_plane(), "apiserver-request-timeout")  # 1.2.20: the operator decides
+    check = document([manual])["Controls"][0]["tests"][0]["results"][0]
+    assert manual["status"] == "manual" and check["scored"] is False
     assert check["test_desc"].endswith("(Manual)")
-    assert check["actual_value"] == ""
+    unset = by_id(worker(), "kubelet-tls-cert")  # 4.2.9: neither a serving certificate nor serverTLSBootstrap
+    assert unset["actual"] is None
+    assert document([unset])["Controls"][0]["tests"][0]["results"][0]["actual_value"] == ""
 
 
 def test_file_names_are_safe_and_unique() -> None:

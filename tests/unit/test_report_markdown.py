@@ -8,20 +8,27 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_markdown as markdown
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_model as model
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_text as text
-from test_report_model import RUN, fleet
-from test_report_samples import result
+from test_report_model import RUN, counts_text, fleet, shown
+from test_report_samples import by_id, result, worker
 
 
 def test_sections_and_findings() -> None:
-    md = markdown.render(fleet("high"))
+    rep = fleet("high")
+    md = markdown.render(rep)
+    summary = rep["summary"]
     assert md.startswith("# kubefort.hardening report\n")
-    assert "**Score 57.1%** over 3 hosts and 9 results" in md
-    assert "Gate `kubefort_fail_on: high`: **failed** (3 findings)." in md
+    assert "**Score %s** over 3 hosts and %d results: %s." % (shown(summary["score"]), summary["total"], counts_text(summary["by_status"])) in md
+    assert "Gate `kubefort_fail_on: high`: **failed** (%d findings)." % summary["gate"]["findings"] in md
     for heading in ("## Run", "## Hosts", "## Sections", "## Open findings", "## Manual checks", "## Waived"):
         assert "\n%s\n" % heading in md
-    assert "| cp1 | kubeadm | 1.31.4 | control_plane | 66.7% | 2 | 1 | 0 | 0 | 1 | 0 | 0 | 0 | 0 |" in md
-    assert "| node1 | 4.2 Kubelet | 50% | 1 pass, 1 would_fix |" in md
-    assert "| **all hosts** | 4.2 Kubelet | 66.7% | 2 pass, 1 would_fix |" in md
+    cp1 = rep["hosts"][0]
+    columns = ("pass", "fail", "would_fix", "fixed", "manual", "waived", "not_applicable", "skipped", "error")
+    assert "| cp1 | kubeadm | 1.28.7 | control_plane, node, ports | %s | %s |" % (
+        shown(cp1["summary"]["score"]), " | ".join(str(cp1["summary"]["by_status"][c]) for c in columns)) in md
+    node1 = {s["name"]: s for s in rep["hosts"][1]["sections"]}["4.2 Kubelet"]
+    assert "| node1 | 4.2 Kubelet | %s | %s |" % (shown(node1["score"]), counts_text(node1["by_status"])) in md
+    every = {s["name"]: s for s in summary["sections"]}["4.2 Kubelet"]
+    assert "| **all hosts** | 4.2 Kubelet | %s | %s |" % (shown(every["score"]), counts_text(every["by_status"])) in md
     open_block = md.split("## Open findings")[1].split("## Fixed")[0]
     assert open_block.index("critical") < open_block.index("| high |")
     assert "`AlwaysAllow`" in open_block
@@ -37,21 +44,26 @@ def test_table_cells_are_escaped() -> None:
 
 
 def test_comparison_section() -> None:
-    old = model.build_report([model.build_host("h", [result("kubelet-read-only-port", "pass")])], RUN)
-    new = model.build_report([model.build_host("h", [result("kubelet-read-only-port", "fail")])], RUN)
+    # worker1 hardened, then its /etc/default/kubelet opens the read-only port again
+    old = model.build_report([model.build_host("h", [by_id(worker("hardened"), "kubelet-read-only-port")])], RUN)
+    new = model.build_report([model.build_host("h", [by_id(worker(), "kubelet-read-only-port")])], RUN)
     new["comparison"] = compare.compare(new, old, "prev/report.json")
     md = markdown.render(new)
     assert "Compared with `prev/report.json`" in md and "**1 regressed**" in md
-    assert "### Regressed" in md and "| h | kubelet-read-only-port | 4.2.4 | high | pass | fail |" in md
+    assert "### Regressed" in md and "| h | kubelet-read-only-port | 4.2.4 | high | pass | would_fix |" in md
 
 
 def test_summary_lines() -> None:
-    lines = text.summary_lines(fleet("critical"), ["kubefort-report/report.json"])
-    assert lines[0] == "kubefort cis-1.12 report: 3 hosts, 9 results, score 57.1% (check mode)"
-    assert lines[1] == "overall: 4 pass, 2 fail, 1 would_fix, 1 manual, 1 waived"
-    assert any(line.split() == ["node1", "66.7%", "2", "pass,", "1", "would_fix,", "1", "waived"] for line in lines)
-    assert "  [CRITICAL] cp1 apiserver-authorization-mode (CIS 1.2.6): fail (actual AlwaysAllow, expected does not contain AlwaysAllow)" in lines
-    assert "gate kubefort_fail_on=critical: FAILED (1 open findings at or above critical)" in lines
+    rep = fleet("critical")
+    lines = text.summary_lines(rep, ["kubefort-report/report.json"])
+    summary = rep["summary"]
+    assert lines[0] == "kubefort cis-1.12 report: 3 hosts, %d results, score %s (check mode)" % (summary["total"], shown(summary["score"]))
+    assert lines[1] == "overall: " + counts_text(summary["by_status"])
+    node1 = rep["hosts"][1]["summary"]
+    assert any(line.split() == ["node1", shown(node1["score"])] + counts_text(node1["by_status"]).split() for line in lines)
+    assert ("  [CRITICAL] cp1 apiserver-authorization-mode-not-alwaysallow (CIS 1.2.6): would_fix (actual AlwaysAllow, "
+            "expected does not contain AlwaysAllow)") in lines
+    assert "gate kubefort_fail_on=critical: FAILED (%d open findings at or above critical)" % summary["gate"]["findings"] in lines
     assert lines[-2:] == ["report files:", "  kubefort-report/report.json"]
 
 
