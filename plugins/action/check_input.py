@@ -18,9 +18,9 @@ import typing as t
 
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.plugins.action import ActionBase
 from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import check_waivers
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._controller import ControllerAction, plain
 
 ROLES = ("common", "control_plane", "node", "ports", "cluster", "report")
 SPEC_KEYS = ("type", "elements", "choices", "options", "required")
@@ -114,19 +114,9 @@ def rule_problems(variables: t.Mapping[str, t.Any]) -> t.List[str]:
     return found
 
 
-def _plain(value: t.Any) -> t.Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-
+class ActionModule(ControllerAction):
     def run(self, tmp: t.Any = None, task_vars: t.Optional[t.Dict[str, t.Any]] = None) -> t.Dict[str, t.Any]:
-        result = super().run(tmp, task_vars)
-        task_vars = task_vars or {}
-        _unused, args = self.validate_argument_spec(argument_spec={"hosts": {"type": "list", "elements": "str", "required": True}})
+        result, task_vars, args = self.start(tmp, task_vars, {"hosts": {"type": "list", "elements": "str", "required": True}})
         hostvars = task_vars.get("hostvars") or {}
         options = role_options()
         problems: t.Dict[str, t.List[str]] = {}
@@ -134,20 +124,20 @@ class ActionModule(ActionBase):
             if host not in hostvars:
                 continue
             variables = hostvars[host]
-            plain: t.Dict[str, t.Any] = {}
+            given: t.Dict[str, t.Any] = {}
             for name, spec in options.items():
                 if name not in variables:
                     continue
                 try:
-                    value = _plain(variables[name])
+                    value = plain(variables[name])
                 except Exception as exc:  # an undefined variable inside a template, a template error
                     problems.setdefault("%s: cannot be evaluated: %s" % (name, str(exc).splitlines()[0]), []).append(host)
                     continue
-                plain[name] = value
+                given[name] = value
                 line = problem(name, spec, value)
                 if line:
                     problems.setdefault(line, []).append(host)
-            for line in rule_problems(plain):
+            for line in rule_problems(given):
                 problems.setdefault(line, []).append(host)
         if problems:
             checked = [h for h in args["hosts"] if h in hostvars]

@@ -13,7 +13,6 @@ import os
 import typing as t
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
 from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapshot import ClusterAPIError
 from ansible_collections.kubefort.hardening.plugins.modules.report import ARGUMENT_SPEC
@@ -27,13 +26,9 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
     _report_policy,
     _report_text,
 )
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._controller import ControllerAction, plain
 
 NODE_GROUPS = ("kube_control_plane", "kube_node", "etcd")
-
-
-def _plain(value: t.Any) -> t.Any:
-    """Native Python types (facts may come back as Ansible's tagged or lazy containers)."""
-    return json.loads(json.dumps(value, default=str))
 
 
 def collection_version() -> str:
@@ -53,15 +48,9 @@ def collection_version() -> str:
     return "unknown"
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-
+class ActionModule(ControllerAction):
     def run(self, tmp: t.Any = None, task_vars: t.Optional[t.Dict[str, t.Any]] = None) -> t.Dict[str, t.Any]:
-        result = super().run(tmp, task_vars)
-        task_vars = task_vars or {}
-        _unused, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        result, task_vars, args = self.start(tmp, task_vars, ARGUMENT_SPEC)
         try:
             _host_state.check_options(task_vars, ["cluster", "report"], self._templar, _host_state.play_id(self._task))
         except _host_state.OptionsError as exc:
@@ -149,10 +138,10 @@ class ActionModule(ActionBase):
                     continue
                 failures = [{"stage": "run", "reason": "no results: the host was unreachable or failed before "
                              "kubefort recorded anything (see the play output for %s)" % name}]
-            info = _plain(info) if info is not None else {}
+            info = plain(info) if info is not None else {}
             if isinstance(info, dict) and not info.get("roles"):
                 info["roles"] = [g for g in variables.get("group_names") or () if g in NODE_GROUPS]
-            hosts.append(_report_model.build_host(name, _plain(results), info, failures=failures))
+            hosts.append(_report_model.build_host(name, plain(results), info, failures=failures))
         cluster_vars = hostvars[args["cluster_host"]] if args["cluster_host"] in hostvars else {}
         cluster = cluster_vars.get("kubefort_cluster_results")
         # The cluster play records a cluster it could not audit (with kubefort_cluster_fail_on_error, or with
@@ -164,12 +153,12 @@ class ActionModule(ActionBase):
         # Hosts of the slices that this inventory does not name (another controller's inventory).
         for name, (results, info, kind) in merged.items():
             if not args.get("hosts"):
-                hosts.append(_report_model.build_host(name, _plain(results), _plain(info), kind=kind))
+                hosts.append(_report_model.build_host(name, plain(results), plain(info), kind=kind))
         if cluster is not None:
-            hosts.append(_report_model.build_host(_report_model.CLUSTER_HOST, _plain(cluster), {"roles": ["cluster"]}, kind="cluster",
+            hosts.append(_report_model.build_host(_report_model.CLUSTER_HOST, plain(cluster), {"roles": ["cluster"]}, kind="cluster",
                                                   failures=cluster_failures))
         elif merged_cluster is not None:
             # Its version and benchmark follow the merged control-plane hosts, as in a single run.
-            hosts.append(_report_model.build_host(_report_model.CLUSTER_HOST, _plain(merged_cluster[0]), {"roles": ["cluster"]},
+            hosts.append(_report_model.build_host(_report_model.CLUSTER_HOST, plain(merged_cluster[0]), {"roles": ["cluster"]},
                                                   kind="cluster"))
         return hosts, missing

@@ -51,6 +51,26 @@ else:
 
 MERGE_PATCH = "application/merge-patch+json"
 
+# How a module reaches the API server (kubefort.hardening.cluster_policy; the report's ClusterPolicyReports
+# written through the API): the argument specs of the connection options, the same in both.
+CONNECTION_OPTIONS: t.Dict[str, t.Dict[str, t.Any]] = {
+    "kubeconfig": {"type": "path"},
+    "context": {"type": "str"},
+    "in_cluster": {"type": "bool", "default": False},
+    "host": {"type": "str"},
+    "api_key": {"type": "str", "no_log": True},
+    "ca_cert": {"type": "path"},
+    "validate_certs": {"type": "bool", "default": True},
+    "request_timeout": {"type": "float", "default": 20},
+}
+
+
+def connection_options(**more: t.Dict[str, t.Any]) -> t.Dict[str, t.Dict[str, t.Any]]:
+    """A fresh copy of the connection options' argument specs, with ``more`` options."""
+    options = {name: dict(spec) for name, spec in CONNECTION_OPTIONS.items()}
+    options.update(more)
+    return options
+
 
 def api_path(kind: str, namespace: t.Optional[str] = None, name: t.Optional[str] = None) -> str:
     """The REST path of a kind (all namespaces when no namespace), or of one object."""

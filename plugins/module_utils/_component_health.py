@@ -89,9 +89,9 @@ def _boot_time() -> float:
     raise HealthError("/proc/stat has no btime")
 
 
-def processes_with_command(command: t.Sequence[str], proc: str = "/proc") -> t.List[Process]:
-    """Processes whose argv is exactly ``command`` (trailing NUL padding ignored)."""
-    wanted = [c.encode() for c in command]
+def _processes(proc: str, keep: t.Callable[[t.List[bytes]], t.Optional[t.List[bytes]]]) -> t.List[t.Tuple[Process, t.List[bytes]]]:
+    """One scan of ``proc``: the processes whose argv ``keep`` accepts (it returns the argv to keep, or None),
+    oldest first, with their start time from /proc/<pid>/stat."""
     ticks = os.sysconf("SC_CLK_TCK")
     boot = _boot_time()
     found = []
@@ -100,16 +100,22 @@ def processes_with_command(command: t.Sequence[str], proc: str = "/proc") -> t.L
             continue
         try:
             with open(os.path.join(proc, name, "cmdline"), "rb") as handle:
-                argv = handle.read().rstrip(b"\0").split(b"\0")
-            if argv != wanted:
+                kept = keep(handle.read().rstrip(b"\0").split(b"\0"))
+            if kept is None:
                 continue
             with open(os.path.join(proc, name, "stat"), "rb") as handle:
                 stat = handle.read()
         except OSError:
             continue  # the process ended while we looked
         start_ticks = int(stat[stat.rindex(b")") + 2:].split()[19])  # field 22, starttime
-        found.append(Process(int(name), boot + start_ticks / ticks))
-    return sorted(found, key=lambda p: p.started)
+        found.append((Process(int(name), boot + start_ticks / ticks), kept))
+    return sorted(found, key=lambda p: p[0].started)
+
+
+def processes_with_command(command: t.Sequence[str], proc: str = "/proc") -> t.List[Process]:
+    """Processes whose argv is exactly ``command`` (trailing NUL padding ignored)."""
+    wanted = [c.encode() for c in command]
+    return [found for found, _argv in _processes(proc, lambda argv: argv if argv == wanted else None)]
 
 
 def program_of(argv: t.Sequence[bytes]) -> t.Tuple[str, t.List[bytes]]:
@@ -124,25 +130,11 @@ def program_of(argv: t.Sequence[bytes]) -> t.Tuple[str, t.List[bytes]]:
 
 def processes_of_program(program: str, proc: str = "/proc") -> t.List[t.Tuple[Process, t.List[str]]]:
     """Processes running ``program`` (by argv[0]'s base name), oldest first, with their argv."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    boot = _boot_time()
-    found = []
-    for name in os.listdir(proc):
-        if not name.isdigit():
-            continue
-        try:
-            with open(os.path.join(proc, name, "cmdline"), "rb") as handle:
-                raw = handle.read().rstrip(b"\0").split(b"\0")
-            found_program, argv = program_of(raw)
-            if found_program != program:
-                continue
-            with open(os.path.join(proc, name, "stat"), "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        start_ticks = int(stat[stat.rindex(b")") + 2:].split()[19])
-        found.append((Process(int(name), boot + start_ticks / ticks), [w.decode("utf-8", "replace") for w in argv]))
-    return sorted(found, key=lambda p: p[0].started)
+    def keep(raw: t.List[bytes]) -> t.Optional[t.List[bytes]]:
+        found, argv = program_of(raw)
+        return argv if found == program else None
+
+    return [(found, [w.decode("utf-8", "replace") for w in argv]) for found, argv in _processes(proc, keep)]
 
 
 def _decode_data(value: str) -> bytes:

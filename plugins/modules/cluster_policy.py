@@ -237,6 +237,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._catalog import
 from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapshot import (
     ClusterAPIError,
     ClusterConnection,
+    connection_options,
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils._rules_cluster import RULES
 
@@ -247,16 +248,7 @@ OPTION_KEYS = ("level", "waivers", "exempt_namespaces", "anonymous_allowed_bindi
                "default_deny_policy_types")
 
 ARGUMENT_SPEC: t.Dict[str, t.Any] = {
-    "kubeconfig": {"type": "path"},
-    "context": {"type": "str"},
-    "in_cluster": {"type": "bool", "default": False},
-    "host": {"type": "str"},
-    "api_key": {"type": "str", "no_log": True},
-    "ca_cert": {"type": "path"},
-    "client_cert": {"type": "path"},
-    "client_key": {"type": "path", "no_log": False},
-    "validate_certs": {"type": "bool", "default": True},
-    "request_timeout": {"type": "float", "default": 20},
+    **connection_options(client_cert={"type": "path"}, client_key={"type": "path", "no_log": False}),
     "snapshot_files": {"type": "list", "elements": "path", "default": []},
     "save_snapshot": {"type": "path"},
     "rules": {"type": "list", "elements": "str", "default": []},

@@ -219,6 +219,8 @@ summary_lines:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapshot import connection_options
+
 FORMATS = ["json", "kube_bench", "junit", "markdown", "html"]
 OPTIONAL_FORMATS = ["prometheus", "policy_report", "oscal", "sarif"]
 ARGUMENT_SPEC = {
@@ -232,17 +234,7 @@ ARGUMENT_SPEC = {
     "formats": {"type": "list", "elements": "str", "default": FORMATS, "choices": FORMATS + OPTIONAL_FORMATS},
     "policy_reports_api": {
         "type": "dict",
-        "options": {
-            "enabled": {"type": "bool", "default": False},
-            "kubeconfig": {"type": "path"},
-            "context": {"type": "str"},
-            "in_cluster": {"type": "bool", "default": False},
-            "host": {"type": "str"},
-            "api_key": {"type": "str", "no_log": True},
-            "ca_cert": {"type": "path"},
-            "validate_certs": {"type": "bool", "default": True},
-            "request_timeout": {"type": "float", "default": 20},
-        },
+        "options": connection_options(enabled={"type": "bool", "default": False}),
     },
     "benchmark": {"type": "str", "default": "auto", "choices": ["auto", "cis-1.12", "cis-2.0"]},
     "profile": {"type": "str", "default": "level1"},

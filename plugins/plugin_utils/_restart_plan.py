@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubefort.hardening.plugins.module_utils._component_health import endpoint_url
+from ansible_collections.kubefort.hardening.plugins.module_utils._component_health import endpoint_url, flag_value
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._manifests import load_manifest
@@ -156,13 +156,13 @@ def health_check(node: Node, comp: Component, command: t.Optional[t.Sequence[str
     argv = list(command[1:]) if command else (["--%s=%s" % (o.name, flags.value(o.name)) for o in flags.occurrences] if flags else [])
     name = comp.name
     if name == "kubelet":
-        port = _first(_value(argv, "healthz-port"), comp.config.get("healthzPort"), 10248)
+        port = _first(flag_value(argv, "healthz-port"), comp.config.get("healthzPort"), 10248)
         if str(port) == "0":
             return None
-        host = _first(_value(argv, "healthz-bind-address"), comp.config.get("healthzBindAddress"), "127.0.0.1")
+        host = _first(flag_value(argv, "healthz-bind-address"), comp.config.get("healthzBindAddress"), "127.0.0.1")
         return {"component": name, "url": endpoint_url(name, [], _loopback(str(host)), int(t.cast(t.Any, port)))}
     if name == "kube-proxy":
-        bind = _first(_value(argv, "healthz-bind-address"), comp.config.get("healthzBindAddress"), "0.0.0.0:10256")
+        bind = _first(flag_value(argv, "healthz-bind-address"), comp.config.get("healthzBindAddress"), "0.0.0.0:10256")
         host, _sep, port = str(bind).rpartition(":")
         if not port or port == "0":
             return None
@@ -181,7 +181,7 @@ def health_check(node: Node, comp: Component, command: t.Optional[t.Sequence[str
         url = endpoint_url(name, argv, None, None)
         if url:
             return {"component": name, "url": url}
-        client = [u for u in (_value(argv, "listen-client-urls") or "").split(",") if u]
+        client = [u for u in (flag_value(argv, "listen-client-urls") or "").split(",") if u]
         if not client:
             return None
         local = [u for u in client if "://127.0.0.1:" in u or "://localhost:" in u or "://[::1]:" in u]
@@ -189,21 +189,11 @@ def health_check(node: Node, comp: Component, command: t.Optional[t.Sequence[str
         check = {"component": name, "url": base + "/health"}
         if base.startswith("https://"):
             for key, flag in (("ca_file", "trusted-ca-file"), ("cert_file", "cert-file"), ("key_file", "key-file")):
-                value = _value(argv, flag)
+                value = flag_value(argv, flag)
                 if value:
                     check[key] = value
         return check
     return None
-
-
-def _value(argv: t.Sequence[str], name: str) -> t.Optional[str]:
-    found = None
-    for index, arg in enumerate(argv):
-        if arg.startswith("--%s=" % name):
-            found = arg.split("=", 1)[1]
-        elif arg == "--" + name and index + 1 < len(argv):
-            found = argv[index + 1]
-    return found
 
 
 def _first(*values: t.Any) -> t.Any:
