@@ -72,10 +72,22 @@ def expected_command(process: t.Mapping[str, t.Any], phase: str, root: str = "/"
     return None
 
 
+def _file_tail(path: str, lines: int) -> t.List[str]:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.fstat(handle.fileno()).st_size - 16384))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return ["%s: %s" % (path, line) for line in text.splitlines() if line.strip()][-lines:]
+
+
 def last_log_lines(step: t.Mapping[str, t.Any], runner: Runner = run_command, lines: int = LOG_LINES) -> t.List[str]:
-    """The component's last log lines: its unit's journal, or a static pod's newest container log."""
+    """The component's last log lines: its unit's journal (and the log files its service writes, such as
+    RKE2's kubelet log), or a static pod's newest container log."""
     logs = step.get("logs") or {}
     if logs.get("unit"):
+        found: t.List[str] = []
         base = ["journalctl", "--unit=%s" % logs["unit"], "--lines=%d" % lines, "--no-pager", "--output=cat"]
         for argv in ([base[0], "--identifier=%s" % logs["identifier"]] + base[1:] if logs.get("identifier") else None, base):
             if argv is None:
@@ -83,8 +95,12 @@ def last_log_lines(step: t.Mapping[str, t.Any], runner: Runner = run_command, li
             code, out, _err = runner(argv)
             found = [line for line in out.splitlines() if line.strip()]
             if code == 0 and found:
-                return found[-lines:]
-        return []
+                found = found[-lines:]
+                break
+            found = []
+        for path in logs.get("files") or []:
+            found.extend(_file_tail(path, lines))
+        return found
     pod = logs.get("pod")
     if pod:
         files = glob.glob("/var/log/pods/*_%s-*_*/%s/*.log" % (pod, pod))
@@ -115,6 +131,9 @@ def run_step(
     name = str(step.get("name") or step.get("unit") or step.get("manifest"))
     begun = clock()
     if step["kind"] == "unit":
+        # reset-failed first: a unit that crash-looped into its start limit (a bad fix that made it exit at
+        # once) refuses a restart until then, and the rollback's restart must not be refused.
+        runner(["systemctl", "reset-failed", step["unit"]])
         for argv in (["systemctl", "daemon-reload"], ["systemctl", "restart", step["unit"]]):
             code, _out, err = runner(argv)
             if code != 0:

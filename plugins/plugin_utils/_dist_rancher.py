@@ -258,6 +258,8 @@ def build(snapshot: t.Dict[str, t.Any], layout: str, errors: t.List[str]) -> t.T
                                                                          else "-agent" if role == "agent" else "")
     pod_path = dist.pod_manifests or ""
     components: t.Dict[str, Component] = {}
+    etcd_config = dist.data_dir + "/server/db/etcd/config"
+    etcd_file_base: t.Optional[t.Dict[str, t.Tuple[str, Source]]] = None
     for name in ALL_COMPONENTS:
         components[name] = Component(name=name, kind="embedded", settings="rancher", service=service)
     if dist.pod_manifests:
@@ -285,7 +287,6 @@ def build(snapshot: t.Dict[str, t.Any], layout: str, errors: t.List[str]) -> t.T
         else:
             base = defaults(dist, name)
         if name == "etcd":
-            etcd_config = dist.data_dir + "/server/db/etcd/config"
             if "content" in files.get(etcd_config, {}):
                 # The etcd config file k3s/RKE2 generate (etcd-arg entries are merged into it at start).
                 base.pop("config-file", None)
@@ -295,7 +296,14 @@ def build(snapshot: t.Dict[str, t.Any], layout: str, errors: t.List[str]) -> t.T
         comp.disk_flags = parse_args(name, words, sources)
         if deployed is not None and snapshot.get("live"):
             comp.running_flags = deployed
+        if name == "etcd" and "config-file" not in base and etcd_config in comp.generated:
+            etcd_file_base = base
     attach_processes(components, snapshot, skip=("kubelet",) if dist.name == K3S else ())
+    etcd = components["etcd"]
+    if etcd_file_base is not None and etcd.running_flags is not None and etcd.running_flags.has("config-file"):
+        # etcd started with --config-file runs that file's settings and ignores its other flags: what runs is
+        # the file the distribution generated for it at start, not "every flag at its default".
+        etcd.running_flags = parse_args("etcd", *get_args(etcd_file_base, []))
     if dist.name == K3S:
         # Everything runs inside the k3s process: its command line shows none of the components' flags.
         for comp in components.values():

@@ -47,6 +47,14 @@ ADMIN_KUBECONFIG = {
 SERVICE_PROGRAMS = {"k3s": "k3s", "k3s-agent": "k3s", "rke2-server": "rke2", "rke2-agent": "rke2",
                     "snap.microk8s.daemon-kubelite": "kubelite", "etcd": "etcd", "kube-proxy": "kube-proxy",
                     "kubelet": "kubelet"}
+# Logs a distribution service writes outside its journal: RKE2 runs the kubelet as a child process whose
+# output goes to this file (its journal only says "Kubelet exited: exit status 1").
+RKE2_KUBELET_LOG = "/var/lib/rancher/rke2/agent/logs/kubelet.log"
+SERVICE_LOG_FILES = {"rke2-server": [RKE2_KUBELET_LOG], "rke2-agent": [RKE2_KUBELET_LOG]}
+# The journal identifier of what a service runs, where it is not the program's name: snapd's units set
+# SyslogIdentifier=<snap>.<app> (systemd's own lines, such as "Start request repeated too quickly", carry
+# the unit only).
+SERVICE_LOG_IDENTIFIERS = {"snap.microk8s.daemon-kubelite": "microk8s.daemon-kubelite"}
 UNIT_ORDER = ("etcd", "kubelet", "kube-proxy")
 POD_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")
 
@@ -99,7 +107,8 @@ def _unit_step(node: Node, service: str) -> t.Dict[str, t.Any]:
         "components": [],
         "processes": [{"program": program, "unit": unit}],
         "health": [],
-        "logs": {"unit": unit, "identifier": program},
+        "logs": dict({"unit": unit, "identifier": SERVICE_LOG_IDENTIFIERS.get(service, program)},
+                     **({"files": SERVICE_LOG_FILES[service]} if service in SERVICE_LOG_FILES else {})),
         "order": service if service in UNIT_ORDER else "kubelet",
     }
 

@@ -69,6 +69,42 @@ def test_rke2_restarts_rke2_server(tmp_path: t.Any) -> None:
     assert [(s["kind"], s["unit"]) for s in plan] == [("unit", "rke2-server.service")]
     assert plan[0]["processes"][0] == {"program": "rke2", "unit": "rke2-server.service"}
     assert "http://127.0.0.1:10248/healthz" in [h["url"] for h in plan[0]["health"]]
+    # RKE2's kubelet is its child process writing to a file: its reason for exiting is only there.
+    assert plan[0]["logs"] == {"unit": "rke2-server.service", "identifier": "rke2",
+                               "files": ["/var/lib/rancher/rke2/agent/logs/kubelet.log"]}
+
+
+def test_microk8s_logs_are_read_by_snapds_syslog_identifier(tmp_path: t.Any) -> None:
+    plan = plan_of(fixture_copy(tmp_path, "microk8s"), rules=["4.2.2"])
+    assert plan[0]["logs"] == {"unit": "snap.microk8s.daemon-kubelite.service", "identifier": "microk8s.daemon-kubelite"}
+
+
+def test_last_log_lines_add_the_services_log_files(tmp_path: t.Any) -> None:
+    log = tmp_path / "kubelet.log"
+    log.write_text("I serving\nE startup failed: readOnlyPort (--read-only-port) (70000) must be between 0 and 65535\n")
+    step = {"logs": {"unit": "rke2-server.service", "identifier": "rke2", "files": [str(log), str(tmp_path / "absent.log")]}}
+    lines = _restart.last_log_lines(step, Runner(journal="E Kubelet exited: exit status 1\n"))
+    assert lines == ["E Kubelet exited: exit status 1", "%s: I serving" % log,
+                     "%s: E startup failed: readOnlyPort (--read-only-port) (70000) must be between 0 and 65535" % log]
+
+
+def test_rke2_etcd_started_with_its_config_file_runs_that_files_settings(tmp_path: t.Any) -> None:
+    """etcd --config-file ignores its flags: the running process has the file's client-cert-auth, not etcd's
+    default (which made every live RKE2 server 'restart needed' forever, and a restart wait for an etcd pod
+    that RKE2 never restarts)."""
+    root = fixture_copy(tmp_path, "rke2")
+
+    def processes(snapshot: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
+        started = max(f.get("mtime") or 0 for f in snapshot["files"].values()) + 60
+        return {"rke2": [{"pid": 70, "argv": ["/usr/local/bin/rke2", "server"], "start_ticks": 0, "started": started}],
+                "etcd": [{"pid": 71, "argv": ["etcd", "--config-file=/var/lib/rancher/rke2/server/db/etcd/config"],
+                          "start_ticks": 0, "started": started}]}
+
+    rules = select_rules(["etcd"], ["etcd-client-cert-auth", "etcd-peer-client-cert-auth"], [])
+    outcome = run(live_call(processes), root, rules, Options(), True, "/b", False)
+    assert {r["id"]: r["status"] for r in outcome["results"]} == {"etcd-client-cert-auth": "pass",
+                                                                  "etcd-peer-client-cert-auth": "pass"}
+    assert outcome["restart"] == []
 
 
 def test_systemd_etcd_is_restarted_first_and_waits_for_health_with_its_own_certificates(tmp_path: t.Any) -> None:
@@ -199,7 +235,9 @@ def test_unit_step_restarts_then_sees_a_new_process_with_the_units_command_line(
     clock = Clock(now)
     done = _restart.run_step(kubelet_step(url), "apply", 10, None, runner, proc=proc, clock=clock, sleep=clock.sleep,
                              root=unit_tree(tmp_path))
-    assert runner.calls[:2] == [["systemctl", "daemon-reload"], ["systemctl", "restart", "kubelet.service"]]
+    # reset-failed first: a unit that crash-looped into its start limit would refuse the (rollback's) restart.
+    assert runner.calls[:3] == [["systemctl", "reset-failed", "kubelet.service"], ["systemctl", "daemon-reload"],
+                                ["systemctl", "restart", "kubelet.service"]]
     assert done["pids"] == [42] and done["urls"] == [url]
 
 
