@@ -13,7 +13,8 @@ the manifest's flags. It emulates what the hardening collection changes and what
   a file named by a flag that does not exist. The version is the manifest image's tag, which the kubelet
   stand-in passes in KUBEFORT_STANDIN_VERSION (default v1.28.7).
 * Serves HTTPS on --bind-address:--secure-port (6443) with the --tls-cert-file certificate: /livez,
-  /readyz (also checks that the first --etcd-servers endpoint accepts connections), /healthz, /version,
+  /readyz (also checks that the first --etcd-servers endpoint accepts connections: a host and port, or
+  a unix:// socket path as microk8s' kine serves it), /healthz, /version,
   /api, /apis. Clients are authenticated by a certificate signed by --client-ca-file (CN = user,
   O = groups); without one a request is anonymous when anonymous auth is on (--anonymous-auth, default
   true, but off with AlwaysAllow among the modes, as in the real one; or the AuthenticationConfiguration's
@@ -184,7 +185,18 @@ class ApiServer:
         self.version = version
 
     def etcd_reachable(self) -> bool:
-        url = urllib.parse.urlparse(self.settings["etcd"])
+        endpoint = self.settings["etcd"]
+        if endpoint.startswith("unix://"):
+            # A socket path, as microk8s' k8s-dqlite (kine) serves it: "unix://.../kine.sock:12379" is the file
+            # kine.sock:12379, which the etcd client dials as it is.
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                    sock.settimeout(2)
+                    sock.connect(endpoint[len("unix://"):])
+                return True
+            except OSError:
+                return False
+        url = urllib.parse.urlparse(endpoint)
         if not url.hostname:
             return False
         try:

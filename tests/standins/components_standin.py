@@ -16,6 +16,11 @@ static pod manifests, so they show up in /proc with the manifests' flags. What t
   certificates signed by --trusted-ca-file required when --client-cert-auth=true) and every
   --listen-metrics-urls URL (HTTP); both serve /health. Every flag can also be given as ETCD_<FLAG> in the
   environment (kubespray's /etc/etcd.env); a variable and its flag both set make it exit, as etcd does.
+  With --config-file (k3s and RKE2 start etcd so, from the file they generate) every setting comes from that
+  YAML file, whose keys are the flag names (TLS settings under client-transport-security and, prefixed
+  peer-, peer-transport-security); the other flags and the ETCD_* variables are ignored, as etcd logs. A
+  file that is not YAML, or a boolean key whose value is not a boolean, makes it exit 1 with etcd's words
+  (compared with Debian's etcd in tests/real/test_real_etcd_config_file.py).
 """
 
 from __future__ import annotations
@@ -106,7 +111,49 @@ def with_environment(flags: dict[str, list[str]], env: t.Mapping[str, str]) -> d
     return merged
 
 
+# etcd config file sections whose keys are flags (the peer one's prefixed with "peer-").
+TLS_SECTIONS = {"client-transport-security": "", "peer-transport-security": "peer-"}
+
+
+def config_file_flags(path: str) -> dict[str, list[str]]:
+    """The settings of an etcd --config-file, as flags (what etcd's configFromFile reads)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise StartupError(f"failed to load config file {path}: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict):
+        raise StartupError(f"failed to load config file {path}: not a mapping")
+    flags: dict[str, list[str]] = {}
+
+    def put(flag: str, value: t.Any, field: str) -> None:
+        if flag in BOOL_FLAGS and not isinstance(value, bool):
+            kind = {str: "string", int: "number", float: "number", list: "array", dict: "object"}.get(type(value), "value")
+            raise StartupError("error verifying flags, error unmarshaling JSON: while decoding JSON: json: cannot "
+                               f"unmarshal {kind} into Go struct field {field} of type bool")
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        flags[flag] = [str(value)]
+
+    for key, value in data.items():
+        if key in TLS_SECTIONS:
+            for name, item in (value or {}).items():
+                put(TLS_SECTIONS[key] + str(name), item, f"securityConfig.{key}.{name}")
+        else:
+            put(str(key), value, f"configYAML.{key}")
+    return flags
+
+
 def run_etcd(flags: dict[str, list[str]]) -> None:
+    if "config-file" in flags:
+        path = last(flags, "config-file")
+        flags = config_file_flags(path)
+        common.log("etcd", f'I Loading server configuration from "{path}". Other configuration command line flags and '
+                           "environment variables will be ignored if provided.")
     common.require_files("etcd", flags, ETCD_FILE_FLAGS)
     for flag in BOOL_FLAGS & set(flags):
         common.parse_bool(flag, flags[flag][-1])

@@ -51,6 +51,12 @@ def config_files(config: str) -> list[str]:
 
 def kubelet_args(config: str, command_line: list[str]) -> list[str]:
     """The kubelet-arg entries k3s applies, in order."""
+    return arg_entries(config, "kubelet-arg", command_line)
+
+
+def arg_entries(config: str, key: str, command_line: list[str]) -> list[str]:
+    """The entries of one ``<component>-arg`` key k3s and RKE2 apply, in order: config.yaml, its drop-ins
+    (a key replaces, ``key+`` appends), then ``--<key>`` words on the command line."""
     args: list[str] = []
     for path in config_files(config):
         try:
@@ -60,18 +66,18 @@ def kubelet_args(config: str, command_line: list[str]) -> list[str]:
             raise StartupError(f"failed to load config file {path}: {exc}")
         if not isinstance(data, dict):
             raise StartupError(f"failed to load config file {path}: not a mapping")
-        for key in ("kubelet-arg", "kubelet-arg+"):
-            if key not in data:
+        for name in (key, key + "+"):
+            if name not in data:
                 continue
-            value = data[key]
+            value = data[name]
             items = [str(v) for v in value] if isinstance(value, list) else [str(value)]
-            args = args + items if key.endswith("+") else items
+            args = args + items if name.endswith("+") else items
     index = 0
     while index < len(command_line):
         word = command_line[index]
-        if word.startswith("--kubelet-arg="):
+        if word.startswith("--%s=" % key):
             args.append(word.split("=", 1)[1])
-        elif word == "--kubelet-arg" and index + 1 < len(command_line):
+        elif word == "--" + key and index + 1 < len(command_line):
             index += 1
             args.append(command_line[index])
         index += 1

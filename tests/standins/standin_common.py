@@ -32,6 +32,8 @@ SHORT_NAMES = {
     "apiserver_standin.py": "a",
     "components_standin.py": "c",
     "k3s_standin.py": "s",
+    "rke2_standin.py": "r",
+    "microk8s_standin.py": "m",
 }
 
 
@@ -201,6 +203,60 @@ def self_signed(cert: str, key: str, common_name: str) -> None:
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     os.chmod(key, 0o600)
+
+
+def issue(cert: str, key: str, common_name: str, ca: tuple[str, str] | None = None, organization: str = "",
+          names: t.Sequence[str] = ()) -> None:
+    """A certificate and its key, as installers write them at first start: a CA when ``ca`` is None, else a
+    leaf signed by ``ca`` (cert, key) for server and client use, with ``names`` (``IP:...``/``DNS:...``)."""
+    for path in (cert, key):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    subject = (f"/O={organization}" if organization else "") + f"/CN={common_name}"
+    new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key]
+    quiet = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+    if ca is None:
+        subprocess.run(["openssl", "req", "-x509", *new_key, "-days", "3650", "-subj", subject, "-out", cert,
+                        "-addext", "basicConstraints=critical,CA:TRUE",
+                        "-addext", "keyUsage=critical,digitalSignature,keyCertSign,cRLSign"], **quiet)
+    else:
+        with tempfile.TemporaryDirectory() as work:
+            csr, ext = os.path.join(work, "req.csr"), os.path.join(work, "ext.cnf")
+            with open(ext, "w", encoding="utf-8") as handle:
+                handle.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+                             "extendedKeyUsage=serverAuth,clientAuth\n")
+                if names:
+                    handle.write("subjectAltName=" + ",".join(names) + "\n")
+            subprocess.run(["openssl", "req", "-new", *new_key, "-subj", subject, "-out", csr], **quiet)
+            subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-days", "3650",
+                            "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-extfile", ext, "-out", cert],
+                           **quiet)
+    os.chmod(key, 0o600)
+
+
+def kubeconfig(path: str, server: str, ca_cert: str, client_cert: str, client_key: str, mode: int = 0o600,
+               name: str = "default") -> None:
+    """A kubeconfig with the CA and client credentials embedded, as k3s, RKE2 and microk8s write theirs."""
+    import base64
+
+    def data(file: str) -> str:
+        with open(file, "rb") as handle:
+            return base64.b64encode(handle.read()).decode()
+
+    text = (f"apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {data(ca_cert)}\n"
+            f"    server: {server}\n  name: {name}\ncontexts:\n- context:\n    cluster: {name}\n    user: {name}\n"
+            f"  name: {name}\ncurrent-context: {name}\npreferences: {{}}\nusers:\n- name: {name}\n  user:\n"
+            f"    client-certificate-data: {data(client_cert)}\n    client-key-data: {data(client_key)}\n")
+    write_file(path, text, mode)
+
+
+def write_file(path: str, text: str, mode: int = 0o600) -> None:
+    """Write a file whole (temporary file, then rename) with this mode, as the installers do."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
 
 
 def temporary_self_signed(common_name: str) -> tuple[str, str]:
