@@ -13,7 +13,8 @@ version_added: 0.2.0
 description:
   - Runs the restart plan that M(kubefort.hardening.node_harden) returns as C(restart), step by step, and
     stops at the first step that does not come back.
-  - A V(unit) step runs C(systemctl daemon-reload) and C(systemctl restart) on its unit (the kubelet, a
+  - A V(unit) step runs C(systemctl reset-failed) (a unit that crash-looped into its start limit refuses a
+    restart), C(systemctl daemon-reload) and C(systemctl restart) on its unit (the kubelet, a
     systemd etcd or kube-proxy, C(k3s), C(k3s-agent), C(rke2-server), C(rke2-agent),
     C(snap.microk8s.daemon-kubelite)). A V(static_pod) step restarts nothing, since the kubelet restarts
     the pod when its manifest changes.
@@ -22,7 +23,8 @@ description:
     manifest's, or the unit's own C(ExecStart) when the unit runs the program directly), and for a 200
     from each health endpoint, with the scheme, port and credentials the plan gives.
   - On a timeout the module fails with what it saw last and the component's last log lines (the unit's
-    journal, or the static pod's container log) in RV(log).
+    journal and the log files the step names, such as RKE2's kubelet log, or the static pod's container
+    log) in RV(log).
   - With O(phase=rollback) the static pods must come back with their command line from before the
     change (the files having been restored).
 extends_documentation_fragment:
@@ -39,7 +41,7 @@ options:
       - The plan (C(restart) of M(kubefort.hardening.node_harden)); each step has C(kind) (V(unit) or
         V(static_pod)), C(unit) or C(manifest), C(processes) (C(program), C(command), C(rollback_command),
         C(unit)), C(health) (C(url), C(kubeconfig), C(default_kubeconfig), C(ca_file), C(cert_file),
-        C(key_file)) and C(logs).
+        C(key_file)) and C(logs) (C(unit), C(identifier), C(files), C(pod)).
     type: list
     elements: dict
     required: true
