@@ -70,7 +70,7 @@ def test_live_services_scenario() -> None:
     assert setup.returncode == 0, "tests/podman/setup failed:\n%s" % setup.stderr[-4000:]
 
     started = time.monotonic()
-    # About 5 min on a quiet machine, 10 at load 13 (five nodes, five playbook runs, three waits for a refused fix).
+    # Measured: about 10 min at load 13 (five nodes, five playbook runs, three waits for a refused fix).
     result = _run([os.path.join(VENV_BIN, "molecule"), "test", "-s", "live_services"], timeout=1800)
     elapsed = time.monotonic() - started
     output = result.stdout + result.stderr
