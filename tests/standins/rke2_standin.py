@@ -48,6 +48,7 @@ import subprocess
 import sys
 import threading
 import time
+import typing as t
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
@@ -298,16 +299,24 @@ def _die_with_parent() -> None:
 def run_kubelet(command: list[str]) -> None:
     """Start the kubelet, and start it again 5 s after it exits, for as long as RKE2 runs."""
     os.makedirs(os.path.dirname(KUBELET_LOG), exist_ok=True)
-    env = dict(os.environ, KUBEFORT_STANDIN_KUBELET_VERSION=RELEASE.split("+")[0])
+    env = dict(os.environ, KUBEFORT_STANDIN_KUBELET_VERSION=RELEASE.split("+", maxsplit=1)[0])
     env.pop("NOTIFY_SOCKET", None)
     while True:
         common.log(NAME, "I Running kubelet " + " ".join(command[1:]))
         with open(KUBELET_LOG, "ab") as log:
             child = subprocess.Popen(command, stdout=log, stderr=log, env=env, preexec_fn=_die_with_parent)
-            signal.signal(signal.SIGTERM, lambda *_: (child.kill(), sys.exit(0)))
+            signal.signal(signal.SIGTERM, _stop_with(child))
             code = child.wait()
         common.log(NAME, f"E Kubelet exited: exit status {code}")
         time.sleep(KUBELET_RESTART_SECONDS)
+
+
+def _stop_with(child: subprocess.Popen) -> t.Callable[..., None]:
+    """SIGTERM (systemctl stop, KillMode=process): the kubelet child goes too, as RKE2's death signal does."""
+    def stop(*_args: t.Any) -> None:
+        child.kill()
+        sys.exit(0)
+    return stop
 
 
 def main() -> int:

@@ -213,11 +213,11 @@ def issue(cert: str, key: str, common_name: str, ca: tuple[str, str] | None = No
         os.makedirs(os.path.dirname(path), exist_ok=True)
     subject = (f"/O={organization}" if organization else "") + f"/CN={common_name}"
     new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key]
-    quiet = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
     if ca is None:
         subprocess.run(["openssl", "req", "-x509", *new_key, "-days", "3650", "-subj", subject, "-out", cert,
                         "-addext", "basicConstraints=critical,CA:TRUE",
-                        "-addext", "keyUsage=critical,digitalSignature,keyCertSign,cRLSign"], **quiet)
+                        "-addext", "keyUsage=critical,digitalSignature,keyCertSign,cRLSign"], check=True, **quiet)
     else:
         with tempfile.TemporaryDirectory() as work:
             csr, ext = os.path.join(work, "req.csr"), os.path.join(work, "ext.cnf")
@@ -226,10 +226,10 @@ def issue(cert: str, key: str, common_name: str, ca: tuple[str, str] | None = No
                              "extendedKeyUsage=serverAuth,clientAuth\n")
                 if names:
                     handle.write("subjectAltName=" + ",".join(names) + "\n")
-            subprocess.run(["openssl", "req", "-new", *new_key, "-subj", subject, "-out", csr], **quiet)
+            subprocess.run(["openssl", "req", "-new", *new_key, "-subj", subject, "-out", csr], check=True, **quiet)
             subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-days", "3650",
                             "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-extfile", ext, "-out", cert],
-                           **quiet)
+                           check=True, **quiet)
     os.chmod(key, 0o600)
 
 
