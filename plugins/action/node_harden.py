@@ -13,10 +13,10 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._harden_args import ARGUMENT_SPEC
-from ansible_collections.kubefort.hardening.plugins.module_utils._rule import check_waivers
+from ansible_collections.kubefort.hardening.plugins.module_utils._policy import PolicyError, check_waivers
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _host_state
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import HardenError, run, select_rules
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import HardenError, run, selection
 
 
 # The node_facts ports options (plugins/modules/node_facts.py), as ports_audit compares them.
@@ -36,12 +36,12 @@ class ActionModule(ActionBase):
         except AnsibleError as exc:
             return dict(result, failed=True, msg="node_harden: %s" % exc)
         try:
-            rules = select_rules(args["components"], args["rules"], args["skip_rules"])
+            chosen = selection(args["components"], args["rules"], args["skip_rules"])
         except HardenError as exc:
             return dict(result, failed=True, msg=str(exc))
         try:
             check_waivers(args["waivers"])
-        except ValueError as exc:
+        except PolicyError as exc:
             return dict(result, failed=True, msg="kubefort_waivers: %s" % exc)
         try:
             _catalog.check_waiver_ids(args["waivers"])
@@ -97,9 +97,9 @@ class ActionModule(ActionBase):
         configz = (localhost.get("kubefort_kubelet_configz") or {}).get(host)
         try:
             outcome = run(
-                call_module, args["root"], rules, options, bool(self._task.check_mode),
+                call_module, args["root"], chosen.rules, options, bool(self._task.check_mode),
                 args["backup_dir"], bool(self._task.diff),
-                cached=(cached or {}).get("snapshot"), first_extra=first_extra,
+                cached=(cached or {}).get("snapshot"), first_extra=first_extra, skipped=chosen.skipped,
                 kubeadm_state=kubeadm_state if isinstance(kubeadm_state, dict) else None,
                 configz=configz if isinstance(configz, dict) else None,
                 defer_restarts=args["defer_restarts"],

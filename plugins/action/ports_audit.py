@@ -34,6 +34,7 @@ ARGUMENT_SPEC = {
     "rules": {"type": "list", "elements": "str", "default": []},
     "skip": {"type": "list", "elements": "str", "default": []},
     "waivers": {"type": "list", "elements": "dict", "default": []},
+    "level": {"type": "int", "default": 1, "choices": [1, 2]},
 }
 
 
@@ -69,6 +70,7 @@ class ActionModule(ActionBase):
             "rules": args["rules"],
             "skip": args["skip"],
             "waivers": args["waivers"],
+            "level": args["level"],
         }
         self._task_vars = task_vars
         self._root = args["root"]

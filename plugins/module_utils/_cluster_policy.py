@@ -15,12 +15,17 @@ output (``snapshot_from_documents``). Objects keep the API's JSON shape (camelCa
 
 from __future__ import annotations
 
-import datetime
 import json
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _rule
+from ansible_collections.kubefort.hardening.plugins.module_utils._policy import (
+    SKIPPED_MESSAGE,
+    Policy,
+    PolicyError,
+    check_waivers,
+    fixed_status,
+)
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, make_result
 
 # Every kind the rules read, with where it lives in the API: (group/version, plural, namespaced).
@@ -53,13 +58,13 @@ PUBLIC_URLS = (
 SHOWN = 12
 
 
-class ClusterPolicyError(Exception):
+class ClusterPolicyError(PolicyError):
     """Input the policy code cannot work with (bad snapshot file, bad option); the message says what to do."""
 
 
-@dataclass
-class Options:
-    """What the user chose; the defaults are the conservative ones."""
+@dataclass(frozen=True)
+class ClusterOptions(Policy):
+    """One cluster audit's options: the policy every area shares, and the cluster area's own (conservative defaults)."""
 
     exempt_namespaces: t.Tuple[str, ...] = ("kube-system",)
     anonymous_allowed_bindings: t.Tuple[str, ...] = ("kube-public/kubeadm:bootstrap-signer-clusterinfo",)
@@ -71,9 +76,6 @@ class Options:
     remove_anonymous_bindings: bool = True
     default_deny_namespaces: t.Tuple[str, ...] = ()
     default_deny_policy_types: t.Tuple[str, ...] = ("Ingress",)
-    level: int = 1
-    waivers: t.Tuple[t.Mapping[str, t.Any], ...] = ()
-    today: datetime.date = field(default_factory=datetime.date.today)
 
     def __post_init__(self) -> None:
         if self.psa_level not in ("baseline", "restricted"):
@@ -83,6 +85,14 @@ class Options:
         bad = [p for p in self.default_deny_policy_types if p not in ("Ingress", "Egress")]
         if bad or not self.default_deny_policy_types:
             raise ClusterPolicyError("default_deny_policy_types must list Ingress and/or Egress, not %r" % (bad,))
+        try:
+            check_waivers(self.waivers)
+        except PolicyError as exc:
+            raise ClusterPolicyError(str(exc)) from None
+
+
+# The name tests use.
+Options = ClusterOptions
 
 
 @dataclass
@@ -108,11 +118,13 @@ class Action:
 
 
 @dataclass
-class Finding:
+class Violation:
+    """One API object that breaks a rule, and the write that would fix it."""
+
     ref: str
     detail: str
     action: t.Optional[Action] = None
-    resolves: bool = True  # whether applying the action makes this finding go away
+    resolves: bool = True  # whether applying the action makes this violation go away
 
     def __str__(self) -> str:
         return "%s: %s" % (self.ref, self.detail) if self.detail else self.ref
@@ -120,14 +132,28 @@ class Finding:
 
 @dataclass
 class Outcome:
+    """One cluster rule judged on a snapshot: its violations (``findings``), and its raw verdict."""
+
     rule: Rule
-    findings: t.List[Finding] = field(default_factory=list)
+    findings: t.List[Violation] = field(default_factory=list)
     exempt: t.List[str] = field(default_factory=list)
     notes: t.List[str] = field(default_factory=list)
     error: t.Optional[str] = None
     source: str = ""
     not_applicable: str = ""
+    # The waiver in force when the policy layer accepted the verdict (status ``waived``, no fix).
     waiver: t.Optional[t.Mapping[str, t.Any]] = None
+
+    @property
+    def verdict(self) -> str:
+        """The raw verdict the policy layer starts from: error, pass, fail or manual."""
+        if self.not_applicable:
+            return "not_applicable"
+        if self.error:
+            return "error"
+        if not self.findings:
+            return "manual" if self.rule.extra.get("always_manual") else "pass"
+        return "manual" if self.rule.extra.get("on_finding") == "manual" else "fail"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -296,13 +322,13 @@ def _rule_grants(rule: t.Mapping[str, t.Any], group: str, resource: str, verb: s
 # Checks: each returns (findings, exempt, notes) for one rule
 
 
-CheckResult = t.Tuple[t.List[Finding], t.List[str], t.List[str]]
+CheckResult = t.Tuple[t.List[Violation], t.List[str], t.List[str]]
 
 
 def check_rbac_permission(snap, rule, opts) -> CheckResult:
     rbac = _Rbac(snap)
     grants = rule.extra["params"]["grants"]
-    findings: t.List[Finding] = []
+    findings: t.List[Violation] = []
     builtin = 0
     for binding in rbac.bindings:
         role = rbac.role_of(binding)
@@ -320,7 +346,7 @@ def check_rbac_permission(snap, rule, opts) -> CheckResult:
             if _builtin_subject(subject) or (subject.get("kind"), subject.get("name")) in DEFAULT_CLUSTER_ADMINS:
                 builtin += 1
                 continue
-            findings.append(Finding(_subject_ref(subject), "via %s: %s" % (_binding_ref(binding), ", ".join(granted))))
+            findings.append(Violation(_subject_ref(subject), "via %s: %s" % (_binding_ref(binding), ", ".join(granted))))
     notes = ["%d grant(s) to built-in subjects (system:*, kube-system service accounts, default admin groups) not listed" % builtin] if builtin else []
     return findings, [], notes
 
@@ -335,7 +361,7 @@ def check_cluster_admin_bindings(snap, rule, opts) -> CheckResult:
         for subject in binding.get("subjects") or []:
             if (subject.get("kind"), subject.get("name")) in DEFAULT_CLUSTER_ADMINS:
                 continue
-            findings.append(Finding(_subject_ref(subject), "via " + _binding_ref(binding)))
+            findings.append(Violation(_subject_ref(subject), "via " + _binding_ref(binding)))
     return findings, [], []
 
 
@@ -347,7 +373,7 @@ def check_system_masters(snap, rule, opts) -> CheckResult:
             continue
         for subject in binding.get("subjects") or []:
             if subject.get("kind") == "Group" and subject.get("name") == "system:masters":
-                findings.append(Finding("Group system:masters", "named by " + _binding_ref(binding)))
+                findings.append(Violation("Group system:masters", "named by " + _binding_ref(binding)))
     return findings, [], []
 
 
@@ -366,7 +392,7 @@ def check_rbac_wildcards(snap, rule, opts) -> CheckResult:
             if _labels(role).get(BOOTSTRAP_LABEL) == "rbac-defaults" or _name(role).startswith("system:"):
                 builtin += 1
                 continue
-            findings.append(Finding("%s %s" % (kind, _ref(role)), "'*' in " + ", ".join(wild)))
+            findings.append(Violation("%s %s" % (kind, _ref(role)), "'*' in " + ", ".join(wild)))
     return findings, [], (["%d built-in role(s) with wildcards not listed" % builtin] if builtin else [])
 
 
@@ -382,7 +408,7 @@ def _public_only(rule: t.Mapping[str, t.Any]) -> bool:
 
 def check_anonymous_bindings(snap, rule, opts) -> CheckResult:
     rbac = _Rbac(snap)
-    findings: t.List[Finding] = []
+    findings: t.List[Violation] = []
     allowed = []
     for binding in rbac.bindings:
         subjects = binding.get("subjects") or []
@@ -403,7 +429,7 @@ def check_anonymous_bindings(snap, rule, opts) -> CheckResult:
             continue
         action = _anonymous_fix(binding, kind, subjects, anon) if opts.remediate and opts.remove_anonymous_bindings else None
         who = ", ".join(_subject_ref(s) for s in anon)
-        findings.append(Finding("%s %s" % (kind, _ref(binding)), "%s: %s" % (who, what), action))
+        findings.append(Violation("%s %s" % (kind, _ref(binding)), "%s: %s" % (who, what), action))
     notes = ["kept (kubefort_cluster_anonymous_allowed_bindings): " + ", ".join(allowed)] if allowed else []
     return findings, [], notes
 
@@ -463,7 +489,7 @@ def check_default_sa_automount(snap, rule, opts) -> CheckResult:
             action = Action("PATCH", "ServiceAccount", _ns(sa), "default", {"automountServiceAccountToken": False},
                             {"automountServiceAccountToken": value}, {"automountServiceAccountToken": False},
                             "set automountServiceAccountToken: false")
-        findings.append(Finding("namespace %s" % _ns(sa), "automountServiceAccountToken %s" % (
+        findings.append(Violation("namespace %s" % _ns(sa), "automountServiceAccountToken %s" % (
             "unset (defaults to true)" if value is None else json.dumps(value)), action))
     used = sorted("%s/default" % ns for ns, name in bound if name == "default")
     notes = ["default service accounts with RBAC bindings (give those workloads their own account): "
@@ -487,7 +513,7 @@ def check_sa_token_mounts(snap, rule, opts) -> CheckResult:
             exempt.append(_ref(pod))
             continue
         unbound = not ({(_ns(pod), account), (_ns(pod), "*"), ("*", "*")} & bound)
-        findings.append(Finding(_ref(pod), "mounts the token of %s%s" % (
+        findings.append(Violation(_ref(pod), "mounts the token of %s%s" % (
             account, " (no RBAC binding: most likely unused)" if unbound else "")))
     return findings, exempt, []
 
@@ -516,7 +542,7 @@ def check_psa_enforce(snap, rule, opts) -> CheckResult:
         detail = "enforce=%s" % enforce if enforce else "no enforce label"
         if enforce == "privileged":
             detail += " (set explicitly: change it by hand or list the namespace in kubefort_cluster_exempt_namespaces)"
-        findings.append(Finding("namespace %s" % _name(ns), detail, action, resolves))
+        findings.append(Violation("namespace %s" % _name(ns), detail, action, resolves))
     return findings, exempt, []
 
 
@@ -544,14 +570,14 @@ def check_network_policy(snap, rule, opts) -> CheckResult:
             }
             action = Action("POST", "NetworkPolicy", name, DEFAULT_DENY_NAME, body, None, body,
                             "create default-deny (%s)" % ", ".join(opts.default_deny_policy_types))
-        findings.append(Finding("namespace %s" % name, "no NetworkPolicy", action))
+        findings.append(Violation("namespace %s" % name, "no NetworkPolicy", action))
     return findings, [], []
 
 
 def check_default_namespace(snap, rule, opts) -> CheckResult:
-    findings = [Finding("Pod default/%s" % _name(p), "") for p in snap["kinds"]["Pod"] if _ns(p) == "default"]
+    findings = [Violation("Pod default/%s" % _name(p), "") for p in snap["kinds"]["Pod"] if _ns(p) == "default"]
     findings += [
-        Finding("Service default/%s" % _name(s), "")
+        Violation("Service default/%s" % _name(s), "")
         for s in snap["kinds"]["Service"]
         if _ns(s) == "default" and _name(s) != "kubernetes"
     ]
@@ -698,7 +724,7 @@ def _check_pods(snap, rule, opts) -> CheckResult:
         if _ns(pod) in opts.exempt_namespaces:
             exempt.append(_ref(pod))
         else:
-            findings.append(Finding(_ref(pod), ", ".join(problems)))
+            findings.append(Violation(_ref(pod), ", ".join(problems)))
     return findings, exempt, []
 
 
@@ -721,18 +747,11 @@ CHECKS.update({name: _check_pods for name in POD_CHECKS})
 # Evaluation, planning, results
 
 
-def waiver_for(rule: Rule, opts: Options) -> t.Tuple[t.Optional[t.Mapping[str, t.Any]], str]:
-    """The waiver that applies to a rule (by our ID or CIS ID), and a note when one expired."""
-    try:
-        return _rule.waiver_for(rule, opts.waivers, opts.today)
-    except ValueError as exc:
-        raise ClusterPolicyError(str(exc)) from None
-
-
-def evaluate(rules: t.Iterable[Rule], snap: t.Mapping[str, t.Any], opts: Options) -> t.List[Outcome]:
+def evaluate(rules: t.Iterable[Rule], snap: t.Mapping[str, t.Any], opts: ClusterOptions) -> t.List[Outcome]:
     """One outcome per rule; a rule whose input kinds could not be read gets an error outcome.
 
-    Waived rules keep their findings (reported as waived) but get no fix.
+    The policy layer (_policy) decides levels and waivers: a waived rule keeps its findings (reported as
+    waived) but gets no fix.
     """
     outcomes = []
     for rule in rules:
@@ -740,12 +759,9 @@ def evaluate(rules: t.Iterable[Rule], snap: t.Mapping[str, t.Any], opts: Options
         outcome = Outcome(rule, source="%s: %s" % (snap.get("source", "snapshot"), ", ".join(
             KINDS[k][1] for k in kinds)))
         outcomes.append(outcome)
-        if rule.level > opts.level:
-            outcome.not_applicable = "level %d rule; the profile is level %d (kubefort_level)" % (rule.level, opts.level)
+        outcome.not_applicable = opts.level_gate(rule)
+        if outcome.not_applicable:
             continue
-        outcome.waiver, expired = waiver_for(rule, opts)
-        if expired:
-            outcome.notes.append(expired)
         missing = ["%s (%s)" % (k, snap["missing"][k]) for k in kinds if k in snap.get("missing", {})]
         if missing:
             outcome.error = "could not read " + "; ".join(missing)
@@ -755,6 +771,10 @@ def evaluate(rules: t.Iterable[Rule], snap: t.Mapping[str, t.Any], opts: Options
             unseen = [k for k in kinds if k in snap.get("unseen", ())]
             if unseen:
                 outcome.notes.append("the snapshot holds no %s objects; evaluated as none" % ", ".join(unseen))
+        waiving = opts.waive(rule, outcome.verdict)
+        if waiving.note:
+            outcome.notes.append(waiving.note)
+        outcome.waiver = waiving.waiver
         if outcome.waiver is not None:
             for finding in outcome.findings:
                 finding.action = None
@@ -771,7 +791,7 @@ def plan(outcomes: t.Iterable[Outcome]) -> t.List[Action]:
     return list(actions.values())
 
 
-def _summary(findings: t.Sequence[Finding]) -> str:
+def _summary(findings: t.Sequence[Violation]) -> str:
     shown = "; ".join(str(f) for f in findings[:SHOWN])
     more = " (+%d more)" % (len(findings) - SHOWN) if len(findings) > SHOWN else ""
     return "%d: %s%s" % (len(findings), shown, more)
@@ -794,28 +814,25 @@ def results(
     applied = applied or {}
     out = []
     for o in outcomes:
-        rule, extra = o.rule, o.rule.extra
-        if o.not_applicable:
+        rule, verdict = o.rule, o.verdict
+        if verdict == "not_applicable":
             out.append(make_result(rule, "not_applicable", source=o.source, message=o.not_applicable))
             continue
-        if o.error:
-            out.append(make_result(rule, "error", source=o.source, message=o.error))
+        if verdict == "error":
+            out.append(make_result(rule, "error", source=o.source, message=_message(o, [t.cast(str, o.error)])))
             continue
-        if not o.findings:
-            status = "manual" if extra.get("always_manual") else "pass"
-            msg = _message(o, [rule.remediation] if status == "manual" else [])
-            out.append(make_result(rule, status, actual="0 findings", source=o.source, message=msg))
-            continue
-        actual = _summary(o.findings)
-        if o.waiver is not None:
-            out.append(make_result(rule, "waived", actual=actual, source=o.source, waiver=o.waiver,
-                                   message=_message(o, ["waived: %s" % o.waiver.get("reason", "")])))
-            continue
-        if extra.get("on_finding") == "manual":
-            out.append(make_result(rule, "manual", actual=actual, source=o.source,
-                                   message=_message(o, ["Review needed: " + rule.remediation])))
-            continue
-        out.append(_fail_result(o, actual, applied, check_mode))
+        status = "waived" if o.waiver is not None else verdict
+        actual = _summary(o.findings) if o.findings else "0 findings"
+        if verdict == "pass":
+            out.append(make_result(rule, "pass", actual=actual, source=o.source, message=_message(o)))
+        elif verdict == "manual":
+            why = "Review needed: " + rule.remediation if o.findings else rule.remediation
+            out.append(make_result(rule, status, actual=actual, source=o.source, message=_message(o, [why]),
+                                   waiver=o.waiver))
+        elif o.waiver is not None:
+            out.append(make_result(rule, "waived", actual=actual, source=o.source, message=_message(o), waiver=o.waiver))
+        else:
+            out.append(_fail_result(o, actual, applied, check_mode))
     return out
 
 
@@ -829,7 +846,7 @@ def _fail_result(o: Outcome, actual: str, applied, check_mode: bool) -> t.Dict[s
         msg = "fix failed for %s" % "; ".join(errors)
         return make_result(o.rule, "error", actual=actual, source=o.source, message=_message(o, [msg] + words))
     if done and all(f in done and f.resolves for f in o.findings):
-        status = "would_fix" if check_mode else "fixed"
+        status = fixed_status(check_mode)
         return make_result(o.rule, status, actual=actual, source=o.source, message=_message(o, words))
     remaining = [f for f in o.findings if not (f in done and f.resolves)]
     closed = len(o.findings) - len(remaining)
@@ -847,7 +864,7 @@ def error_results(rules: t.Iterable[Rule], message: str) -> t.List[t.Dict[str, t
 
 
 def skipped_results(rules: t.Iterable[Rule]) -> t.List[t.Dict[str, t.Any]]:
-    return [make_result(rule, "skipped", message="skipped on request (kubefort_skip_rules)") for rule in rules]
+    return [make_result(rule, "skipped", message=SKIPPED_MESSAGE) for rule in rules]
 
 
 def diff_of(actions: t.Iterable[Action]) -> t.List[t.Dict[str, str]]:

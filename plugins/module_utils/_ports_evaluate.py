@@ -8,15 +8,25 @@
 """Evaluation of the ports rules (_rules_ports) on what listening_ports and port_probe found.
 
 Pure functions over plain data: the action plugin ports_audit calls them on the controller, tests call
-them on captured listings. Every result is built with _rule.make_result().
+them on captured listings. The engine judges (raw verdicts); selection, levels and waivers are the policy
+layer's (_policy), as for every area; every result is built with _rule.make_result().
 """
 
 from __future__ import annotations
 
 import datetime
 import typing as t
+from dataclasses import dataclass
 
-from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, make_result
+from ansible_collections.kubefort.hardening.plugins.module_utils._policy import (
+    SKIPPED_MESSAGE,
+    Policy,
+    PolicyError,
+    check_waivers,
+    select,
+    with_note,
+)
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, Verdict, make_result
 from ansible_collections.kubefort.hardening.plugins.module_utils._rules_ports import RULES
 
 SCOPES = ("loopback", "node", "any")
@@ -25,7 +35,7 @@ SCOPES = ("loopback", "node", "any")
 DEFAULT_ALLOW_ANY_ADDRESS: t.Tuple[t.Union[int, str], ...] = (6443, 9345, 10250, 16443)
 
 
-class PortsOptionsError(ValueError):
+class PortsOptionsError(PolicyError):
     """An option of the ports audit is unusable."""
 
 
@@ -47,27 +57,23 @@ def _on_ports(listeners: t.Iterable[t.Mapping[str, t.Any]], ports: t.Iterable[in
     return [s for s in listeners if s["port"] in wanted]
 
 
-def _closed(rule: Rule, listeners: t.List[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
+def _closed(rule: Rule, listeners: t.List[t.Mapping[str, t.Any]]) -> Verdict:
     found = _on_ports(listeners, rule.extra["ports"])
     if not found:
-        return make_result(rule, "pass", actual="not listening", source=_listener_source([]))
-    return make_result(
-        rule, "fail", actual="listening on " + ", ".join(describe_listener(s) for s in found),
-        source=_listener_source(found),
-    )
+        return Verdict(rule, "pass", actual="not listening", source=_listener_source([]))
+    return Verdict(rule, "fail", actual="listening on " + ", ".join(describe_listener(s) for s in found),
+                   source=_listener_source(found))
 
 
-def _scope(rule: Rule, listeners: t.List[t.Mapping[str, t.Any]], scopes: t.Sequence[str]) -> t.Dict[str, t.Any]:
+def _scope(rule: Rule, listeners: t.List[t.Mapping[str, t.Any]], scopes: t.Sequence[str]) -> Verdict:
     found = _on_ports(listeners, rule.extra["ports"])
     expected = ",".join(scopes)
     if not found:
-        return make_result(
-            rule, "not_applicable", actual="not listening", expected=expected, source=_listener_source([]),
-            message="nothing listens on port %s on this node" % "/".join(str(p) for p in rule.extra["ports"]),
-        )
+        return Verdict(rule, "not_applicable", actual="not listening", expected=expected, source=_listener_source([]),
+                       message="nothing listens on port %s on this node" % "/".join(str(p) for p in rule.extra["ports"]))
     bad = [s for s in found if s["scope"] not in scopes]
     actual = ", ".join("%s [%s]" % (describe_listener(s), s["scope"]) for s in found)
-    return make_result(rule, "fail" if bad else "pass", actual=actual, expected=expected, source=_listener_source(found))
+    return Verdict(rule, "fail" if bad else "pass", actual=actual, expected=expected, source=_listener_source(found))
 
 
 def _covered_ports() -> t.Set[int]:
@@ -78,32 +84,32 @@ def _allowed(sock: t.Mapping[str, t.Any], allow: t.Sequence[t.Union[int, str]]) 
     return sock["port"] in allow or sock.get("component") in allow or sock.get("process") in allow
 
 
-def _no_any(rule: Rule, listeners: t.List[t.Mapping[str, t.Any]], allow: t.Sequence[t.Union[int, str]]) -> t.Dict[str, t.Any]:
+def _no_any(rule: Rule, listeners: t.List[t.Mapping[str, t.Any]], allow: t.Sequence[t.Union[int, str]]) -> Verdict:
     covered = _covered_ports()
     candidates = [s for s in listeners if s["kubernetes"] and s["scope"] == "any" and s["port"] not in covered]
     bad = [s for s in candidates if not _allowed(s, allow)]
     expected = "none on all addresses except %s" % (", ".join(str(a) for a in allow) or "nothing")
     allowed = [s for s in candidates if s not in bad]
     if bad:
-        return make_result(rule, "fail", actual="on all addresses: " + ", ".join(describe_listener(s) for s in bad),
-                           expected=expected, source=_listener_source(bad))
+        return Verdict(rule, "fail", actual="on all addresses: " + ", ".join(describe_listener(s) for s in bad),
+                       expected=expected, source=_listener_source(bad))
     actual = "allowed on all addresses: " + ", ".join(describe_listener(s) for s in allowed) if allowed else "none"
-    return make_result(rule, "pass", actual=actual, expected=expected, source=_listener_source(allowed))
+    return Verdict(rule, "pass", actual=actual, expected=expected, source=_listener_source(allowed))
 
 
-def _probe(rule: Rule, probe_runs: t.Sequence[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
+def _probe(rule: Rule, probe_runs: t.Sequence[t.Mapping[str, t.Any]]) -> Verdict:
     seen = [(run.get("prober") or "node", p) for run in probe_runs for p in run.get("probes", [])
             if p.get("name") == rule.extra["probe"]]
     if not seen:
-        return make_result(rule, "skipped", message="probe %s was not run" % rule.extra["probe"])
+        return Verdict(rule, "skipped", message="probe %s was not run" % rule.extra["probe"])
     actual = "; ".join("from %s: %s" % (who, p.get("message") or p.get("outcome")) for who, p in seen)
     source = "; ".join("GET %s from %s" % (p.get("url"), who) for who, p in seen)
     if any(p.get("denied") is False for who, p in seen):
-        return make_result(rule, "fail", actual=actual, source=source)
+        return Verdict(rule, "fail", actual=actual, source=source)
     if any(p.get("denied") is None for who, p in seen):
-        return make_result(rule, "error", actual=actual, source=source,
-                           message="at least one probe could not tell whether access is denied")
-    return make_result(rule, "pass", actual=actual, source=source)
+        return Verdict(rule, "error", actual=actual, source=source,
+                       message="at least one probe could not tell whether access is denied")
+    return Verdict(rule, "pass", actual=actual, source=source)
 
 
 def _scopes_option(name: str, value: t.Any) -> t.Tuple[str, ...]:
@@ -114,31 +120,48 @@ def _scopes_option(name: str, value: t.Any) -> t.Tuple[str, ...]:
     return values
 
 
-def _waiver_for(rule: Rule, waivers: t.Sequence[t.Mapping[str, t.Any]]) -> t.Optional[t.Mapping[str, t.Any]]:
-    for waiver in waivers:
-        if not isinstance(waiver, t.Mapping) or not waiver.get("id") or not waiver.get("reason"):
-            raise PortsOptionsError("each waiver needs an id and a reason, e.g. {id: %s, reason: ..., expires: "
-                                    "2026-12-31}; got %r" % (rule.id, waiver))
-        if waiver["id"] == rule.id:
-            return waiver
-    return None
+@dataclass(frozen=True)
+class PortsOptions(Policy):
+    """One ports audit's options: the policy every area shares, and the ports area's own."""
 
+    allow_any_address: t.Tuple[t.Union[int, str], ...] = DEFAULT_ALLOW_ANY_ADDRESS
+    kube_proxy_healthz_scopes: t.Tuple[str, ...] = ()
+    kube_proxy_metrics_scopes: t.Tuple[str, ...] = ()
+    rules: t.Tuple[str, ...] = ()
+    skip: t.Tuple[str, ...] = ()
 
-def _waive(result: t.Dict[str, t.Any], waiver: t.Optional[t.Mapping[str, t.Any]], today: datetime.date) -> t.Dict[str, t.Any]:
-    if not waiver or result["status"] not in ("fail", "error"):
-        return result
-    expires = waiver.get("expires")
-    if expires:
+    @classmethod
+    def from_mapping(cls, options: t.Mapping[str, t.Any], today: t.Optional[datetime.date] = None) -> "PortsOptions":
+        """From the ports_audit arguments (any subset); PortsOptionsError names what is unusable."""
+        waivers = tuple(options.get("waivers") or ())
         try:
-            day = datetime.date.fromisoformat(str(expires))
-        except ValueError:
-            raise PortsOptionsError("waiver for %s has an unreadable expiry %r; use YYYY-MM-DD" % (waiver["id"], expires)) from None
-        if day < today:
-            result["message"] = ("waiver expired on %s; " % day) + result["message"]
-            return result
-    result["status"] = "waived"
-    result["waiver"] = {"reason": waiver["reason"], "expires": str(expires) if expires else None}
-    return result
+            check_waivers(waivers)
+        except PolicyError as exc:
+            raise PortsOptionsError(str(exc)) from None
+        scopes = {name: _scopes_option(name, options[name]) if options.get(name) else ()
+                  for name in ("kube_proxy_healthz_scopes", "kube_proxy_metrics_scopes")}
+        dated = {"today": today} if today is not None else {}
+        return cls(
+            level=int(options.get("level") or 1), waivers=waivers, **dated,
+            allow_any_address=tuple(options.get("allow_any_address", DEFAULT_ALLOW_ANY_ADDRESS)),
+            rules=tuple(options.get("rules") or ()), skip=tuple(options.get("skip") or ()), **scopes,
+        )
+
+
+def judge(rule: Rule, listeners: t.List[t.Mapping[str, t.Any]],
+          probe_runs: t.Optional[t.Sequence[t.Mapping[str, t.Any]]], options: PortsOptions) -> Verdict:
+    """One rule's raw verdict on a live node's listeners and probe outcomes."""
+    check = rule.extra["check"]
+    if check == "probe":
+        if probe_runs is None:
+            return Verdict(rule, "skipped", message="live probes are off (kubefort_ports_probe: false)")
+        return _probe(rule, probe_runs)
+    if check == "closed":
+        return _closed(rule, listeners)
+    if check == "scope":
+        name = rule.extra.get("option")
+        return _scope(rule, listeners, (getattr(options, name) if name else ()) or rule.extra["scopes"])
+    return _no_any(rule, listeners, options.allow_any_address)
 
 
 def evaluate(
@@ -147,42 +170,38 @@ def evaluate(
     options: t.Optional[t.Mapping[str, t.Any]] = None,
     offline_reason: str = "",
     today: t.Optional[datetime.date] = None,
+    rules: t.Sequence[Rule] = RULES,
 ) -> t.List[t.Dict[str, t.Any]]:
-    """One result per ports rule.
+    """One result per selected ports rule, in catalog order.
 
     ``listing`` is listening_ports' result, ``probe_runs`` a list of port_probe results each with a
     ``prober`` label (None: probes disabled). ``offline_reason`` makes every rule not_applicable.
-    Options: allow_any_address, kube_proxy_healthz_scopes, kube_proxy_metrics_scopes, rules (only these
-    rule IDs; empty: all), skip (rule IDs), waivers ([{id, reason, expires}]).
+    Options: allow_any_address, kube_proxy_healthz_scopes, kube_proxy_metrics_scopes, and the policy of every
+    area (_policy): rules (only these: our IDs, CIS IDs or sections; an ID of no rule is an error), skip,
+    level, waivers ([{id, reason, expires}]).
     """
-    options = dict(options or {})
-    allow = list(options.get("allow_any_address", DEFAULT_ALLOW_ANY_ADDRESS))
-    skip = set(options.get("skip") or ())
-    only = set(options.get("rules") or ())
-    waivers = list(options.get("waivers") or ())
-    today = today or datetime.date.today()
+    opts = PortsOptions.from_mapping(options or {}, today)
+    try:
+        chosen = select(rules, opts.rules, opts.skip)
+    except PolicyError as exc:
+        raise PortsOptionsError("rules / skip (kubefort_rules / kubefort_skip_rules): %s" % exc) from None
     listeners = list((listing or {}).get("listeners", []))
     results = []
-    for rule in RULES:
-        if only and rule.id not in only:
+    for rule in rules:
+        if rule in chosen.skipped:
+            results.append(make_result(rule, "skipped", message=SKIPPED_MESSAGE))
             continue
-        check = rule.extra["check"]
-        if rule.id in skip:
-            result = make_result(rule, "skipped", message="skipped by configuration")
+        if rule not in chosen.rules:
+            continue
+        outside = opts.level_gate(rule)
+        if outside:
+            verdict = Verdict(rule, "not_applicable", message=outside)
         elif offline_reason:
-            result = make_result(rule, "not_applicable", message=offline_reason)
-        elif check == "probe":
-            if probe_runs is None:
-                result = make_result(rule, "skipped", message="live probes are off (kubefort_ports_probe: false)")
-            else:
-                result = _probe(rule, probe_runs)
-        elif check == "closed":
-            result = _closed(rule, listeners)
-        elif check == "scope":
-            name = rule.extra.get("option")
-            scopes = _scopes_option(name, options[name]) if name and options.get(name) else rule.extra["scopes"]
-            result = _scope(rule, listeners, scopes)
+            verdict = Verdict(rule, "not_applicable", message=offline_reason)
         else:
-            result = _no_any(rule, listeners, allow)
-        results.append(_waive(result, _waiver_for(rule, waivers), today))
+            verdict = judge(rule, listeners, probe_runs, opts)
+        waiving = opts.waive(rule, verdict.status)
+        results.append(make_result(rule, waiving.status, actual=verdict.actual, expected=verdict.expected,
+                                   source=verdict.source, message=with_note(verdict.message, waiving.note),
+                                   waiver=waiving.waiver))
     return results

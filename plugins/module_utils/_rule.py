@@ -12,7 +12,6 @@ Standard library only: the same definitions are used by node-side modules and co
 
 from __future__ import annotations
 
-import datetime
 import typing as t
 from dataclasses import dataclass, field
 
@@ -111,6 +110,26 @@ class Rule:
         }
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """An engine's raw judgement of one rule on one host, before the policy layer (_policy) gives it a status.
+
+    ``status`` is ``pass``, ``fail``, ``manual``, ``error``, ``not_applicable`` or ``skipped`` (could not run);
+    ``expected`` is display text when it is not the rule's own (an override, a user option).
+    """
+
+    rule: Rule
+    status: str
+    actual: t.Optional[str] = None
+    source: str = ""
+    expected: t.Optional[str] = None
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError("unknown status %r" % self.status)
+
+
 def make_result(
     rule: Rule,
     status: str,
@@ -167,34 +186,3 @@ def describe_expected(rule: Rule) -> str:
         "custom": "%s",
     }[rule.operator]
     return words % value if "%s" in words else words
-
-
-def _expiry(waiver: t.Mapping[str, t.Any]) -> t.Optional[datetime.date]:
-    expires = waiver.get("expires")
-    if not expires:
-        return None
-    try:
-        return datetime.date.fromisoformat(str(expires))
-    except ValueError:
-        raise ValueError("waiver for %s has an unreadable expiry %r; use YYYY-MM-DD" % (waiver.get("id"), expires)) from None
-
-
-def check_waivers(waivers: t.Iterable[t.Mapping[str, t.Any]]) -> None:
-    """Refuse waivers without an ID or a reason, or with an unreadable expiry date (ValueError)."""
-    for waiver in waivers:
-        if not waiver.get("id") or not str(waiver.get("reason") or "").strip():
-            raise ValueError("every waiver needs an id (our rule ID or a CIS ID) and a reason; got %r" % dict(waiver))
-        _expiry(waiver)
-
-
-def waiver_for(rule: Rule, waivers: t.Iterable[t.Mapping[str, t.Any]],
-               today: datetime.date) -> t.Tuple[t.Optional[t.Mapping[str, t.Any]], str]:
-    """The waiver that applies to a rule (by our ID or CIS ID), and a note when it has expired."""
-    for waiver in waivers:
-        if waiver.get("id") not in (rule.id, rule.cis):
-            continue
-        day = _expiry(waiver)
-        if day is not None and day < today:
-            return None, "waiver expired on %s (%s)" % (day, waiver.get("reason", ""))
-        return waiver, ""
-    return None, ""

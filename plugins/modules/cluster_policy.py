@@ -233,7 +233,7 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _cluster_policy as policy
-from ansible_collections.kubefort.hardening.plugins.module_utils._catalog import UnknownRuleError, select
+from ansible_collections.kubefort.hardening.plugins.module_utils._policy import PolicyError, select
 from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapshot import (
     ClusterAPIError,
     ClusterConnection,
@@ -306,19 +306,22 @@ def _apply(conn: ClusterConnection, actions: t.Sequence[policy.Action], dry_run:
     return applied
 
 
+def _in_catalog_order(results: t.List[t.Dict[str, t.Any]]) -> t.List[t.Dict[str, t.Any]]:
+    order = {rule.id: index for index, rule in enumerate(RULES)}
+    return sorted(results, key=lambda result: order[result["id"]])
+
+
 def run_module(params: t.Mapping[str, t.Any], check_mode: bool) -> t.Dict[str, t.Any]:
     """Snapshot, evaluate, fix. Returns the module result; ``failed`` with ``msg`` when nothing could be audited."""
     try:
-        wanted = select(params["rules"]) if params["rules"] else list(RULES)
-        skipped = select(params["skip_rules"]) if params["skip_rules"] else []
-    except UnknownRuleError as exc:
+        chosen = select(RULES, params["rules"], params["skip_rules"])
+    except PolicyError as exc:
         return {"failed": True, "msg": "rules / skip_rules (kubefort_rules / kubefort_skip_rules): %s" % exc,
                 "results": []}
-    rules = [rule for rule in RULES if rule in wanted and rule not in skipped]
-    skipped = [rule for rule in RULES if rule in wanted and rule in skipped]
+    rules, skipped = list(chosen.rules), list(chosen.skipped)
     try:
-        opts = policy.Options(**{key: tuple(params[key]) if isinstance(params[key], list) else params[key]
-                                 for key in OPTION_KEYS})
+        opts = policy.ClusterOptions(**{key: tuple(params[key]) if isinstance(params[key], list) else params[key]
+                                        for key in OPTION_KEYS})
         if params["in_cluster"] and (params["kubeconfig"] or params["snapshot_files"]):
             raise policy.ClusterPolicyError("in_cluster cannot be combined with kubeconfig or snapshot_files; choose one.")
         if params["snapshot_files"]:
@@ -338,11 +341,11 @@ def run_module(params: t.Mapping[str, t.Any], check_mode: bool) -> t.Dict[str, t
         return {"failed": True, "msg": str(exc), "changed": False, "results": []}
     except ClusterAPIError as exc:  # the cluster cannot be read: every rule is reported as an error
         return {"failed": True, "msg": str(exc), "changed": False,
-                "results": policy.error_results(rules, str(exc)) + policy.skipped_results(skipped)}
+                "results": _in_catalog_order(policy.error_results(rules, str(exc)) + policy.skipped_results(skipped))}
     done = [a for a in actions if a.key in applied and applied[a.key] is None]
     return {
         "changed": bool(done),
-        "results": policy.results(outcomes, applied, check_mode) + policy.skipped_results(skipped),
+        "results": _in_catalog_order(policy.results(outcomes, applied, check_mode) + policy.skipped_results(skipped)),
         "findings": policy.findings_by_rule(outcomes),
         "snapshot": {"source": snap["source"], "counts": policy.counts(snap), "missing": snap["missing"]},
         "diff": policy.diff_of(done),

@@ -80,22 +80,30 @@ options:
     elements: str
     default: [loopback]
   rules:
-    description: Only these rule IDs (others, such as other areas' IDs, select nothing here); empty means all.
+    description:
+      - Only these rules (our IDs, CIS IDs or CIS sections, as everywhere); empty means all.
+      - Other areas' IDs select nothing here; an ID that names no rule of any area fails the task.
     type: list
     elements: str
     default: []
   skip:
-    description: Rule IDs to report as V(skipped).
+    description: Rules to report as V(skipped) (our IDs, CIS IDs or CIS sections).
     type: list
     elements: str
     default: []
   waivers:
     description:
-      - Accepted findings, each with C(id), C(reason) and optional C(expires) (YYYY-MM-DD); a failing waived
-        rule is reported V(waived) until it expires.
+      - Accepted findings, each with C(id), C(reason) and optional C(expires) (YYYY-MM-DD); a V(fail) or
+        V(manual) rule is reported V(waived) until the waiver expires.
+      - A rule that could not be judged stays V(error), with the waiver named in its message.
     type: list
     elements: dict
     default: []
+  level:
+    description: CIS profile level; rules of a higher level are V(not_applicable).
+    type: int
+    choices: [1, 2]
+    default: 1
 attributes:
   check_mode:
     support: full

@@ -17,7 +17,6 @@ not_applicable, and a fix is only planned when the version is known to accept th
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import fnmatch
 import ipaddress
 import os
@@ -30,7 +29,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._flags import (
     parse_bool,
     split_list,
 )
-from ansible_collections.kubefort.hardening.plugins.module_utils import _rule
+from ansible_collections.kubefort.hardening.plugins.module_utils._policy import Policy
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._kubelet_merge import KUBELET_MERGE_DEFAULTS, is_zero
@@ -46,20 +45,22 @@ INPUT_VARIABLES = {
 }
 
 
-@dataclass
-class Options:
+@dataclass(frozen=True)
+class NodeOptions(Policy):
+    """One node run's options: the policy every area shares, and what only node rules use."""
+
     remediate: bool = True
-    overrides: t.Mapping[str, t.Any] = field(default_factory=dict)
-    waivers: t.Sequence[t.Mapping[str, t.Any]] = ()
-    level: int = 1
     apiserver_anonymous_force: bool = False
     # Opt-in (Kubernetes < 1.32 with kubeadm's anonymous httpGet probes): tcpSocket probes and --anonymous-auth=false.
     apiserver_probes_tcp: bool = False
-    today: datetime.date = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).date())
     # Content the operator supplies for fixes that need it, keyed by the rule's extra["input"].
     supplied: t.Mapping[str, str] = field(default_factory=dict)
     # kubefort_benchmark: auto (by the host's version), cis-1.12 or cis-2.0.
     benchmark: str = "auto"
+
+
+# The name the tests, the benchmark and the action use.
+Options = NodeOptions
 
 
 @dataclass
@@ -240,11 +241,6 @@ def transform(rule: Rule, current: t.Optional[str], expected: t.Any) -> t.Any:
     return rule.fix
 
 
-def waiver_for(rule: Rule, options: Options) -> t.Tuple[t.Optional[t.Mapping[str, t.Any]], str]:
-    """The waiver that applies to a rule, and a note when one expired (waivers are checked up front)."""
-    return _rule.waiver_for(rule, options.waivers, options.today)
-
-
 # --- the rule loop ---------------------------------------------------------------------------------
 
 
@@ -269,8 +265,9 @@ def _evaluate_one(node: Node, rule: Rule, options: Options) -> Finding:
     comp = node.components.get(rule.component)
     if comp is None or not comp.present:
         return Finding(rule, "not_applicable", message="%s does not run on this node" % rule.component)
-    if rule.level > options.level:
-        return Finding(rule, "not_applicable", message="level %d rule; profile is level %d" % (rule.level, options.level))
+    outside = options.level_gate(rule)
+    if outside:
+        return Finding(rule, "not_applicable", message=outside)
     gate = version_gate(rule, comp.version)
     if gate:
         return Finding(rule, "not_applicable", message=gate)
@@ -289,7 +286,7 @@ def _evaluate_one(node: Node, rule: Rule, options: Options) -> Finding:
     if cluster_side and (rule.config_key or rule.flag):
         return Finding(rule, "manual", message="%s takes its settings from %s in the cluster, not from this node: "
                        "check the setting there" % (comp.name, cluster_side))
-    expected = options.overrides.get(rule.id, rule.expected)
+    expected = options.expected(rule)
     check = rule.extra.get("check")
     if rule.extra.get("file"):
         finding = _evaluate_file(node, comp, rule, expected)
@@ -328,7 +325,7 @@ def _guard(finding: Finding, comp: Component, rule: Rule, options: Options) -> F
     if (rule.min_version or rule.max_version) and not version_tuple(comp.version):
         note = ("the Kubernetes version of %s is unknown and --%s exists only in some versions: nothing written"
                 % (comp.name, rule.flag))
-    elif rule.extra.get("needs_override") and rule.id not in options.overrides:
+    elif rule.extra.get("needs_override") and not options.overridden(rule):
         note = "choose the value for your cluster in kubefort_overrides.%s; kubefort then writes it" % rule.id
     if note:
         finding.fix, finding.more_fixes = None, []
@@ -596,7 +593,7 @@ def _check_loopback(node: Node, comp: Component, rule: Rule, expected: t.Any, op
 
 def _check_manual(node: Node, comp: Component, rule: Rule, expected: t.Any, options: Options) -> Finding:
     """Evidence for a human decision; with an override it becomes an enforced, fixable setting."""
-    if rule.id in options.overrides and (rule.flag or rule.config_key):
+    if options.overridden(rule) and (rule.flag or rule.config_key):
         enforced = dataclasses.replace(rule, operator=rule.extra.get("override_operator", "eq"), automated=True,
                                        expected=expected, fix=expected, extra={})
         finding = _evaluate_setting(comp, enforced, expected)

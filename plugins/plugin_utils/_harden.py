@@ -16,7 +16,7 @@ import fnmatch
 import os
 import typing as t
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark, _catalog
+from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark, _catalog, _policy
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import sha256_text
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, make_result
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Node
@@ -38,7 +38,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
     _yaml_edit,
 )
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Options, evaluate, stat_paths, waiver_for
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Options, evaluate, stat_paths
 
 CallModule = t.Callable[[str, t.Dict[str, t.Any]], t.Dict[str, t.Any]]
 
@@ -50,19 +50,17 @@ class HardenError(Exception):
     """The run cannot go on for this host; the message says what to do."""
 
 
+def selection(components: t.Sequence[str], only: t.Sequence[str], skip: t.Sequence[str]) -> _policy.Selection:
+    """The rules of these components that run and those skipped (the policy layer's selection)."""
+    try:
+        return _policy.select(_catalog.for_components(components), only, skip)
+    except _policy.PolicyError as exc:
+        raise HardenError(str(exc)) from None
+
+
 def select_rules(components: t.Sequence[str], only: t.Sequence[str], skip: t.Sequence[str]) -> t.List[Rule]:
     """Rules for these components, narrowed to ``only`` and without ``skip`` (IDs, CIS IDs or sections)."""
-    try:
-        rules = _catalog.for_components(components)
-        if only:
-            chosen = {r.id for r in _catalog.select(only)}
-            rules = [r for r in rules if r.id in chosen]
-        if skip:
-            skipped = {r.id for r in _catalog.select(skip)}
-            rules = [r for r in rules if r.id not in skipped]
-    except _catalog.UnknownRuleError as exc:
-        raise HardenError(str(exc))
-    return rules
+    return list(selection(components, only, skip).rules)
 
 
 def discover(call_module: CallModule, root: str, rules: t.Sequence[Rule] = (),
@@ -183,11 +181,13 @@ def run(
     kubeadm_state: t.Optional[t.Mapping[str, t.Any]] = None,
     configz: t.Optional[t.Mapping[str, t.Any]] = None,
     defer_restarts: bool = False,
+    skipped: t.Sequence[Rule] = (),
 ) -> t.Dict[str, t.Any]:
     """Audit, and with ``options.remediate`` (not ``check_mode``) fix, one host's components.
 
     ``defer_restarts``: write only when the plan restarts nothing; otherwise write nothing, report as check
     mode would and return ``deferred`` true (playbooks/harden.yml rolls such hosts out in batches later).
+    ``skipped``: rules the user skipped, reported ``skipped``.
     """
     snapshot, trips, node = discover(call_module, root, rules, cached, first_extra)
     findings = evaluate(node, rules, options)
@@ -196,13 +196,11 @@ def run(
     _configz.mark(node, findings, options, configz)
     waived = {}
     for finding in findings:
-        if finding.status in ("fail", "manual"):
-            waiver, note = waiver_for(finding.rule, options)
-            if waiver is not None:
-                waived[finding.rule.id] = waiver
-                finding.fix = None
-            elif note:
-                finding.message = (finding.message + "; " if finding.message else "") + note
+        waiving = options.waive(finding.rule, finding.status)
+        if waiving.waiver is not None:
+            waived[finding.rule.id] = waiving.waiver
+            finding.fix = None
+        finding.message = _policy.with_note(finding.message, waiving.note)
     planner = Planner(node, snapshot)
     if options.remediate:
         planner.plan(findings)
@@ -227,6 +225,10 @@ def run(
     plan = [] if write_error else _restarts(node, planner, findings, restart_only)
     restarted = {c for step in plan for c in step["components"]}
     results = [_result(f, planner, waived, check_mode, write_error, restarted) for f in findings]
+    if skipped:
+        order = {rule.id: index for index, rule in enumerate(_catalog.ALL_RULES)}
+        results += [make_result(rule, "skipped", message=_policy.SKIPPED_MESSAGE) for rule in skipped]
+        results.sort(key=lambda result: order[result["id"]])
     dependent = [f.rule.id for f in findings if _versions.version_dependent(f.rule) and f.status != "not_applicable"]
     if not node.kubernetes_version:
         for result in results:
@@ -307,11 +309,11 @@ def _result(finding: Finding, planner: Planner, waived: t.Mapping[str, t.Any], c
         if write_error:
             status, message = "error", write_error
         else:
-            status = "would_fix" if check_mode else "fixed"
+            status = _policy.fixed_status(check_mode)
     elif status == "fail" and finding.restart_only and rule.component in restarted:
         # Nothing to write: the restart plan restarts the process, which then loads the file (or the
         # host fails and rolls back).
-        status = "would_fix" if check_mode else "fixed"
+        status = _policy.fixed_status(check_mode)
     return make_result(
         rule, status, actual=finding.actual, expected=finding.expected, source=finding.source,
         message=message, changed_files=files, waiver=waived.get(rule.id),
@@ -329,7 +331,7 @@ def _kubespray_notes(node: Node, findings: t.Sequence[Finding], results: t.Seque
         if finding.fix is not None and finding.fix.kind in ("flag", "config", "config_list"):
             value = finding.fix.value
         elif rule.operator == "eq":
-            value = options.overrides.get(rule.id, rule.expected)
+            value = options.expected(rule)
         else:
             continue
         key = rule.config_key if rule.component == "kubelet" else None

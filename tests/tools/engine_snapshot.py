@@ -135,9 +135,13 @@ def one_run(root: str, components: t.List[str], selection: t.Mapping[str, t.Any]
         return inner(name, args)
 
     try:
-        rules = _harden.select_rules(components, selection["rules"], selection["skip"])
+        if hasattr(_harden, "selection"):  # the policy layer: skipped rules are reported
+            chosen = _harden.selection(components, selection["rules"], selection["skip"])
+            rules, skipped = {"rules": chosen.rules}, {"skipped": chosen.skipped}
+        else:
+            rules, skipped = {"rules": _harden.select_rules(components, selection["rules"], selection["skip"])}, {}
         options = Options(today=TODAY, **selection["options"])
-        outcome = _harden.run(call, root, rules, options, check, BACKUP_DIR, True)
+        outcome = _harden.run(call, root, rules["rules"], options, check, BACKUP_DIR, True, **skipped)
     except Exception as exc:  # noqa: BLE001 - the snapshot records what the entry raised
         return {"raised": "%s: %s" % (type(exc).__name__, exc)}
     outcome.pop("_snapshot", None)

@@ -158,7 +158,8 @@ def test_skip_and_waivers():
     by_id = {r["id"]: r for r in results}
     assert by_id["ports-felix-health-loopback"]["status"] == "skipped"
     assert by_id["ports-cadvisor-closed"]["status"] == "waived"
-    assert by_id["ports-cadvisor-closed"]["waiver"] == {"reason": "legacy node, replaced in Q3", "expires": "2026-09-30"}
+    assert by_id["ports-cadvisor-closed"]["waiver"] == {"id": "ports-cadvisor-closed", "reason": "legacy node, replaced in Q3",
+                                                        "expires": "2026-09-30"}
     assert by_id["ports-scheduler-loopback"]["status"] == "fail"
     assert "waiver expired" in by_id["ports-scheduler-loopback"]["message"]
 
