@@ -44,12 +44,11 @@ def checks(rule: Rule) -> str:
         parts.append("`--%s`" % rule.flag)
     if rule.config_key:
         parts.append("`%s`" % rule.config_key)
-    if rule.extra.get("file"):
-        what = rule.extra["file"]
-        pattern = rule.extra.get("pattern")
-        parts.append("file: %s%s" % (what, " (%s)" % pattern if pattern else ""))
-    if rule.extra.get("check") and rule.extra["check"] not in ("manual",):
-        parts.append("check: %s" % rule.extra["check"])
+    files = getattr(rule.check, "files", None)
+    if files is not None:
+        parts.append("file: %s%s" % (files.which, " (%s)" % files.pattern if files.pattern else ""))
+    if rule.check.label() and rule.check.label() != "manual":
+        parts.append("check: %s" % rule.check.label())
     return ", ".join(parts) or "-"
 
 
@@ -60,10 +59,10 @@ def default(rule: Rule) -> str:
         text = "`%s`" % _value(rule.default["any"])
     else:
         text = ", ".join("%s: `%s`" % (mode, _value(v)) for mode, v in sorted(rule.default.items()))
-    since = rule.extra.get("default_from", {})
+    since = rule.default_from
     if since:
         text += "; " + ", ".join("from %s: `%s`" % (v, _value(d)) for v, d in sorted(since.items()))
-    before = rule.extra.get("default_before", {})
+    before = rule.default_before
     if before:
         text += "; " + ", ".join("before %s: `%s`" % (v, _value(d)) for v, d in sorted(before.items()))
     return text
@@ -80,11 +79,12 @@ def _value(value: t.Any) -> str:
 def fix(rule: Rule) -> str:
     if not rule.automated:
         return "manual"
-    if rule.extra.get("input"):
-        return "with `%s`" % rule.extra["input"]
-    if rule.extra.get("needs_override"):
+    supplied = getattr(rule.check, "input", None)
+    if supplied:
+        return "with `%s`" % supplied
+    if rule.needs_override:
         return "with an override"
-    if rule.fix is None or rule.extra.get("file"):
+    if rule.fix is None or getattr(rule.check, "files", None) is not None:
         return "yes"
     text = _value(rule.fix)
     return "`%s`" % (text if len(text) <= 40 else "strong list")

@@ -26,7 +26,9 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._policy import 
     check_waivers,
     fixed_status,
 )
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import ClusterObjects
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, make_result
+from ansible_collections.kubefort.hardening.plugins.module_utils._rules_cluster import RULES as CLUSTER_RULES
 
 # Every kind the rules read, with where it lives in the API: (group/version, plural, namespaced).
 KINDS: t.Dict[str, t.Tuple[str, str, bool]] = {
@@ -152,8 +154,8 @@ class Outcome:
         if self.error:
             return "error"
         if not self.findings:
-            return "manual" if self.rule.extra.get("always_manual") else "pass"
-        return "manual" if self.rule.extra.get("on_finding") == "manual" else "fail"
+            return "manual" if _spec(self.rule).always_manual else "pass"
+        return _spec(self.rule).on_finding
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -327,7 +329,7 @@ CheckResult = t.Tuple[t.List[Violation], t.List[str], t.List[str]]
 
 def check_rbac_permission(snap, rule, opts) -> CheckResult:
     rbac = _Rbac(snap)
-    grants = rule.extra["params"]["grants"]
+    grants = _spec(rule).grants
     findings: t.List[Violation] = []
     builtin = 0
     for binding in rbac.bindings:
@@ -715,7 +717,7 @@ POD_CHECKS: t.Dict[str, t.Callable[[t.Mapping[str, t.Any]], t.List[str]]] = {
 
 
 def _check_pods(snap, rule, opts) -> CheckResult:
-    check = POD_CHECKS[rule.extra["check"]]
+    check = POD_CHECKS[_spec(rule).evaluator]
     findings, exempt = [], []
     for pod in snap["kinds"]["Pod"]:
         problems = check(pod)
@@ -743,6 +745,23 @@ CHECKS: t.Dict[str, t.Callable[..., CheckResult]] = {
 CHECKS.update({name: _check_pods for name in POD_CHECKS})
 
 
+def _spec(rule: Rule) -> ClusterObjects:
+    if not isinstance(rule.check, ClusterObjects):
+        raise TypeError("cluster rule %s: check must be a ClusterObjects spec, not %r" % (rule.id, rule.check))
+    return rule.check
+
+
+def _check_catalog(rules: t.Iterable[Rule]) -> None:
+    """Every cluster rule names an evaluator of CHECKS and kinds of KINDS (checked at import)."""
+    for rule in rules:
+        spec = _spec(rule)
+        if spec.evaluator not in CHECKS or not set(spec.kinds) <= set(KINDS):
+            raise TypeError("cluster rule %s: unknown evaluator %r or kinds %r" % (rule.id, spec.evaluator, spec.kinds))
+
+
+_check_catalog(CLUSTER_RULES)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Evaluation, planning, results
 
@@ -755,7 +774,7 @@ def evaluate(rules: t.Iterable[Rule], snap: t.Mapping[str, t.Any], opts: Cluster
     """
     outcomes = []
     for rule in rules:
-        kinds = rule.extra.get("kinds", ())
+        kinds = _spec(rule).kinds
         outcome = Outcome(rule, source="%s: %s" % (snap.get("source", "snapshot"), ", ".join(
             KINDS[k][1] for k in kinds)))
         outcomes.append(outcome)
@@ -766,7 +785,7 @@ def evaluate(rules: t.Iterable[Rule], snap: t.Mapping[str, t.Any], opts: Cluster
         if missing:
             outcome.error = "could not read " + "; ".join(missing)
         else:
-            outcome.findings, outcome.exempt, notes = CHECKS[rule.extra["check"]](snap, rule, opts)
+            outcome.findings, outcome.exempt, notes = CHECKS[_spec(rule).evaluator](snap, rule, opts)
             outcome.notes.extend(notes)
             unseen = [k for k in kinds if k in snap.get("unseen", ())]
             if unseen:

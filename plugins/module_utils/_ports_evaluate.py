@@ -18,6 +18,14 @@ import datetime
 import typing as t
 from dataclasses import dataclass
 
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
+    PORTS_SPECS,
+    AnonymousProbe,
+    CheckSpec,
+    ListenerClosed,
+    ListenerScope,
+    NoAnyAddress,
+)
 from ansible_collections.kubefort.hardening.plugins.module_utils._policy import (
     SKIPPED_MESSAGE,
     Policy,
@@ -57,27 +65,27 @@ def _on_ports(listeners: t.Iterable[t.Mapping[str, t.Any]], ports: t.Iterable[in
     return [s for s in listeners if s["port"] in wanted]
 
 
-def _closed(rule: Rule, listeners: t.List[t.Mapping[str, t.Any]]) -> Verdict:
-    found = _on_ports(listeners, rule.extra["ports"])
+def _closed(rule: Rule, spec: ListenerClosed, listeners: t.List[t.Mapping[str, t.Any]]) -> Verdict:
+    found = _on_ports(listeners, spec.ports)
     if not found:
         return Verdict(rule, "pass", actual="not listening", source=_listener_source([]))
     return Verdict(rule, "fail", actual="listening on " + ", ".join(describe_listener(s) for s in found),
                    source=_listener_source(found))
 
 
-def _scope(rule: Rule, listeners: t.List[t.Mapping[str, t.Any]], scopes: t.Sequence[str]) -> Verdict:
-    found = _on_ports(listeners, rule.extra["ports"])
+def _scope(rule: Rule, spec: ListenerScope, listeners: t.List[t.Mapping[str, t.Any]], scopes: t.Sequence[str]) -> Verdict:
+    found = _on_ports(listeners, spec.ports)
     expected = ",".join(scopes)
     if not found:
         return Verdict(rule, "not_applicable", actual="not listening", expected=expected, source=_listener_source([]),
-                       message="nothing listens on port %s on this node" % "/".join(str(p) for p in rule.extra["ports"]))
+                       message="nothing listens on port %s on this node" % "/".join(str(p) for p in spec.ports))
     bad = [s for s in found if s["scope"] not in scopes]
     actual = ", ".join("%s [%s]" % (describe_listener(s), s["scope"]) for s in found)
     return Verdict(rule, "fail" if bad else "pass", actual=actual, expected=expected, source=_listener_source(found))
 
 
 def _covered_ports() -> t.Set[int]:
-    return {p for r in RULES if r.extra.get("check") in ("closed", "scope") for p in r.extra["ports"]}
+    return {p for r in RULES if isinstance(r.check, (ListenerClosed, ListenerScope)) for p in r.check.ports}
 
 
 def _allowed(sock: t.Mapping[str, t.Any], allow: t.Sequence[t.Union[int, str]]) -> bool:
@@ -97,11 +105,11 @@ def _no_any(rule: Rule, listeners: t.List[t.Mapping[str, t.Any]], allow: t.Seque
     return Verdict(rule, "pass", actual=actual, expected=expected, source=_listener_source(allowed))
 
 
-def _probe(rule: Rule, probe_runs: t.Sequence[t.Mapping[str, t.Any]]) -> Verdict:
+def _probe(rule: Rule, spec: AnonymousProbe, probe_runs: t.Sequence[t.Mapping[str, t.Any]]) -> Verdict:
     seen = [(run.get("prober") or "node", p) for run in probe_runs for p in run.get("probes", [])
-            if p.get("name") == rule.extra["probe"]]
+            if p.get("name") == spec.probe]
     if not seen:
-        return Verdict(rule, "skipped", message="probe %s was not run" % rule.extra["probe"])
+        return Verdict(rule, "skipped", message="probe %s was not run" % spec.probe)
     actual = "; ".join("from %s: %s" % (who, p.get("message") or p.get("outcome")) for who, p in seen)
     source = "; ".join("GET %s from %s" % (p.get("url"), who) for who, p in seen)
     if any(p.get("denied") is False for who, p in seen):
@@ -148,20 +156,39 @@ class PortsOptions(Policy):
         )
 
 
+Judge = t.Callable[[Rule, t.Any, t.List[t.Mapping[str, t.Any]], t.Optional[t.Sequence[t.Mapping[str, t.Any]]], PortsOptions],
+                   Verdict]
+
+
+def _judge_probe(rule: Rule, spec: AnonymousProbe, listeners: t.List[t.Mapping[str, t.Any]],
+                 probe_runs: t.Optional[t.Sequence[t.Mapping[str, t.Any]]], options: PortsOptions) -> Verdict:
+    if probe_runs is None:
+        return Verdict(rule, "skipped", message="live probes are off (kubefort_ports_probe: false)")
+    return _probe(rule, spec, probe_runs)
+
+
+def _judge_scope(rule: Rule, spec: ListenerScope, listeners: t.List[t.Mapping[str, t.Any]],
+                 probe_runs: t.Optional[t.Sequence[t.Mapping[str, t.Any]]], options: PortsOptions) -> Verdict:
+    return _scope(rule, spec, listeners, (getattr(options, spec.option) if spec.option else ()) or spec.scopes)
+
+
+# Every ports spec type and what judges it: a spec type without a judge fails at import.
+JUDGES: t.Dict[t.Type[CheckSpec], Judge] = {
+    ListenerClosed: lambda rule, spec, listeners, runs, options: _closed(rule, spec, listeners),
+    ListenerScope: _judge_scope,
+    AnonymousProbe: _judge_probe,
+    NoAnyAddress: lambda rule, spec, listeners, runs, options: _no_any(rule, listeners, options.allow_any_address),
+}
+_UNJUDGED = [spec.__name__ for spec in PORTS_SPECS if spec not in JUDGES] + [
+    "%s (rule %s)" % (type(rule.check).__name__, rule.id) for rule in RULES if type(rule.check) not in JUDGES]
+if _UNJUDGED:
+    raise TypeError("no judge in _ports_evaluate.JUDGES for %s" % ", ".join(_UNJUDGED))
+
+
 def judge(rule: Rule, listeners: t.List[t.Mapping[str, t.Any]],
           probe_runs: t.Optional[t.Sequence[t.Mapping[str, t.Any]]], options: PortsOptions) -> Verdict:
     """One rule's raw verdict on a live node's listeners and probe outcomes."""
-    check = rule.extra["check"]
-    if check == "probe":
-        if probe_runs is None:
-            return Verdict(rule, "skipped", message="live probes are off (kubefort_ports_probe: false)")
-        return _probe(rule, probe_runs)
-    if check == "closed":
-        return _closed(rule, listeners)
-    if check == "scope":
-        name = rule.extra.get("option")
-        return _scope(rule, listeners, (getattr(options, name) if name else ()) or rule.extra["scopes"])
-    return _no_any(rule, listeners, options.allow_any_address)
+    return JUDGES[type(rule.check)](rule, rule.check, listeners, probe_runs, options)
 
 
 def evaluate(

@@ -16,6 +16,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import CheckSpec, Compare, FileMode, FileOwner
 
 STATUSES = (
     "pass",
@@ -51,7 +52,11 @@ class Rule:
     ``flag`` is the command-line flag (without value) and ``config_key`` the dotted key path in the
     component's config file, when the component has one. ``default`` maps a mode of the component
     (``flags`` when it runs without a config file, ``config`` when it has one, or ``any``) to the value
-    that applies when the setting is absent. ``fix`` is the value remediation writes.
+    that applies when the setting is absent; ``default_from`` / ``default_before`` map a Kubernetes version
+    to the default from (before) that version, where it changed; ``empty_is_default``: an empty value means
+    the default. ``fix`` is the value remediation writes; ``needs_override``: only once the operator chose the
+    value in ``kubefort_overrides``. ``check`` is how the rule is judged (a spec of _check_specs).
+    ``related_cis`` / ``related_rules``: the CIS checks and rules of other areas behind a live ports check.
     """
 
     id: str
@@ -73,13 +78,24 @@ class Rule:
     distributions: t.Tuple[str, ...] = ("all",)
     min_version: t.Optional[str] = None
     max_version: t.Optional[str] = None
-    extra: t.Mapping[str, t.Any] = field(default_factory=dict)
+    check: CheckSpec = field(default_factory=Compare)
+    default_from: t.Mapping[str, t.Any] = field(default_factory=dict)
+    default_before: t.Mapping[str, t.Any] = field(default_factory=dict)
+    empty_is_default: bool = False
+    needs_override: bool = False
+    related_cis: t.Tuple[str, ...] = ()
+    related_rules: t.Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
             raise ValueError("rule %s: unknown severity %r" % (self.id, self.severity))
         if self.operator not in OPERATORS:
             raise ValueError("rule %s: unknown operator %r" % (self.id, self.operator))
+        if not isinstance(self.check, CheckSpec):
+            raise TypeError("rule %s: check must be a spec of _check_specs, not %r" % (self.id, self.check))
+        wanted = {FileMode: "mode_at_most", FileOwner: "owner"}.get(type(self.check))
+        if wanted and self.operator != wanted:
+            raise ValueError("rule %s: a %s check needs operator %s" % (self.id, type(self.check).__name__, wanted))
 
     @property
     def references(self) -> t.Dict[str, str]:

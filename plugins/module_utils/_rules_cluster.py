@@ -7,9 +7,10 @@
 
 """Catalog entries for the cluster area: CIS Kubernetes Benchmark 1.12 section 5 (see _rule.Rule).
 
-Every rule is evaluated on a snapshot of API objects by ``_cluster_policy``. ``extra`` carries:
+Every rule is evaluated on a snapshot of API objects by ``_cluster_policy``. Its ``check`` is a
+``ClusterObjects`` spec (_check_specs) with:
 
-- ``check``: the evaluator in ``_cluster_policy.CHECKS``; ``params``: its arguments;
+- ``evaluator``: the function in ``_cluster_policy.CHECKS``; ``grants``: a permission check's triples;
 - ``kinds``: the API kinds it reads (a kind that could not be read makes the result ``error``);
 - ``on_finding``: ``fail`` when the API answers the question, ``manual`` when a person must decide
   whether each finding is needed (the result then lists the findings and says what to review);
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import ClusterObjects
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 
 RBAC = "5.1 RBAC and Service Accounts"
@@ -61,12 +63,7 @@ def _rbac(
         expected="only the subjects that need it",
         automated=False,
         remediation=remediation + " " + _PERMISSION_REVIEW,
-        extra={
-            "check": "rbac_permission",
-            "params": {"grants": tuple(grants)},
-            "kinds": _RBAC_KINDS,
-            "on_finding": "manual",
-        },
+        check=ClusterObjects("rbac_permission", _RBAC_KINDS, on_finding="manual", grants=tuple(grants)),
     )
 
 
@@ -93,7 +90,7 @@ def _pod(
         expected=expected,
         automated=False,
         remediation=remediation,
-        extra={"check": check, "kinds": _POD_KINDS, "on_finding": on_finding},
+        check=ClusterObjects(check, _POD_KINDS, on_finding=on_finding),
     )
 
 
@@ -118,7 +115,7 @@ RULES: t.Tuple[Rule, ...] = (
             "binding to cluster-admin (kubectl delete clusterrolebinding NAME)."
         ),
         rationale="cluster-admin grants every verb on every resource.",
-        extra={"check": "cluster_admin_bindings", "kinds": ("ClusterRoleBinding", "RoleBinding"), "on_finding": "manual"},
+        check=ClusterObjects("cluster_admin_bindings", ("ClusterRoleBinding", "RoleBinding"), on_finding="manual"),
     ),
     _rbac(
         "rbac-secrets-access",
@@ -139,7 +136,7 @@ RULES: t.Tuple[Rule, ...] = (
         expected="no '*' in verbs, resources or apiGroups outside the built-in roles",
         automated=False,
         remediation="Replace each '*' in the roles listed with the objects and verbs actually needed.",
-        extra={"check": "rbac_wildcards", "kinds": ("ClusterRole", "Role"), "on_finding": "manual"},
+        check=ClusterObjects("rbac_wildcards", ("ClusterRole", "Role"), on_finding="manual"),
     ),
     _rbac(
         "rbac-create-pods",
@@ -164,7 +161,7 @@ RULES: t.Tuple[Rule, ...] = (
             "(kubefort_cluster_remediate with kubefort_cluster_fix_default_service_accounts); give "
             "workloads that call the API their own service account."
         ),
-        extra={"check": "default_sa_automount", "kinds": ("Namespace", "ServiceAccount", "RoleBinding", "ClusterRoleBinding"), "on_finding": "fail"},
+        check=ClusterObjects("default_sa_automount", ("Namespace", "ServiceAccount", "RoleBinding", "ClusterRoleBinding"), on_finding="fail"),
     ),
     Rule(
         id="sa-token-mounts",
@@ -181,7 +178,7 @@ RULES: t.Tuple[Rule, ...] = (
             "workload listed that does not call the Kubernetes API. Pods whose service account has no RBAC "
             "binding at all are marked: their token most likely serves no purpose."
         ),
-        extra={"check": "sa_token_mounts", "kinds": ("Namespace", "Pod", "ServiceAccount", "RoleBinding", "ClusterRoleBinding"), "on_finding": "manual"},
+        check=ClusterObjects("sa_token_mounts", ("Namespace", "Pod", "ServiceAccount", "RoleBinding", "ClusterRoleBinding"), on_finding="manual"),
     ),
     Rule(
         id="system-masters-use",
@@ -198,7 +195,7 @@ RULES: t.Tuple[Rule, ...] = (
             "certificates your CA issued (kubeadm >= 1.29 gives admin.conf the kubeadm:cluster-admins group "
             "instead) and remove bindings that name system:masters."
         ),
-        extra={"check": "system_masters", "kinds": ("ClusterRoleBinding", "RoleBinding"), "on_finding": "manual", "always_manual": True},
+        check=ClusterObjects("system_masters", ("ClusterRoleBinding", "RoleBinding"), on_finding="manual", always_manual=True),
     ),
     _rbac(
         "rbac-bind-escalate-impersonate",
@@ -286,7 +283,7 @@ RULES: t.Tuple[Rule, ...] = (
             "are kept."
         ),
         rationale="Anything granted to these subjects is granted to every client that can reach the API server.",
-        extra={"check": "anonymous_bindings", "kinds": _RBAC_KINDS, "on_finding": "fail"},
+        check=ClusterObjects("anonymous_bindings", _RBAC_KINDS, on_finding="fail"),
     ),
     Rule(
         id="psa-enforce",
@@ -307,7 +304,7 @@ RULES: t.Tuple[Rule, ...] = (
             "A cluster-wide default in the API server's AdmissionConfiguration or an external policy engine "
             "is not visible through the API; such clusters can waive this rule."
         ),
-        extra={"check": "psa_enforce", "kinds": ("Namespace",), "on_finding": "fail"},
+        check=ClusterObjects("psa_enforce", ("Namespace",), on_finding="fail"),
     ),
     _pod("pod-privileged", "5.2.2", "Minimize the admission of privileged containers", "high",
          "privileged", "no privileged containers",
@@ -359,7 +356,7 @@ RULES: t.Tuple[Rule, ...] = (
             "kubefort_cluster_default_deny_namespaces the collection creates a default-deny policy "
             "(kubefort-default-deny)."
         ),
-        extra={"check": "network_policy", "kinds": ("Namespace", "NetworkPolicy"), "on_finding": "fail"},
+        check=ClusterObjects("network_policy", ("Namespace", "NetworkPolicy"), on_finding="fail"),
     ),
     Rule(
         id="secrets-in-env",
@@ -373,7 +370,7 @@ RULES: t.Tuple[Rule, ...] = (
         expected="no secretKeyRef or secretRef in env / envFrom",
         automated=False,
         remediation="Mount the secrets listed as files (a secret volume) and have the application read them there.",
-        extra={"check": "secrets_in_env", "kinds": _POD_KINDS, "on_finding": "fail"},
+        check=ClusterObjects("secrets_in_env", _POD_KINDS, on_finding="fail"),
     ),
     _pod("pod-seccomp", "5.6.2", "Ensure that the seccomp profile is set to RuntimeDefault in your Pod definitions",
          "medium", "seccomp", "seccompProfile RuntimeDefault or Localhost",
@@ -394,6 +391,6 @@ RULES: t.Tuple[Rule, ...] = (
         expected="no pods and no services other than kubernetes in default",
         automated=False,
         remediation="Move the workloads listed to namespaces of their own.",
-        extra={"check": "default_namespace", "kinds": ("Pod", "Service"), "on_finding": "fail"},
+        check=ClusterObjects("default_namespace", ("Pod", "Service"), on_finding="fail"),
     ),
 )

@@ -7,25 +7,32 @@
 
 """Catalog entries for the control plane: API server, controller manager, scheduler, etcd (CIS 1.x, 2.x, 3.x).
 
-``extra`` keys read by plugin_utils/_evaluate.py:
-
-- ``file``: which file a permission/ownership rule checks (``manifest``, ``kubeconfig``, ``admin``,
-  ``pki``, ``data_dir``, ``cni``, ...); ``pattern`` narrows a directory walk (``*.crt``); ``optional``
-  makes a missing file not_applicable instead of an error.
-- ``check``: a check other than the operator's plain comparison (``flags_set``, ``ciphers``,
-  ``feature_gate``, ``loopback``, ``manual``, ``supplied_file``, ``etcd_unique_ca`` ...).
-- ``guidance``: what a human has to decide, for manual results.
-- ``needs_override``: the value is the operator's decision; the fix is written only when
-  ``kubefort_overrides`` names one.
-- ``input``: the role variable whose content the fix writes (audit policy, encryption config, ...).
-- ``default_from`` / ``default_before``: ``{version: default}`` where the default changed between versions
-  (an unknown version takes the rule's own default).
+Each rule's ``check`` is a typed spec (module_utils/_check_specs.py): a plain comparison (``Compare``, the
+default), a file's mode or owner (``FileMode``/``FileOwner`` of a ``FileSet``), flags naming files that exist
+(``FilesNamed``), a file the operator supplies (``SuppliedFile``), a manual decision (``Manual``), or a check
+of its own (``Custom`` with the name of its evaluator). ``default_from`` / ``default_before`` give the default
+where it changed between versions (an unknown version takes the rule's own default); ``needs_override``: the
+value is the operator's decision, written only when ``kubefort_overrides`` names one.
 """
 
 from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
+    AdmissionPluginConfig,
+    AuthorizationMode,
+    CipherSuites,
+    Custom,
+    FeatureGate,
+    FileMode,
+    FileOwner,
+    FileSet,
+    FilesNamed,
+    Loopback,
+    Manual,
+    SuppliedFile,
+)
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 
 FILES = "1.1 Control Plane Node Configuration Files"
@@ -71,7 +78,7 @@ def _manifest_rules(component: str, cis_mode: str, cis_owner: str, keep_ids: t.T
         Rule(
             id=keep_ids[0], cis=cis_mode, component=component, section=FILES, severity="medium",
             title="%s pod specification file permissions are 600 or more restrictive" % _cap(name),
-            operator="mode_at_most", expected="600", fix="0600", extra={"file": "manifest"},
+            operator="mode_at_most", expected="600", fix="0600", check=FileMode(FileSet("manifest")),
             distributions=STATIC_POD,
             remediation="chmod 600 on the %s static pod manifest (group and other bits removed)." % component,
             rationale="The manifest decides how %s runs; only root may change or read it." % component,
@@ -79,7 +86,7 @@ def _manifest_rules(component: str, cis_mode: str, cis_owner: str, keep_ids: t.T
         Rule(
             id=keep_ids[1], cis=cis_owner, component=component, section=FILES, severity="medium",
             title="%s pod specification file ownership is root:root" % _cap(name),
-            operator="owner", expected="root:root", fix="root:root", extra={"file": "manifest"},
+            operator="owner", expected="root:root", fix="root:root", check=FileOwner(FileSet("manifest")),
             distributions=STATIC_POD,
             remediation="chown root:root on the %s static pod manifest." % component,
             rationale="The manifest decides how %s runs; only root may own it." % component,
@@ -109,16 +116,16 @@ def _files_rule(id: str, cis: str, title: str, flags: t.Tuple[str, ...], compone
     return Rule(
         id=id, cis=cis, component=component, section=section, severity=severity, title=title,
         flag=flags[0], operator="custom", expected="%s set to files that exist" % ", ".join("--" + f for f in flags),
-        automated=False, extra={"check": "flags_set", "flags": flags}, remediation=remediation, rationale=rationale,
+        automated=False, check=FilesNamed(flags), remediation=remediation, rationale=rationale,
     )
 
 
 def _manual(id: str, cis: str, title: str, component: str, section: str, guidance: str, level: int = 1,
-            severity: str = "medium", flag: t.Optional[str] = None, **extra: t.Any) -> Rule:
+            severity: str = "medium", flag: t.Optional[str] = None, default_value: t.Optional[str] = None) -> Rule:
     return Rule(
         id=id, cis=cis, component=component, section=section, severity=severity, title=title, level=level,
         flag=flag, operator="custom", expected="decided by the operator", automated=False,
-        extra=dict(extra, check="manual", guidance=guidance), remediation=guidance,
+        check=Manual(guidance, default_value), remediation=guidance,
         rationale="CIS marks this check manual: the right setting depends on the cluster.",
     )
 
@@ -134,7 +141,7 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
             id="cni-files-permissions", cis="1.1.9", component="kubelet", section=FILES, severity="low",
             title="Container Network Interface files are 600 or more restrictive",
             operator="mode_at_most", expected="600", fix="0600", automated=False,
-            extra={"file": "cni", "optional": True},
+            check=FileMode(FileSet("cni", optional=True)),
             remediation="chmod 600 on the files under /etc/cni/net.d and /var/lib/cni/networks. Not automated: "
                         "CNI plugins (Calico, Cilium, Flannel) rewrite these files with their own modes, so fix "
                         "the plugin's install settings.",
@@ -144,7 +151,7 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
             id="cni-files-ownership", cis="1.1.10", component="kubelet", section=FILES, severity="low",
             title="Container Network Interface files are owned by root:root",
             operator="owner", expected="root:root", fix="root:root", automated=False,
-            extra={"file": "cni", "optional": True},
+            check=FileOwner(FileSet("cni", optional=True)),
             remediation="chown root:root on the files under /etc/cni/net.d and /var/lib/cni/networks (through the "
                         "CNI plugin's installer, which rewrites them).",
             rationale="CNI configuration decides pod networking; only root may own it.",
@@ -152,14 +159,14 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
         Rule(
             id="etcd-data-dir-permissions", cis="1.1.11", component="etcd", section=FILES, severity="high",
             title="etcd data directory permissions are 700 or more restrictive",
-            operator="mode_at_most", expected="700", fix="0700", extra={"file": "data_dir"},
+            operator="mode_at_most", expected="700", fix="0700", check=FileMode(FileSet("data_dir")),
             remediation="chmod 700 on the directory etcd's --data-dir (or ETCD_DATA_DIR) names.",
             rationale="The data directory holds every object of the cluster, Secrets included.",
         ),
         Rule(
             id="etcd-data-dir-ownership", cis="1.1.12", component="etcd", section=FILES, severity="medium",
             title="etcd data directory ownership is etcd:etcd (or the account etcd runs as)",
-            operator="owner", expected="etcd:etcd", fix="etcd:etcd", extra={"file": "data_dir", "owner_of": "etcd"},
+            operator="owner", expected="etcd:etcd", fix="etcd:etcd", check=FileOwner(FileSet("data_dir"), run_as_of="etcd"),
             remediation="chown the data directory to the account etcd runs as: etcd:etcd for a systemd etcd with "
                         "User=etcd; the pod's runAsUser:runAsGroup (root, 0:0, when none is set) for a static pod. "
                         "Numeric ids are used, so no etcd user needs to exist on the host.",
@@ -168,14 +175,14 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
         Rule(
             id="admin-kubeconfig-permissions", cis="1.1.13", component="kube-apiserver", section=FILES,
             severity="high", title="Default administrative credential files (admin.conf, super-admin.conf) are 600",
-            operator="mode_at_most", expected="600", fix="0600", extra={"file": "admin"}, distributions=KUBEADM,
+            operator="mode_at_most", expected="600", fix="0600", check=FileMode(FileSet("admin")), distributions=KUBEADM,
             remediation="chmod 600 /etc/kubernetes/admin.conf (and super-admin.conf, written by kubeadm >= 1.29).",
             rationale="These kubeconfigs carry cluster-admin (super-admin.conf: system:masters) credentials.",
         ),
         Rule(
             id="admin-kubeconfig-ownership", cis="1.1.14", component="kube-apiserver", section=FILES,
             severity="high", title="Default administrative credential files (admin.conf, super-admin.conf) are owned by root:root",
-            operator="owner", expected="root:root", fix="root:root", extra={"file": "admin"}, distributions=KUBEADM,
+            operator="owner", expected="root:root", fix="root:root", check=FileOwner(FileSet("admin")), distributions=KUBEADM,
             remediation="chown root:root /etc/kubernetes/admin.conf (and super-admin.conf when present).",
             rationale="These kubeconfigs carry cluster-admin credentials.",
         ),
@@ -183,7 +190,7 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
             id="scheduler-kubeconfig-permissions", cis="1.1.15", component="kube-scheduler", section=FILES,
             severity="medium", title="scheduler.conf (the scheduler's --kubeconfig) permissions are 600 or more restrictive",
             operator="mode_at_most", expected="600", fix="0600",
-            extra={"file": "kubeconfig", "default_path": "/etc/kubernetes/scheduler.conf"},
+            check=FileMode(FileSet("kubeconfig", default_path="/etc/kubernetes/scheduler.conf")),
             remediation="chmod 600 on the file the scheduler's --kubeconfig names.",
             rationale="The file holds the scheduler's client credentials.",
         ),
@@ -191,7 +198,7 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
             id="scheduler-kubeconfig-ownership", cis="1.1.16", component="kube-scheduler", section=FILES,
             severity="medium", title="scheduler.conf (the scheduler's --kubeconfig) ownership is root:root",
             operator="owner", expected="root:root", fix="root:root",
-            extra={"file": "kubeconfig", "default_path": "/etc/kubernetes/scheduler.conf"},
+            check=FileOwner(FileSet("kubeconfig", default_path="/etc/kubernetes/scheduler.conf")),
             remediation="chown root:root on the file the scheduler's --kubeconfig names.",
             rationale="The file holds the scheduler's client credentials.",
         ),
@@ -200,7 +207,7 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
             section=FILES, severity="medium",
             title="controller-manager.conf (the controller manager's --kubeconfig) permissions are 600 or more restrictive",
             operator="mode_at_most", expected="600", fix="0600",
-            extra={"file": "kubeconfig", "default_path": "/etc/kubernetes/controller-manager.conf"},
+            check=FileMode(FileSet("kubeconfig", default_path="/etc/kubernetes/controller-manager.conf")),
             remediation="chmod 600 on the file the controller manager's --kubeconfig names.",
             rationale="The file holds the controller manager's client credentials.",
         ),
@@ -209,14 +216,14 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
             section=FILES, severity="medium",
             title="controller-manager.conf (the controller manager's --kubeconfig) ownership is root:root",
             operator="owner", expected="root:root", fix="root:root",
-            extra={"file": "kubeconfig", "default_path": "/etc/kubernetes/controller-manager.conf"},
+            check=FileOwner(FileSet("kubeconfig", default_path="/etc/kubernetes/controller-manager.conf")),
             remediation="chown root:root on the file the controller manager's --kubeconfig names.",
             rationale="The file holds the controller manager's client credentials.",
         ),
         Rule(
             id="pki-ownership", cis="1.1.19", component="kube-apiserver", section=FILES, severity="high",
             title="Kubernetes PKI directory and everything in it are owned by root:root",
-            operator="owner", expected="root:root", fix="root:root", extra={"file": "pki"},
+            operator="owner", expected="root:root", fix="root:root", check=FileOwner(FileSet("pki")),
             remediation="chown -R root:root on the PKI directory (the directory of the API server's --client-ca-file, "
                         "/etc/kubernetes/pki on kubeadm, /etc/kubernetes/ssl on kubespray).",
             rationale="The directory holds the cluster's CA keys and every component's certificates.",
@@ -224,14 +231,14 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
         Rule(
             id="pki-certificate-permissions", cis="1.1.20", component="kube-apiserver", section=FILES,
             severity="medium", title="Kubernetes PKI certificate files (*.crt) are 644 or more restrictive",
-            operator="mode_at_most", expected="644", fix="0644", extra={"file": "pki", "pattern": "*.crt"},
+            operator="mode_at_most", expected="644", fix="0644", check=FileMode(FileSet("pki", pattern="*.crt")),
             remediation="chmod 644 (only taking bits away) on every *.crt under the PKI directory.",
             rationale="A writable certificate can be replaced by one an attacker controls.",
         ),
         Rule(
             id="pki-key-permissions", cis="1.1.21", component="kube-apiserver", section=FILES, severity="high",
             title="Kubernetes PKI key files (*.key) are 600 or more restrictive",
-            operator="mode_at_most", expected="600", fix="0600", extra={"file": "pki", "pattern": "*.key"},
+            operator="mode_at_most", expected="600", fix="0600", check=FileMode(FileSet("pki", pattern="*.key")),
             remediation="chmod 600 (only taking bits away) on every *.key under the PKI directory.",
             rationale="A readable CA or service-account key lets anyone mint credentials.",
         ),
@@ -253,7 +260,7 @@ _API_RULES: t.Tuple[Rule, ...] = (
         expected="false, or anonymous limited to /livez, /readyz, /healthz",
         default={"any": "true"},
         fix="false",
-        extra={"check": "apiserver_anonymous"},
+        check=Custom("apiserver_anonymous"),
         remediation=(
             "Kubernetes >= 1.32: an AuthenticationConfiguration (--authentication-config) that allows anonymous "
             "requests only on /livez, /readyz and /healthz, so the kubelet's probes keep working. Older versions: "
@@ -306,6 +313,7 @@ _API_RULES: t.Tuple[Rule, ...] = (
         expected="AlwaysAllow",
         default={"any": "AlwaysAllow"},
         fix="Node,RBAC",
+        check=AuthorizationMode(),
         remediation="Remove AlwaysAllow from --authorization-mode (Node,RBAC when nothing else remains); with "
                     "--authorization-config, the AlwaysAllow authorizer is removed from that file instead.",
         rationale="AlwaysAllow lets every authenticated (and anonymous) request do anything.",
@@ -322,7 +330,7 @@ _API_RULES: t.Tuple[Rule, ...] = (
         expected="Node",
         default={"any": "AlwaysAllow"},
         fix="Node",
-        extra={"insert": "first"},
+        check=AuthorizationMode(insert_first=True),
         remediation="Add Node to --authorization-mode (first); with --authorization-config, a Node authorizer "
                     "(name: node) is added to that file, before RBAC.",
         rationale="The Node authorizer limits each kubelet to the objects of its own node.",
@@ -339,6 +347,7 @@ _API_RULES: t.Tuple[Rule, ...] = (
         expected="RBAC",
         default={"any": "AlwaysAllow"},
         fix="RBAC",
+        check=AuthorizationMode(),
         remediation="Add RBAC to --authorization-mode; with --authorization-config, an RBAC authorizer "
                     "(name: rbac) is added to that file, right after Node.",
         rationale="RBAC is how cluster access policy is expressed.",
@@ -348,8 +357,8 @@ _API_RULES: t.Tuple[Rule, ...] = (
         title="API server admission plugin EventRateLimit is enabled with a configuration",
         flag="enable-admission-plugins", operator="custom",
         expected="EventRateLimit in --enable-admission-plugins and --admission-control-config-file set",
-        extra={"check": "admission_config", "plugin": "EventRateLimit", "input": "admission_config",
-               "config_flag": "admission-control-config-file", "file_name": "admission-config.yaml"},
+        check=AdmissionPluginConfig("EventRateLimit", "admission-control-config-file", "admission_config",
+                                    "admission-config.yaml"),
         remediation="Provide an AdmissionConfiguration with an EventRateLimit section in "
                     "kubefort_apiserver_admission_config; kubefort then writes it, sets "
                     "--admission-control-config-file and adds EventRateLimit. An existing "
@@ -400,7 +409,7 @@ _API_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="apiserver-audit-log-path", cis="1.2.16", component="kube-apiserver", section=API, severity="medium",
         title="API server --audit-log-path is set", flag="audit-log-path", operator="present", expected=None,
-        fix="/var/log/kubernetes/audit/audit.log", extra={"check": "audit_log_path"},
+        fix="/var/log/kubernetes/audit/audit.log", check=Custom("audit_log_path"),
         remediation="--audit-log-path=/var/log/kubernetes/audit/audit.log with a hostPath mount of its directory, "
                     "so the log survives restarts. Logs only what --audit-policy-file (3.2.1) selects.",
         rationale="Audit logs are how requests are traced after an incident.",
@@ -466,7 +475,7 @@ _API_RULES: t.Tuple[Rule, ...] = (
         id="apiserver-encryption-provider-config", cis="1.2.27", component="kube-apiserver", section=API,
         severity="high", title="API server --encryption-provider-config is set",
         flag="encryption-provider-config", operator="custom", expected="set to a file that exists",
-        extra={"check": "supplied_file", "input": "encryption_config", "file_name": "encryption-config.yaml"},
+        check=SuppliedFile("encryption_config", "encryption-config.yaml"),
         remediation="Provide an EncryptionConfiguration (aescbc, secretbox or kms v2 first) in "
                     "kubefort_apiserver_encryption_config; kubefort writes it (mode 600), sets "
                     "--encryption-provider-config and mounts it. Then rewrite existing Secrets: "
@@ -477,7 +486,7 @@ _API_RULES: t.Tuple[Rule, ...] = (
         id="apiserver-encryption-providers", cis="1.2.28", component="kube-apiserver", section=API, severity="high",
         title="API server encryption providers are appropriately configured", flag="encryption-provider-config",
         operator="custom", expected="kms (v2), aescbc or secretbox first for secrets", automated=False,
-        extra={"check": "encryption_providers"},
+        check=Custom("encryption_providers"),
         remediation="Make kms (v2), aescbc or secretbox the first provider of the EncryptionConfiguration entry that "
                     "covers secrets (identity may stay as the last one, to read old data), restart the API server, "
                     "then rewrite existing Secrets: kubectl get secrets -A -o json | kubectl replace -f -. Not "
@@ -488,7 +497,7 @@ _API_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="apiserver-tls-cipher-suites", cis="1.2.29", component="kube-apiserver", section=API, severity="medium",
         title="API server only uses strong cryptographic ciphers", flag="tls-cipher-suites", operator="custom",
-        expected="only " + ",".join(STRONG_CIPHERS), fix=list(STRONG_CIPHERS), extra={"check": "ciphers"},
+        expected="only " + ",".join(STRONG_CIPHERS), fix=list(STRONG_CIPHERS), check=CipherSuites(),
         remediation="--tls-cipher-suites set to the strong list (override the list with "
                     "kubefort_overrides.apiserver-tls-cipher-suites).",
         rationale="Go's default list still offers CBC and non-forward-secret RSA key exchange suites.",
@@ -496,7 +505,7 @@ _API_RULES: t.Tuple[Rule, ...] = (
     _flag_rule(
         "apiserver-service-account-extend-token-expiration", "1.2.30", "kube-apiserver", API,
         "API server --service-account-extend-token-expiration is false", "service-account-extend-token-expiration",
-        "eq", False, "true", False, severity="low", min_version="1.19", extra={"default_before": {"1.20": "false"}},
+        "eq", False, "true", False, severity="low", min_version="1.19", default_before={"1.20": "false"},
         remediation="--service-account-extend-token-expiration=false (the default is true from 1.20).",
         rationale="Extended tokens stay valid for a year instead of their requested lifetime.",
     ),
@@ -512,7 +521,7 @@ _API_RULES: t.Tuple[Rule, ...] = (
         id="apiserver-insecure-bind-address", cis=None, component="kube-apiserver", section=API, severity="high",
         title="API server --insecure-bind-address is loopback (Kubernetes < 1.20)", flag="insecure-bind-address",
         operator="custom", expected="127.0.0.1 (or unset)", default={"any": "127.0.0.1"}, fix="127.0.0.1",
-        max_version="1.19", extra={"check": "loopback"},
+        max_version="1.19", check=Loopback(),
         remediation="Remove --insecure-bind-address or set it to 127.0.0.1 (and set --insecure-port=0).",
         rationale="A non-loopback insecure address serves the unauthenticated API to the network.",
     ),
@@ -523,7 +532,7 @@ _CM_RULES: t.Tuple[Rule, ...] = (
         id="controller-manager-terminated-pod-gc-threshold", cis="1.3.1", component="kube-controller-manager",
         section=CM, severity="low", title="Controller manager --terminated-pod-gc-threshold is set as appropriate",
         flag="terminated-pod-gc-threshold", operator="lte", expected=12500, default={"any": "12500"}, fix=12500,
-        extra={"needs_override": True},
+        needs_override=True,
         remediation="Choose a threshold (e.g. 10) and set kubefort_overrides.controller-manager-terminated-pod-gc-threshold; "
                     "kubefort then writes --terminated-pod-gc-threshold. The default 12500 keeps many terminated pods.",
         rationale="Terminated pods accumulate until the threshold, using etcd space.",
@@ -557,7 +566,7 @@ _CM_RULES: t.Tuple[Rule, ...] = (
         id="controller-manager-rotate-kubelet-server-certificate", cis="1.3.6", component="kube-controller-manager",
         section=CM, severity="medium", title="Controller manager feature gate RotateKubeletServerCertificate is true",
         flag="feature-gates", operator="custom", expected="RotateKubeletServerCertificate=true (default)",
-        fix=True, extra={"check": "feature_gate", "gate": "RotateKubeletServerCertificate", "gate_default": True},
+        fix=True, check=FeatureGate("RotateKubeletServerCertificate", default=True),
         remediation="Remove RotateKubeletServerCertificate=false from --feature-gates (set it to true).",
         rationale="Kubelet serving certificates must be rotated before they expire.",
     ),
@@ -565,7 +574,7 @@ _CM_RULES: t.Tuple[Rule, ...] = (
         id="controller-manager-bind-address", cis="1.3.7", component="kube-controller-manager", section=CM,
         severity="high", title="Controller manager --bind-address is 127.0.0.1 (absent means 0.0.0.0)",
         flag="bind-address", operator="custom", expected="127.0.0.1 (loopback)", default={"any": "0.0.0.0"},
-        fix="127.0.0.1", extra={"check": "loopback"},
+        fix="127.0.0.1", check=Loopback(),
         remediation="--bind-address=127.0.0.1. When the flag is absent the secure port 10257 listens on every address.",
         rationale="The controller manager's /metrics and debug endpoints should not be reachable from the network.",
     ),
@@ -589,7 +598,7 @@ _SCHED_RULES: t.Tuple[Rule, ...] = (
         id="scheduler-bind-address", cis="1.4.2", component="kube-scheduler", section=SCHED, severity="high",
         title="Scheduler --bind-address is 127.0.0.1 (absent means 0.0.0.0)", flag="bind-address",
         operator="custom", expected="127.0.0.1 (loopback)", default={"any": "0.0.0.0"}, fix="127.0.0.1",
-        extra={"check": "loopback"},
+        check=Loopback(),
         remediation="--bind-address=127.0.0.1. When the flag is absent the secure port 10259 listens on every address.",
         rationale="The scheduler's /metrics and debug endpoints should not be reachable from the network.",
     ),
@@ -642,7 +651,7 @@ _ETCD_RULES: t.Tuple[Rule, ...] = (
         id="etcd-unique-ca", cis="2.7", component="etcd", section=ETCD, severity="medium",
         title="etcd uses a certificate authority of its own", flag="trusted-ca-file", operator="custom",
         expected="--trusted-ca-file set and not the API server's --client-ca-file", automated=False,
-        extra={"check": "etcd_unique_ca"},
+        check=Custom("etcd_unique_ca"),
         remediation="Create a CA only for etcd (kubeadm does: pki/etcd/ca.crt), issue etcd's and the API server's "
                     "etcd client certificates from it and set --trusted-ca-file to it.",
         rationale="With the cluster CA, every client certificate of the cluster could talk to etcd.",
@@ -672,7 +681,7 @@ _POLICY_RULES: t.Tuple[Rule, ...] = (
         id="apiserver-audit-policy", cis="3.2.1", component="kube-apiserver", section=LOGGING, severity="medium",
         title="A minimal audit policy is set (--audit-policy-file)", flag="audit-policy-file", operator="custom",
         expected="set to an audit Policy that audits something",
-        extra={"check": "supplied_file", "input": "audit_policy", "file_name": "audit-policy.yaml"},
+        check=SuppliedFile("audit_policy", "audit-policy.yaml"),
         remediation="Provide an audit Policy in kubefort_apiserver_audit_policy; kubefort writes it, sets "
                     "--audit-policy-file and mounts it. Without a policy the API server audits nothing; a policy "
                     "whose rules are all level None (or that starts with a catch-all None rule) audits nothing too "

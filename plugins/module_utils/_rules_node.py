@@ -7,7 +7,7 @@
 
 """Catalog entries for the worker node: kubelet and kube-proxy (CIS 4.x).
 
-The ``extra`` keys are described in _rules_control_plane.py. Kubelet rules name both the flag and the
+Each rule's ``check`` is a typed spec (module_utils/_check_specs.py; see _rules_control_plane.py). Kubelet rules name both the flag and the
 KubeletConfiguration key; ``default`` gives the value when both are absent, per mode (``flags``: no
 config file, the old flag defaults; ``config``: a config file, the v1beta1 defaults).
 """
@@ -16,6 +16,18 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
+    CipherSuites,
+    Custom,
+    DurationNonZero,
+    FeatureGate,
+    FileMode,
+    FileOwner,
+    FileSet,
+    FilesNamed,
+    Loopback,
+    Manual,
+)
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 
 FILES = "4.1 Worker Node Configuration Files"
@@ -46,23 +58,19 @@ STAT_PATHS = (
 def _file_pair(ids: t.Tuple[str, str], cis: t.Tuple[str, str], what: str, file: str, mode: str,
                component: str = "kubelet", automated: bool = True, optional: bool = False,
                default_path: t.Optional[str] = None, why: str = "") -> t.Tuple[Rule, Rule]:
-    extra: t.Dict[str, t.Any] = {"file": file}
-    if optional:
-        extra["optional"] = True
-    if default_path:
-        extra["default_path"] = default_path
+    files = FileSet(file, optional=optional, default_path=default_path)
     return (
         Rule(
             id=ids[0], cis=cis[0], component=component, section=FILES, severity="medium",
             title="%s permissions are %s or more restrictive" % (what, mode), operator="mode_at_most",
-            expected=mode, fix="0" + mode, automated=automated, extra=extra,
+            expected=mode, fix="0" + mode, automated=automated, check=FileMode(files),
             remediation="chmod %s (only taking bits away) on the %s." % (mode, what[0].lower() + what[1:]),
             rationale=why,
         ),
         Rule(
             id=ids[1], cis=cis[1], component=component, section=FILES, severity="medium",
             title="%s ownership is root:root" % what, operator="owner", expected="root:root", fix="root:root",
-            automated=automated, extra=extra,
+            automated=automated, check=FileOwner(files),
             remediation="chown root:root on the %s." % (what[0].lower() + what[1:]), rationale=why,
         ),
     )
@@ -92,7 +100,7 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
             operator="mode_at_most",
             expected="600",
             fix="0600",
-            extra={"file": "config"},
+            check=FileMode(FileSet("config")),
             remediation="chmod 600 on the file the kubelet's --config names.",
             rationale="The config file decides the kubelet's authentication and authorization.",
         ),
@@ -106,7 +114,7 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
             operator="owner",
             expected="root:root",
             fix="root:root",
-            extra={"file": "config"},
+            check=FileOwner(FileSet("config")),
             remediation="chown root:root on the file the kubelet's --config names.",
             rationale="The config file decides the kubelet's authentication and authorization.",
         ),
@@ -150,7 +158,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
         id="kubelet-client-ca-file", cis="4.2.3", component="kubelet", section=KUBELET, severity="high",
         title="kubelet client CA file is set", flag="client-ca-file", config_key="authentication.x509.clientCAFile",
         operator="custom", expected="set to a file that exists", automated=False,
-        extra={"check": "flags_set", "flags": ("client-ca-file",), "keys": ("authentication.x509.clientCAFile",)},
+        check=FilesNamed(("client-ca-file",), ("authentication.x509.clientCAFile",)),
         remediation="authentication.x509.clientCAFile: the cluster CA (kubeadm: /etc/kubernetes/pki/ca.crt). Not "
                     "automated: the right CA depends on the installer.",
         rationale="Without it the kubelet cannot authenticate the API server's client certificate.",
@@ -176,7 +184,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
         severity="medium", title="kubelet streaming connection idle timeout is not 0",
         flag="streaming-connection-idle-timeout", config_key="streamingConnectionIdleTimeout", operator="custom",
         expected="a duration above 0", default={"any": "4h0m0s"}, fix="5m0s",
-        extra={"check": "duration_nonzero", "config_zero_is_default": True},
+        check=DurationNonZero(config_zero_is_default=True),
         remediation="streamingConnectionIdleTimeout: 5m0s (or the flag where it is set). A 0 in the config file "
                     "means the 4h default (the kubelet defaults zero durations); only the flag can disable it.",
         rationale="Idle exec/attach/port-forward streams that never time out exhaust the node.",
@@ -201,8 +209,8 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
         title="kubelet eventRecordQPS ensures appropriate event capture", flag="event-qps",
         config_key="eventRecordQPS", operator="custom", expected="decided by the operator",
         default={"flags": 50, "config": 50}, automated=False,
-        extra={"check": "manual", "guidance": "Events are security evidence: 0 means unlimited (capture all, risk of "
-               "overload); the default 50/s drops bursts. Set kubefort_overrides.kubelet-event-qps to enforce a value."},
+        check=Manual("Events are security evidence: 0 means unlimited (capture all, risk of "
+                     "overload); the default 50/s drops bursts. Set kubefort_overrides.kubelet-event-qps to enforce a value."),
         remediation="Choose eventRecordQPS (0 = unlimited) for your event pipeline.",
         rationale="Rate-limited events can hide what happened on a node.",
     ),
@@ -211,7 +219,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
         title="kubelet serves with a certificate it was given (tlsCertFile/tlsPrivateKeyFile or serverTLSBootstrap)",
         flag="tls-cert-file", config_key="tlsCertFile", operator="custom",
         expected="tlsCertFile and tlsPrivateKeyFile set, or serverTLSBootstrap: true", automated=False,
-        extra={"check": "kubelet_serving_cert"},
+        check=Custom("kubelet_serving_cert"),
         remediation="serverTLSBootstrap: true (and approve the kubelet-serving CSRs), or tlsCertFile and "
                     "tlsPrivateKeyFile set to a certificate from the cluster CA.",
         rationale="Otherwise the kubelet serves a self-signed certificate the API server cannot verify.",
@@ -228,7 +236,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
         severity="low", title="kubelet feature gate RotateKubeletServerCertificate is true", flag="feature-gates",
         config_key="featureGates.RotateKubeletServerCertificate", operator="custom",
         expected="RotateKubeletServerCertificate=true (default)", fix=True,
-        extra={"check": "feature_gate", "gate": "RotateKubeletServerCertificate", "gate_default": True},
+        check=FeatureGate("RotateKubeletServerCertificate", default=True),
         remediation="Remove RotateKubeletServerCertificate=false (featureGates or --feature-gates). Serving "
                     "certificates are only requested with serverTLSBootstrap: true (4.2.9).",
         rationale="Serving certificates must be renewed before they expire.",
@@ -237,14 +245,14 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
         id="kubelet-tls-cipher-suites", cis="4.2.12", component="kubelet", section=KUBELET, severity="medium",
         title="kubelet only uses strong cryptographic ciphers", flag="tls-cipher-suites", config_key="tlsCipherSuites",
         operator="custom", expected="only " + ",".join(KUBELET_STRONG_CIPHERS), fix=list(KUBELET_STRONG_CIPHERS),
-        extra={"check": "ciphers"},
+        check=CipherSuites(),
         remediation="tlsCipherSuites set to the strong list (override it with kubefort_overrides.kubelet-tls-cipher-suites).",
         rationale="Go's default list still offers CBC and non-forward-secret RSA key exchange suites.",
     ),
     Rule(
         id="kubelet-pod-pids-limit", cis="4.2.13", component="kubelet", section=KUBELET, severity="medium",
         title="kubelet limits the PIDs of each pod (podPidsLimit)", flag="pod-max-pids", config_key="podPidsLimit",
-        operator="gte", expected=1, default={"any": -1}, fix=4096, extra={"needs_override": True},
+        operator="gte", expected=1, default={"any": -1}, fix=4096, needs_override=True,
         remediation="Choose a limit for your workloads (e.g. 4096) in kubefort_overrides.kubelet-pod-pids-limit; "
                     "kubefort then writes podPidsLimit. -1 (the default) means unlimited.",
         rationale="A fork bomb in one pod can exhaust the node's PIDs.",
@@ -261,7 +269,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
         id="kubelet-cadvisor-port", cis=None, component="kubelet", section=KUBELET, severity="high",
         title="kubelet cAdvisor port (--cadvisor-port) is 0 (Kubernetes < 1.12)", flag="cadvisor-port",
         operator="eq", expected=0, default={"any": 4194}, fix=0, max_version="1.11",
-        extra={"default_from": {"1.11": 0}},
+        default_from={"1.11": 0},
         remediation="--cadvisor-port=0. The default was 4194 before 1.11; the flag is gone from 1.12, so kubefort "
                     "never writes it there.",
         rationale="Port 4194 served the cAdvisor UI and API without authentication.",
@@ -274,7 +282,7 @@ _PROXY_RULES: t.Tuple[Rule, ...] = (
         title="kube-proxy metrics service is bound to localhost", flag="metrics-bind-address",
         config_key="metricsBindAddress", operator="custom", expected="127.0.0.1:<port> (loopback)",
         default={"any": "127.0.0.1:10249"}, fix="127.0.0.1:10249",
-        extra={"check": "loopback", "empty_is_default": True},
+        check=Loopback(), empty_is_default=True,
         remediation="metricsBindAddress: 127.0.0.1:10249 (or the flag where it is set); scrape it through a "
                     "local agent instead.",
         rationale="/metrics on 10249 is served without authentication.",
@@ -284,7 +292,7 @@ _PROXY_RULES: t.Tuple[Rule, ...] = (
         title="kube-proxy health check is not bound to every address", flag="healthz-bind-address",
         config_key="healthzBindAddress", operator="custom", expected="a node or loopback address, not 0.0.0.0/::",
         default={"any": "0.0.0.0:10256"}, automated=False,
-        extra={"check": "loopback", "empty_is_default": True, "allow_specific": True},
+        check=Loopback(allow_specific=True), empty_is_default=True,
         remediation="healthzBindAddress: <node IP>:10256 (what load balancers with externalTrafficPolicy: Local "
                     "probe), or 127.0.0.1:10256 when nothing outside the node needs it. Not automated: only the "
                     "operator knows which load balancers probe it.",

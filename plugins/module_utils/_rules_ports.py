@@ -11,18 +11,24 @@ These rules look at the live node: what listens (``listening_ports``) and what a
 (``port_probe``). The settings behind them (kubelet ``readOnlyPort``, ``--bind-address`` of the
 controller manager and scheduler, kube-proxy bind addresses) are CIS checks owned by the node and
 control-plane areas, which also fix them; so these rules carry only our IDs, and name the related CIS
-IDs in ``extra["related_cis"]``. ``extra["check"]`` selects the evaluation in _ports_evaluate:
+IDs in ``related_cis`` (and the rules in ``related_rules``). ``check`` is the spec _ports_evaluate judges:
 
-- ``closed``: nothing listens on ``extra["ports"]``;
-- ``scope``: everything on ``extra["ports"]`` is bound within ``extra["scopes"]`` (loopback, node, any);
-- ``probe``: every anonymous probe named ``extra["probe"]`` was denied;
-- ``no_any``: no other Kubernetes listener is bound to all addresses unless allowed.
+- ``ListenerClosed``: nothing listens on its ports;
+- ``ListenerScope``: everything on its ports is bound within its scopes (loopback, node, any);
+- ``AnonymousProbe``: every anonymous probe of that name was denied;
+- ``NoAnyAddress``: no other Kubernetes listener is bound to all addresses unless allowed.
 """
 
 from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
+    AnonymousProbe,
+    ListenerClosed,
+    ListenerScope,
+    NoAnyAddress,
+)
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 
 SECTION = "Ports and network exposure"
@@ -40,8 +46,7 @@ RULES: t.Tuple[Rule, ...] = (
         remediation="Set readOnlyPort: 0 in the kubelet config (or --read-only-port=0); the node role "
         "fixes it (CIS 4.2.4). Until then, the ports firewall can block 10255.",
         rationale="The read-only port serves pod specs and node state to anyone, without authentication.",
-        extra={"check": "closed", "ports": (10255,), "related_cis": ("4.2.4",),
-               "related_rules": ("kubelet-read-only-port",)},
+        check=ListenerClosed((10255,)), related_cis=("4.2.4",), related_rules=("kubelet-read-only-port",),
     ),
     Rule(
         id="ports-kubelet-readonly-anonymous",
@@ -56,8 +61,7 @@ RULES: t.Tuple[Rule, ...] = (
         "firewall (kubefort_ports_firewall).",
         rationale="An answer here hands every pod spec on the node, environment variables included, to "
         "anyone who can reach the port.",
-        extra={"check": "probe", "probe": "kubelet-readonly", "related_cis": ("4.2.4",),
-               "related_rules": ("kubelet-read-only-port",)},
+        check=AnonymousProbe("kubelet-readonly"), related_cis=("4.2.4",), related_rules=("kubelet-read-only-port",),
     ),
     Rule(
         id="ports-kubelet-api-anonymous",
@@ -72,8 +76,8 @@ RULES: t.Tuple[Rule, ...] = (
         "kubelet config (CIS 4.2.1, 4.2.2; the node role fixes them); allow 10250 only from the control "
         "plane with the ports firewall.",
         rationale="Anonymous access to the kubelet API gives full control of the node's containers.",
-        extra={"check": "probe", "probe": "kubelet-api", "related_cis": ("4.2.1", "4.2.2"),
-               "related_rules": ("kubelet-anonymous-auth", "kubelet-authorization-mode")},
+        check=AnonymousProbe("kubelet-api"), related_cis=("4.2.1", "4.2.2"),
+        related_rules=("kubelet-anonymous-auth", "kubelet-authorization-mode"),
     ),
     Rule(
         id="ports-apiserver-anonymous",
@@ -89,8 +93,7 @@ RULES: t.Tuple[Rule, ...] = (
         "RBAC from granting anything to system:anonymous.",
         rationale="Anonymous API requests expose discovery data and whatever RBAC grants to "
         "system:anonymous.",
-        extra={"check": "probe", "probe": "kube-apiserver", "related_cis": ("1.2.1",),
-               "related_rules": ("apiserver-anonymous-auth",)},
+        check=AnonymousProbe("kube-apiserver"), related_cis=("1.2.1",), related_rules=("apiserver-anonymous-auth",),
     ),
     Rule(
         id="ports-cadvisor-closed",
@@ -104,7 +107,7 @@ RULES: t.Tuple[Rule, ...] = (
         remediation="Remove --cadvisor-port from the kubelet's flags (the port was removed in Kubernetes "
         "1.12; a kubelet that still opens it is too old and must be upgraded).",
         rationale="cAdvisor serves container metrics and machine details without authentication.",
-        extra={"check": "closed", "ports": (4149, 4194), "related_rules": ("kubelet-cadvisor-port",)},
+        check=ListenerClosed((4149, 4194)), related_rules=("kubelet-cadvisor-port",),
     ),
     Rule(
         id="ports-controller-manager-loopback",
@@ -119,9 +122,7 @@ RULES: t.Tuple[Rule, ...] = (
         "role fixes it).",
         rationale="Its health and metrics port needs no remote clients; exposing it widens the attack "
         "surface of the control plane.",
-        extra={"check": "scope", "ports": (10257, 10252), "scopes": ("loopback",), "related_cis": ("1.3.7",),
-               "related_rules": ("controller-manager-bind-address",),
-               "process": "kube-controller-manager"},
+        check=ListenerScope((10257, 10252), ("loopback",)), related_cis=("1.3.7",), related_rules=("controller-manager-bind-address",),
     ),
     Rule(
         id="ports-scheduler-loopback",
@@ -135,9 +136,7 @@ RULES: t.Tuple[Rule, ...] = (
         remediation="Set --bind-address=127.0.0.1 on kube-scheduler (CIS 1.4.2; the control-plane role "
         "fixes it).",
         rationale="Its health and metrics port needs no remote clients.",
-        extra={"check": "scope", "ports": (10259, 10251), "scopes": ("loopback",), "related_cis": ("1.4.2",),
-               "related_rules": ("scheduler-bind-address",),
-               "process": "kube-scheduler"},
+        check=ListenerScope((10259, 10251), ("loopback",)), related_cis=("1.4.2",), related_rules=("scheduler-bind-address",),
     ),
     Rule(
         id="ports-kube-proxy-healthz-binding",
@@ -151,9 +150,7 @@ RULES: t.Tuple[Rule, ...] = (
         remediation="Set healthzBindAddress in the kube-proxy configuration to the node address (when load "
         "balancers check it) or 127.0.0.1 (the node role); limit its sources with the ports firewall.",
         rationale="Load balancers may need the health port; the rest of the network does not.",
-        extra={"check": "scope", "ports": (10256,), "scopes": ("loopback", "node"), "option": "kube_proxy_healthz_scopes",
-               "related_rules": ("kube-proxy-healthz-bind-address",),
-               "process": "kube-proxy"},
+        check=ListenerScope((10256,), ("loopback", "node"), option="kube_proxy_healthz_scopes"), related_rules=("kube-proxy-healthz-bind-address",),
     ),
     Rule(
         id="ports-kube-proxy-metrics-binding",
@@ -167,9 +164,8 @@ RULES: t.Tuple[Rule, ...] = (
         remediation="Set metricsBindAddress in the kube-proxy configuration to 127.0.0.1:10249 (the node "
         "role), or to the node address when a scraper needs it and the firewall limits it.",
         rationale="The metrics server has no authentication.",
-        extra={"check": "scope", "ports": (10249,), "scopes": ("loopback",), "option": "kube_proxy_metrics_scopes",
-               "related_cis": ("4.3.1",), "related_rules": ("kube-proxy-metrics-bind-address",),
-               "process": "kube-proxy"},
+        check=ListenerScope((10249,), ("loopback",), option="kube_proxy_metrics_scopes"), related_cis=("4.3.1",),
+        related_rules=("kube-proxy-metrics-bind-address",),
     ),
     Rule(
         id="ports-felix-health-loopback",
@@ -182,7 +178,7 @@ RULES: t.Tuple[Rule, ...] = (
         automated=False,
         remediation="Set FELIX_HEALTHHOST=127.0.0.1 (FelixConfiguration healthHost) on calico-node.",
         rationale="A reachable felix health server can be used to disturb the network plugin on the node.",
-        extra={"check": "scope", "ports": (9099,), "scopes": ("loopback",), "process": "calico-node"},
+        check=ListenerScope((9099,), ("loopback",)),
     ),
     Rule(
         id="ports-no-any-address",
@@ -196,6 +192,6 @@ RULES: t.Tuple[Rule, ...] = (
         remediation="Bind the component to 127.0.0.1 or the node address, or list the port in "
         "kubefort_ports_allow_any_address and limit its sources with the ports firewall.",
         rationale="A listener on 0.0.0.0 or [::] is reachable on every interface, including ones added later.",
-        extra={"check": "no_any"},
+        check=NoAnyAddress(),
     ),
 )

@@ -25,6 +25,7 @@ import ipaddress
 import typing as t
 from urllib.parse import quote
 
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import FileMode, FileOwner
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Node
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Options, evaluate
 
@@ -101,8 +102,8 @@ def mark(node: Node, findings: t.Sequence[Finding], options: Options, entry: t.O
     comp = node.components.get("kubelet")
     if comp is None or not comp.present:
         return
-    wanted = [f for f in findings if f.rule.component == "kubelet" and f.rule.config_key and not f.rule.extra.get("file")
-              and f.status == "pass"]
+    wanted = [f for f in findings if f.rule.component == "kubelet" and f.rule.config_key
+              and not isinstance(f.rule.check, (FileMode, FileOwner)) and f.status == "pass"]
     if not wanted:
         return
     source = "/configz of Node %s (through the API server)" % entry.get("node")

@@ -26,6 +26,7 @@ import json
 import os
 import typing as t
 
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import SuppliedFile
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import split_list
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _yaml_edit
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component
@@ -83,7 +84,7 @@ def _supplied_file(planner: "Planner", finding: Finding, fix: Fix) -> None:
     target = planner.edit(path, comp.name, finding.rule.id)
     target.after = str(content) if str(content).endswith("\n") else str(content) + "\n"
     target.mode, target.create_parents = "0600", True
-    target.sensitive = finding.rule.extra.get("input") == "encryption_config"
+    target.sensitive = isinstance(finding.rule.check, SuppliedFile) and finding.rule.check.input == "encryption_config"
     wanted: t.Dict[str, t.Optional[str]] = {fix.target: path}
     plugin = fix.value.get("plugin")
     if plugin:

@@ -20,7 +20,8 @@ import os
 import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _apiserver_files, _authz
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Fix, Options
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._findings import Finding, Fix
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._node_options import NodeOptions as Options
 
 AUTHZ_RULES = {
     "apiserver-authorization-mode-not-alwaysallow": "always_allow",

@@ -41,6 +41,7 @@ import typing as t
 import yaml
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import FileMode, FileOwner
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import parse_args
@@ -420,7 +421,7 @@ def upgraded_files(node: Node, files: t.Dict[str, t.Dict[str, t.Any]], cc: t.Opt
 
 def _managed(rule: Rule, node: Node) -> t.Optional[str]:
     """Which kubeadm command rewrites the place this rule's setting is read from, or None."""
-    if rule.extra.get("file") or not (rule.flag or rule.config_key):
+    if isinstance(rule.check, (FileMode, FileOwner)) or not (rule.flag or rule.config_key):
         return None
     comp = node.components.get(rule.component)
     if comp is None or not comp.present:

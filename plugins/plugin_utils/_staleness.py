@@ -25,8 +25,9 @@ from __future__ import annotations
 import datetime
 import typing as t
 
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import FileMode, FileOwner
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._findings import Finding
 
 # btime in /proc/stat has whole seconds: a process may look up to 1 s older than it is.
 SLACK = 1.1
@@ -64,7 +65,7 @@ def mark(node: Node, findings: t.Sequence[Finding]) -> None:
     stale: t.Dict[str, t.Optional[str]] = {}
     for finding in findings:
         rule = finding.rule
-        if finding.status != "pass" or rule.extra.get("file") or not (rule.flag or rule.config_key):
+        if finding.status != "pass" or isinstance(rule.check, (FileMode, FileOwner)) or not (rule.flag or rule.config_key):
             continue
         comp = node.components.get(rule.component)
         if comp is None or not comp.present:

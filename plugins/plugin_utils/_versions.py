@@ -185,5 +185,5 @@ def host_version(components: t.Mapping[str, t.Any]) -> t.Tuple[t.Optional[str], 
 
 def version_dependent(rule: Rule) -> bool:
     """Whether the rule's verdict or fix depends on the Kubernetes version."""
-    return bool(rule.min_version or rule.max_version or rule.extra.get("default_from") or rule.extra.get("default_before")
-                or rule.extra.get("check") in VERSIONED_CHECKS)
+    return bool(rule.min_version or rule.max_version or rule.default_from or rule.default_before
+                or rule.check.label() in VERSIONED_CHECKS)

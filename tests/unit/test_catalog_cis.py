@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog, _rules_control_plane, _rules_node
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import CHECKS
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import FileMode, FileOwner, Manual
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._check_engines import ENGINES
 
 NODE_RULES = _rules_control_plane.RULES + _rules_node.RULES
 
@@ -60,12 +61,12 @@ def test_rule_is_complete(rule):
     if rule.cis:
         # "1.2 API Server" for 1.2.x, "2 etcd" for 2.x.
         assert rule.cis.startswith(rule.section.split(" ")[0] + "."), (rule.cis, rule.section)
-    check = rule.extra.get("check")
-    assert check is None or check in CHECKS or check == "apiserver_anonymous"
-    if rule.extra.get("check") == "manual":
-        assert not rule.automated and rule.extra["guidance"]
+    check = rule.check.label()
+    assert type(rule.check) in ENGINES
+    if isinstance(rule.check, Manual):
+        assert not rule.automated and rule.check.guidance
     fixed_elsewhere = ("supplied_file", "admission_config", "apiserver_anonymous", "feature_gate")
-    if rule.automated and not rule.extra.get("file") and check not in fixed_elsewhere:
+    if rule.automated and not isinstance(rule.check, (FileMode, FileOwner)) and check not in fixed_elsewhere:
         assert rule.fix is not None, "an automated setting rule needs a fix value"
 
 

@@ -340,7 +340,7 @@ def test_every_rule_has_a_passing_and_a_failing_case() -> None:
     cases = [(c[0], c[2]) for c in POD_CASES + RBAC_CASES + SA_CASES] + [("rbac-anonymous-access", c[2]) for c in ANON_CASES]
     for rule in RULES:
         statuses = {status for rule_id, status in cases if rule_id == rule.id}
-        assert "pass" in statuses or rule.extra.get("always_manual"), rule.id
+        assert "pass" in statuses or rule.check.always_manual, rule.id
         assert statuses - {"pass"}, rule.id
 
 
@@ -352,9 +352,9 @@ def test_catalog_entries() -> None:
         assert rule.component == "cluster"
         assert rule.section.split(" ")[0] in ("5.1", "5.2", "5.3", "5.4", "5.6")
         assert rule.cis is None or rule.cis.startswith(rule.section.split(" ")[0] + ".")
-        assert rule.extra["check"] in cp.CHECKS
-        assert set(rule.extra["kinds"]) <= set(cp.KINDS)
-        assert rule.extra["on_finding"] in ("fail", "manual")
+        assert rule.check.evaluator in cp.CHECKS
+        assert set(rule.check.kinds) <= set(cp.KINDS)
+        assert rule.check.on_finding in ("fail", "manual")
         # the rules the collection can fix are exactly those with a fix in _cluster_policy
         assert rule.automated == (rule.id in ("default-sa-automount", "rbac-anonymous-access", "psa-enforce", "namespace-network-policy"))
 

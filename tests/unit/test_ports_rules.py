@@ -177,7 +177,7 @@ def test_catalog_holds_the_ports_rules():
     assert len(ids) == len(set(ids)) == 11
     assert all(rid.startswith("ports-") for rid in ids)
     assert all(_catalog.BY_ID[rule.id] is rule for rule in _rules_ports.RULES)
-    assert {r.extra["check"] for r in _rules_ports.RULES} == {"closed", "scope", "probe", "no_any"}
+    assert {r.check.label() for r in _rules_ports.RULES} == {"closed", "scope", "probe", "no_any"}
     # CIS checks of settings belong to the node and control-plane areas; ours carry only related IDs
     assert all(r.cis is None for r in _rules_ports.RULES)
 
@@ -199,8 +199,8 @@ def test_bad_waivers(waiver, message):
 
 def test_related_rules_exist_in_the_catalog():
     # the config rules that fix what these live checks find (node and control-plane areas)
-    related = {rid for r in _rules_ports.RULES for rid in r.extra.get("related_rules", ())}
+    related = {rid for r in _rules_ports.RULES for rid in r.related_rules}
     assert related and related <= set(_catalog.BY_ID)
     for rule in _rules_ports.RULES:
-        for cis in rule.extra.get("related_cis", ()):
+        for cis in rule.related_cis:
             assert any(r.cis == cis for r in _catalog.ALL_RULES), (rule.id, cis)

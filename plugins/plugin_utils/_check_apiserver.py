@@ -1,0 +1,202 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is private to the collection: its interface may change at any time.
+
+"""The API server's checks beyond one flag: anonymous access (CIS 1.2.1, with its probe guard), files the
+operator supplies (audit policy, encryption config), the EventRateLimit admission configuration, the audit
+log path, and the encryption providers; evaluators registered in _check_engines.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import AdmissionPluginConfig, Custom, SuppliedFile
+from ansible_collections.kubefort.hardening.plugins.module_utils._flags import FlagSet, parse_bool, split_list
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._check_files import file_state, flag_named_paths
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._findings import SUPPLIED_DIR, Finding, Fix
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._node_options import NodeOptions
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._settings import lookup, version_tuple
+
+# The role variable that carries each supplied input (for messages).
+INPUT_VARIABLES = {
+    "audit_policy": "kubefort_apiserver_audit_policy",
+    "encryption_config": "kubefort_apiserver_encryption_config",
+    "admission_config": "kubefort_apiserver_admission_config",
+}
+
+
+def _supplied_path(spec: t.Union[SuppliedFile, AdmissionPluginConfig]) -> str:
+    return "%s/%s" % (SUPPLIED_DIR, spec.file_name)
+
+
+def evaluate_supplied_file(node: Node, comp: Component, rule: Rule, spec: SuppliedFile, expected: t.Any,
+                           options: NodeOptions) -> Finding:
+    """A flag that must name a file whose content only the operator can write."""
+    disk = lookup(comp, rule, comp.disk_flags)
+    variable = INPUT_VARIABLES.get(spec.input, spec.input)
+    if disk.value:
+        state = file_state(node, disk.value)
+        if state == "missing":
+            return Finding(rule, "fail", disk.value, disk.source, message="%s does not exist" % disk.value)
+        found = Finding(rule, "pass", disk.value, disk.source)
+        if spec.input == "audit_policy":
+            from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate_files import evaluate_audit_policy
+
+            found = evaluate_audit_policy(node, comp, rule, found)
+        return found
+    finding = Finding(rule, "fail", None, disk.source)
+    content = options.supplied.get(spec.input)
+    if content:
+        finding.fix = Fix("supplied_file", comp.name, t.cast(str, rule.flag),
+                          value={"path": _supplied_path(spec), "content": content})
+    else:
+        finding.message = "provide the file's content in %s; kubefort then writes %s and sets --%s" % (
+            variable, _supplied_path(spec), rule.flag)
+    return finding
+
+
+def evaluate_admission_config(node: Node, comp: Component, rule: Rule, spec: AdmissionPluginConfig, expected: t.Any,
+                              options: NodeOptions) -> Finding:
+    plugin, config_flag = spec.plugin, spec.config_flag
+    plugins = lookup(comp, rule, comp.disk_flags)
+    config = lookup(comp, rule, comp.disk_flags, config_flag)
+    enabled = plugin in split_list(plugins.value)
+    if enabled and config.value:
+        from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate_files import evaluate_admission_file
+
+        judged = evaluate_admission_file(node, comp, rule, config.value, plugin, t.cast(str, plugins.value), plugins.source)
+        if judged is not None:
+            return judged
+        return Finding(rule, "pass", "%s; %s" % (plugins.value, config.value), "%s; %s" % (plugins.source, config.source))
+    finding = Finding(rule, "fail", plugins.value, plugins.source)
+    content = options.supplied.get(spec.input)
+    variable = INPUT_VARIABLES.get(spec.input, spec.input)
+    if config.value:
+        finding.message = ("--%s already names %s: add a %s section there and %s to --enable-admission-plugins by hand"
+                           % (config_flag, config.value, plugin, plugin))
+    elif content:
+        finding.fix = Fix("supplied_file", comp.name, config_flag,
+                          value={"path": _supplied_path(spec), "content": content, "plugin": plugin})
+    else:
+        finding.message = "provide an AdmissionConfiguration with a %s section in %s" % (plugin, variable)
+    return finding
+
+
+def evaluate_audit_log_path(node: Node, comp: Component, rule: Rule, spec: Custom, expected: t.Any,
+                            options: NodeOptions) -> Finding:
+    disk = lookup(comp, rule, comp.disk_flags)
+    if disk.value and disk.value != "-":
+        return Finding(rule, "pass", disk.value, disk.source)
+    finding = Finding(rule, "fail", disk.value, disk.source)
+    if disk.value == "-":
+        finding.message = "'-' writes audit events to the API server's stdout, mixed with its log"
+    path = expected if expected != rule.expected and expected else rule.fix
+    finding.fix = Fix("flag_mount", comp.name, t.cast(str, rule.flag), value=path)
+    return finding
+
+
+def evaluate_encryption_providers(node: Node, comp: Component, rule: Rule, spec: Custom, expected: t.Any,
+                                  options: NodeOptions) -> Finding:
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate_files import evaluate_encryption
+
+    return evaluate_encryption(node, comp, rule, options)
+
+
+def supplied_file_paths(node: Node, comp: Component, rule: Rule, spec: SuppliedFile) -> t.List[str]:
+    return flag_named_paths(comp, rule, [(t.cast(str, rule.flag), None)])
+
+
+def admission_config_paths(node: Node, comp: Component, rule: Rule, spec: AdmissionPluginConfig) -> t.List[str]:
+    return flag_named_paths(comp, rule, [(t.cast(str, rule.flag), None), (spec.config_flag, None)])
+
+
+ANONYMOUS_HEALTH_PATHS = ("/livez", "/readyz", "/healthz")
+
+
+def evaluate_apiserver_anonymous(node: Node, comp: Component, rule: Rule, spec: Custom, expected: t.Any,
+                                 options: NodeOptions) -> Finding:
+    """CIS 1.2.1: the AuthenticationConfiguration's anonymous section decides when there is one, else the flag.
+
+    Whether --anonymous-auth=false is safe depends on the API server's probes: kubeadm's (and kubespray's)
+    manifest has anonymous HTTPS liveness/readiness/startup probes; k3s and microk8s run the API server
+    inside their own process (no kubelet probes) and RKE2's manifest probes with a client certificate.
+    """
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._apiserver_files import flag_file
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import anonymous_policy
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_apiserver import http_probes
+
+    flags = comp.disk_flags or FlagSet(comp.name)
+    setting = lookup(comp, rule, flags)
+    ref = flag_file(comp, "authentication-config")
+    policy = None
+    if ref is not None:
+        if ref.host is None:
+            return Finding(rule, "error", None, ref.flag_value, message=ref.problem)
+        policy = anonymous_policy(node.files.get(ref.host, {}), ref.host)
+        if policy.error:
+            return Finding(rule, "error", None, ref.host, message=policy.error)
+    version = version_tuple(comp.version)
+    if policy is not None and policy.configured:
+        source = "%s:%s" % (ref.host, policy.line) if policy.line else t.cast(str, ref.host)
+        if flags.has("anonymous-auth"):
+            return Finding(rule, "error", setting.value, source, message=(
+                "--anonymous-auth is set and %s has an anonymous section: the API server refuses to start with both. "
+                "Remove --anonymous-auth" % ref.host))
+        if not policy.enabled and policy.paths:
+            return Finding(rule, "error", None, source, message=(
+                "%s: anonymous.enabled is false but conditions are set, which the API server refuses" % ref.host))
+        ok = not policy.enabled or set(policy.paths) <= set(ANONYMOUS_HEALTH_PATHS) and bool(policy.paths)
+        actual = "AuthenticationConfiguration anonymous %s" % (
+            "disabled" if not policy.enabled else "on %s" % (",".join(policy.paths) or "every path"))
+        finding = Finding(rule, "pass" if ok else "fail", actual, source)
+        if not ok:
+            finding.fix = Fix("authn_config", comp.name, t.cast(str, ref.host), value={"mode": "conditions"})
+            finding.message = ("the fix limits anonymous.conditions in %s to %s (no --anonymous-auth: the API server "
+                               "refuses it next to an anonymous section)" % (ref.host, ", ".join(ANONYMOUS_HEALTH_PATHS)))
+        return finding
+    if parse_bool(setting.value) is False:
+        return Finding(rule, "pass", setting.value, setting.source)
+    finding = Finding(rule, "fail", setting.value, setting.source)
+    probes = http_probes(comp.manifest)
+    if not probes:
+        # Nothing the kubelet runs depends on anonymous access: the flag is safe on every version.
+        finding.fix = Fix("flag", comp.name, "anonymous-auth", "false")
+        finding.message = ("no HTTP probe of the API server relies on anonymous requests (%s): --anonymous-auth=false"
+                           % _probe_words(comp))
+    elif options.apiserver_anonymous_force:
+        finding.fix = Fix("flag", comp.name, "anonymous-auth", "false")
+        finding.message = "forced by kubefort_apiserver_anonymous_auth_force: anonymous HTTP probes will get 401"
+    elif version >= (1, 32) and ref is None:
+        finding.fix = Fix("apiserver_anonymous", comp.name, "authentication-config", value=comp.version)
+    elif version >= (1, 32):
+        finding.fix = Fix("authn_config", comp.name, t.cast(str, ref.host), value={"mode": "add_section"})
+        finding.message = ("the fix adds an anonymous section (health paths only) to %s and removes --anonymous-auth"
+                           % ref.host)
+    elif options.apiserver_probes_tcp:
+        finding.fix = Fix("apiserver_probes_tcp", comp.name, "anonymous-auth", value=probes)
+        finding.message = ("kubefort_apiserver_probes_tcp: %s become tcpSocket probes and --anonymous-auth=false; a TCP "
+                           "probe only sees that the port accepts connections, not that the API server is healthy"
+                           % ", ".join(probes))
+    else:
+        finding.status = "manual"
+        finding.message = (
+            "Kubernetes %s: --anonymous-auth=false would make the kubelet's anonymous %s (httpGet) fail with 401 and "
+            "restart the API server. Anonymous requests reach only what RBAC grants system:anonymous/"
+            "system:unauthenticated (by default /healthz, /livez, /readyz, /version): check those bindings, upgrade "
+            "to >= 1.32 for an automatic fix, set kubefort_apiserver_probes_tcp: true (the probes become tcpSocket "
+            "probes, which do not see an unhealthy API server), or set kubefort_apiserver_anonymous_auth_force: true "
+            "after changing the probes yourself." % (comp.version or "of unknown version", ", ".join(probes))
+        )
+    return finding
+
+
+def _probe_words(comp: Component) -> str:
+    if comp.manifest is None:
+        return "%s runs the API server in its own process, without kubelet probes" % (comp.layout if comp.layout != "generic" else comp.kind)
+    return "the pod's probes are exec or tcpSocket probes"
