@@ -18,6 +18,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils import (
     _rules_ports,
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
+from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
 
 ALL_RULES: t.Tuple[Rule, ...] = (
     _rules_control_plane.RULES + _rules_node.RULES + _rules_ports.RULES + _rules_cluster.RULES
@@ -25,7 +26,7 @@ ALL_RULES: t.Tuple[Rule, ...] = (
 BY_ID: t.Dict[str, Rule] = {rule.id: rule for rule in ALL_RULES}
 
 
-class UnknownRuleError(ValueError):
+class UnknownRuleError(_errors.InputError):
     """A rule selector names nothing in the catalog."""
 
 

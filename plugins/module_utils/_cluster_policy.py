@@ -27,6 +27,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._policy import 
     fixed_status,
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import ClusterObjects
+from ansible_collections.kubefort.hardening.plugins.module_utils._errors import rule_error
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, make_result
 from ansible_collections.kubefort.hardening.plugins.module_utils._rules_cluster import RULES as CLUSTER_RULES
 
@@ -878,8 +879,9 @@ def _fail_result(o: Outcome, actual: str, applied, check_mode: bool) -> t.Dict[s
     return make_result(o.rule, "fail", actual=actual, source=o.source, message=_message(o, msg))
 
 
-def error_results(rules: t.Iterable[Rule], message: str) -> t.List[t.Dict[str, t.Any]]:
-    return [make_result(rule, "error", message=message) for rule in rules]
+def error_results(rules: t.Iterable[Rule], exc: BaseException) -> t.List[t.Dict[str, t.Any]]:
+    """Every rule ``error`` because ``exc`` stopped them all (the cluster could not be read)."""
+    return [make_result(rule, "error", message=rule_error(exc)) for rule in rules]
 
 
 def skipped_results(rules: t.Iterable[Rule]) -> t.List[t.Dict[str, t.Any]]:

@@ -21,6 +21,7 @@ import traceback
 import typing as t
 from urllib.parse import quote, urlencode
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
 from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_policy import (
     KINDS,
     Action,
@@ -90,7 +91,7 @@ class HTTPStatusError(Exception):
         self.status, self.reason, self.body = status, reason, body
 
 
-class ClusterAPIError(Exception):
+class ClusterAPIError(_errors.APIError):
     """The cluster cannot be audited at all (configuration, authentication, connection)."""
 
 

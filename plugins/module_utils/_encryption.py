@@ -24,12 +24,14 @@ import json
 import re
 import typing as t
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
+
 PROVIDER_TYPES = ("aescbc", "aesgcm", "secretbox", "kms", "identity")
 API_VERSION = "apiserver.config.k8s.io/v1"
 KIND = "EncryptionConfiguration"
 
 
-class ParseError(ValueError):
+class ParseError(_errors.UnreadableError):
     """The text is not YAML this parser can read safely."""
 
 

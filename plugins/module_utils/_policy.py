@@ -32,6 +32,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+from ansible_collections.kubefort.hardening.plugins.module_utils._errors import InputError
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 
 # The raw verdicts a waiver accepts; ``error`` is never among them (fail closed).
@@ -39,7 +40,7 @@ WAIVABLE = ("fail", "manual")
 SKIPPED_MESSAGE = "skipped on request (kubefort_skip_rules)"
 
 
-class PolicyError(ValueError):
+class PolicyError(InputError):
     """A choice of the user cannot be applied (unknown rule ID, malformed waiver); the message says what to do."""
 
 

@@ -233,6 +233,7 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _cluster_policy as policy
+from ansible_collections.kubefort.hardening.plugins.module_utils._errors import rule_error
 from ansible_collections.kubefort.hardening.plugins.module_utils._policy import PolicyError, select
 from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapshot import (
     ClusterAPIError,
@@ -299,7 +300,7 @@ def _apply(conn: ClusterConnection, actions: t.Sequence[policy.Action], dry_run:
         try:
             applied[action.key] = conn.apply(action, dry_run)
         except ClusterAPIError as exc:
-            applied[action.key] = str(exc)
+            applied[action.key] = rule_error(exc)
             for later in actions[index + 1:]:
                 applied[later.key] = "not attempted: " + str(exc)
             break
@@ -341,7 +342,7 @@ def run_module(params: t.Mapping[str, t.Any], check_mode: bool) -> t.Dict[str, t
         return {"failed": True, "msg": str(exc), "changed": False, "results": []}
     except ClusterAPIError as exc:  # the cluster cannot be read: every rule is reported as an error
         return {"failed": True, "msg": str(exc), "changed": False,
-                "results": _in_catalog_order(policy.error_results(rules, str(exc)) + policy.skipped_results(skipped))}
+                "results": _in_catalog_order(policy.error_results(rules, exc) + policy.skipped_results(skipped))}
     done = [a for a in actions if a.key in applied and applied[a.key] is None]
     return {
         "changed": bool(done),

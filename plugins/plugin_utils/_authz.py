@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _yaml_edit
 
 API_VERSIONS = {
@@ -41,7 +42,7 @@ _DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN = re.compile(r"^%s(\.%s)*$" % (_DNS1123_LABEL, _DNS1123_LABEL))
 
 
-class AuthzError(ValueError):
+class AuthzError(_errors.UnreadableError):
     """The file cannot be read, or an edit would not be what the API server loads."""
 
 

@@ -50,15 +50,12 @@ def evaluate_supplied_file(node: Node, comp: Component, rule: Rule, spec: Suppli
 
             found = evaluate_audit_policy(node, comp, rule, found)
         return found
-    finding = Finding(rule, "fail", None, disk.source)
     content = options.supplied.get(spec.input)
     if content:
-        finding.fix = Fix("supplied_file", comp.name, t.cast(str, rule.flag),
-                          value={"path": _supplied_path(spec), "content": content})
-    else:
-        finding.message = "provide the file's content in %s; kubefort then writes %s and sets --%s" % (
-            variable, _supplied_path(spec), rule.flag)
-    return finding
+        return Finding(rule, "fail", None, disk.source, fixes=(Fix(
+            "supplied_file", comp.name, t.cast(str, rule.flag), value={"path": _supplied_path(spec), "content": content}),))
+    return Finding(rule, "fail", None, disk.source, message="provide the file's content in %s; kubefort then writes %s "
+                   "and sets --%s" % (variable, _supplied_path(spec), rule.flag))
 
 
 def evaluate_admission_config(node: Node, comp: Component, rule: Rule, spec: AdmissionPluginConfig, expected: t.Any,
@@ -74,18 +71,18 @@ def evaluate_admission_config(node: Node, comp: Component, rule: Rule, spec: Adm
         if judged is not None:
             return judged
         return Finding(rule, "pass", "%s; %s" % (plugins.value, config.value), "%s; %s" % (plugins.source, config.source))
-    finding = Finding(rule, "fail", plugins.value, plugins.source)
     content = options.supplied.get(spec.input)
     variable = INPUT_VARIABLES.get(spec.input, spec.input)
     if config.value:
-        finding.message = ("--%s already names %s: add a %s section there and %s to --enable-admission-plugins by hand"
-                           % (config_flag, config.value, plugin, plugin))
-    elif content:
-        finding.fix = Fix("supplied_file", comp.name, config_flag,
-                          value={"path": _supplied_path(spec), "content": content, "plugin": plugin})
-    else:
-        finding.message = "provide an AdmissionConfiguration with a %s section in %s" % (plugin, variable)
-    return finding
+        return Finding(rule, "fail", plugins.value, plugins.source, message=(
+            "--%s already names %s: add a %s section there and %s to --enable-admission-plugins by hand"
+            % (config_flag, config.value, plugin, plugin)))
+    if content:
+        return Finding(rule, "fail", plugins.value, plugins.source, fixes=(Fix(
+            "supplied_file", comp.name, config_flag,
+            value={"path": _supplied_path(spec), "content": content, "plugin": plugin}),))
+    return Finding(rule, "fail", plugins.value, plugins.source,
+                   message="provide an AdmissionConfiguration with a %s section in %s" % (plugin, variable))
 
 
 def evaluate_audit_log_path(node: Node, comp: Component, rule: Rule, spec: Custom, expected: t.Any,
@@ -93,12 +90,10 @@ def evaluate_audit_log_path(node: Node, comp: Component, rule: Rule, spec: Custo
     disk = lookup(comp, rule, comp.disk_flags)
     if disk.value and disk.value != "-":
         return Finding(rule, "pass", disk.value, disk.source)
-    finding = Finding(rule, "fail", disk.value, disk.source)
-    if disk.value == "-":
-        finding.message = "'-' writes audit events to the API server's stdout, mixed with its log"
     path = expected if expected != rule.expected and expected else rule.fix
-    finding.fix = Fix("flag_mount", comp.name, t.cast(str, rule.flag), value=path)
-    return finding
+    return Finding(rule, "fail", disk.value, disk.source,
+                   message="'-' writes audit events to the API server's stdout, mixed with its log" if disk.value == "-" else "",
+                   fixes=(Fix("flag_mount", comp.name, t.cast(str, rule.flag), value=path),))
 
 
 def evaluate_encryption_providers(node: Node, comp: Component, rule: Rule, spec: Custom, expected: t.Any,
@@ -129,7 +124,6 @@ def evaluate_apiserver_anonymous(node: Node, comp: Component, rule: Rule, spec: 
     """
     from ansible_collections.kubefort.hardening.plugins.plugin_utils._apiserver_files import flag_file
     from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import anonymous_policy
-    from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_apiserver import http_probes
 
     flags = comp.disk_flags or FlagSet(comp.name)
     setting = lookup(comp, rule, flags)
@@ -154,46 +148,49 @@ def evaluate_apiserver_anonymous(node: Node, comp: Component, rule: Rule, spec: 
         ok = not policy.enabled or set(policy.paths) <= set(ANONYMOUS_HEALTH_PATHS) and bool(policy.paths)
         actual = "AuthenticationConfiguration anonymous %s" % (
             "disabled" if not policy.enabled else "on %s" % (",".join(policy.paths) or "every path"))
-        finding = Finding(rule, "pass" if ok else "fail", actual, source)
-        if not ok:
-            finding.fix = Fix("authn_config", comp.name, t.cast(str, ref.host), value={"mode": "conditions"})
-            finding.message = ("the fix limits anonymous.conditions in %s to %s (no --anonymous-auth: the API server "
-                               "refuses it next to an anonymous section)" % (ref.host, ", ".join(ANONYMOUS_HEALTH_PATHS)))
-        return finding
+        if ok:
+            return Finding(rule, "pass", actual, source)
+        return Finding(rule, "fail", actual, source, fixes=(
+            Fix("authn_config", comp.name, t.cast(str, ref.host), value={"mode": "conditions"}),), message=(
+            "the fix limits anonymous.conditions in %s to %s (no --anonymous-auth: the API server refuses it next to "
+            "an anonymous section)" % (ref.host, ", ".join(ANONYMOUS_HEALTH_PATHS))))
     if parse_bool(setting.value) is False:
         return Finding(rule, "pass", setting.value, setting.source)
-    finding = Finding(rule, "fail", setting.value, setting.source)
+    fix, message, status = _anonymous_fix(comp, ref, version, options)
+    return Finding(rule, status, setting.value, setting.source, message=message, fixes=(fix,) if fix else ())
+
+
+def _anonymous_fix(comp: Component, ref: t.Any, version: t.Tuple[int, ...],
+                   options: NodeOptions) -> t.Tuple[t.Optional[Fix], str, str]:
+    """The fix of an API server that allows anonymous requests, why, and the status: fail, or manual when no
+    fix is safe (kubeadm's anonymous httpGet probes before 1.32)."""
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_apiserver import http_probes
+
     probes = http_probes(comp.manifest)
     if not probes:
         # Nothing the kubelet runs depends on anonymous access: the flag is safe on every version.
-        finding.fix = Fix("flag", comp.name, "anonymous-auth", "false")
-        finding.message = ("no HTTP probe of the API server relies on anonymous requests (%s): --anonymous-auth=false"
-                           % _probe_words(comp))
-    elif options.apiserver_anonymous_force:
-        finding.fix = Fix("flag", comp.name, "anonymous-auth", "false")
-        finding.message = "forced by kubefort_apiserver_anonymous_auth_force: anonymous HTTP probes will get 401"
-    elif version >= (1, 32) and ref is None:
-        finding.fix = Fix("apiserver_anonymous", comp.name, "authentication-config", value=comp.version)
-    elif version >= (1, 32):
-        finding.fix = Fix("authn_config", comp.name, t.cast(str, ref.host), value={"mode": "add_section"})
-        finding.message = ("the fix adds an anonymous section (health paths only) to %s and removes --anonymous-auth"
-                           % ref.host)
-    elif options.apiserver_probes_tcp:
-        finding.fix = Fix("apiserver_probes_tcp", comp.name, "anonymous-auth", value=probes)
-        finding.message = ("kubefort_apiserver_probes_tcp: %s become tcpSocket probes and --anonymous-auth=false; a TCP "
-                           "probe only sees that the port accepts connections, not that the API server is healthy"
-                           % ", ".join(probes))
-    else:
-        finding.status = "manual"
-        finding.message = (
-            "Kubernetes %s: --anonymous-auth=false would make the kubelet's anonymous %s (httpGet) fail with 401 and "
-            "restart the API server. Anonymous requests reach only what RBAC grants system:anonymous/"
-            "system:unauthenticated (by default /healthz, /livez, /readyz, /version): check those bindings, upgrade "
-            "to >= 1.32 for an automatic fix, set kubefort_apiserver_probes_tcp: true (the probes become tcpSocket "
-            "probes, which do not see an unhealthy API server), or set kubefort_apiserver_anonymous_auth_force: true "
-            "after changing the probes yourself." % (comp.version or "of unknown version", ", ".join(probes))
-        )
-    return finding
+        return Fix("flag", comp.name, "anonymous-auth", "false"), (
+            "no HTTP probe of the API server relies on anonymous requests (%s): --anonymous-auth=false"
+            % _probe_words(comp)), "fail"
+    if options.apiserver_anonymous_force:
+        return Fix("flag", comp.name, "anonymous-auth", "false"), (
+            "forced by kubefort_apiserver_anonymous_auth_force: anonymous HTTP probes will get 401"), "fail"
+    if version >= (1, 32) and ref is None:
+        return Fix("apiserver_anonymous", comp.name, "authentication-config", value=comp.version), "", "fail"
+    if version >= (1, 32):
+        return Fix("authn_config", comp.name, t.cast(str, ref.host), value={"mode": "add_section"}), (
+            "the fix adds an anonymous section (health paths only) to %s and removes --anonymous-auth" % ref.host), "fail"
+    if options.apiserver_probes_tcp:
+        return Fix("apiserver_probes_tcp", comp.name, "anonymous-auth", value=probes), (
+            "kubefort_apiserver_probes_tcp: %s become tcpSocket probes and --anonymous-auth=false; a TCP probe only "
+            "sees that the port accepts connections, not that the API server is healthy" % ", ".join(probes)), "fail"
+    return None, (
+        "Kubernetes %s: --anonymous-auth=false would make the kubelet's anonymous %s (httpGet) fail with 401 and "
+        "restart the API server. Anonymous requests reach only what RBAC grants system:anonymous/"
+        "system:unauthenticated (by default /healthz, /livez, /readyz, /version): check those bindings, upgrade "
+        "to >= 1.32 for an automatic fix, set kubefort_apiserver_probes_tcp: true (the probes become tcpSocket "
+        "probes, which do not see an unhealthy API server), or set kubefort_apiserver_anonymous_auth_force: true "
+        "after changing the probes yourself." % (comp.version or "of unknown version", ", ".join(probes))), "manual"
 
 
 def _probe_words(comp: Component) -> str:

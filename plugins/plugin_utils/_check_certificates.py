@@ -32,9 +32,8 @@ def evaluate_kubelet_serving_cert(node: Node, comp: Component, rule: Rule, spec:
         return Finding(rule, "pass", "serverTLSBootstrap: true", bootstrap.source)
     if cert.value and key.value:
         return Finding(rule, "pass", "%s, %s" % (cert.value, key.value), "%s; %s" % (cert.source, key.source))
-    finding = Finding(rule, "fail", cert.value or None, cert.source if cert.value else "not set")
-    finding.message = "the kubelet generates a self-signed serving certificate the API server cannot verify"
-    return finding
+    return Finding(rule, "fail", cert.value or None, cert.source if cert.value else "not set",
+                   message="the kubelet generates a self-signed serving certificate the API server cannot verify")
 
 
 def evaluate_etcd_unique_ca(node: Node, comp: Component, rule: Rule, spec: Custom, expected: t.Any,

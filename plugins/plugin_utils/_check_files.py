@@ -53,9 +53,8 @@ def evaluate_files_named(node: Node, comp: Component, rule: Rule, spec: FilesNam
             problems.append("--%s names %s, which does not exist" % (flag, disk.value))
         elif state == "unknown":
             notes.append("%s was not collected, so its existence was not checked" % disk.value)
-    finding = Finding(rule, "fail" if problems else "pass", ", ".join(values) or None, "; ".join(sources) or "not set")
-    finding.message = "; ".join(problems + notes)
-    return finding
+    return Finding(rule, "fail" if problems else "pass", ", ".join(values) or None, "; ".join(sources) or "not set",
+                   message="; ".join(problems + notes))
 
 
 def flag_named_paths(comp: Component, rule: Rule, pairs: t.Sequence[t.Tuple[str, t.Optional[str]]]) -> t.List[str]:
@@ -220,7 +219,7 @@ def _mode_problem(info: t.Mapping[str, t.Any], allowed: int) -> t.Optional[int]:
     return mode & allowed if mode & ~allowed else None
 
 
-def _parent_problem(node: Node, path: str) -> t.Tuple[str, t.Optional[Fix], str]:
+def _parent_problem(node: Node, comp: Component, path: str) -> t.Tuple[str, t.Optional[Fix], str]:
     """Why the directory holding ``path`` lets a non-root user replace it ('' when it does not)."""
     parent = os.path.dirname(path.rstrip("/"))
     info = node.files.get(parent)
@@ -231,7 +230,7 @@ def _parent_problem(node: Node, path: str) -> t.Tuple[str, t.Optional[Fix], str]
     fix = None
     if mode & 0o022 and not mode & 0o1000:
         words.append("is mode %s (writable by group/others)" % info["mode"])
-        fix = Fix("attrs", "", parent, mode="%04o" % (mode & ~0o022 & 0o7777))
+        fix = Fix("attrs", comp.name, parent, mode="%04o" % (mode & ~0o022 & 0o7777))
     if info.get("uid") not in (0, None):
         words.append("is owned by %s" % (info.get("owner") or info.get("uid")))
     return (" and ".join(words), fix, parent) if words else ("", None, parent)
@@ -249,22 +248,18 @@ def _check_modes(node: Node, comp: Component, rule: Rule, paths: t.List[str], ex
     parent_notes: t.List[str] = []
     seen: t.Set[str] = set()
     for path in paths if parents else []:
-        why, fix, parent = _parent_problem(node, path)
+        why, fix, parent = _parent_problem(node, comp, path)
         if why and parent not in seen:
             seen.add(parent)
             parent_notes.append("parent directory %s %s: a non-root user can replace %s" % (parent, why, path))
             if fix is not None:
-                fix.component = comp.name
                 fixes.append(fix)
     single = len(paths) == 1
     actual = node.file(paths[0])["mode"] if single else ("; ".join(bad[:10]) if bad else "%d files" % len(paths))
     source = paths[0] if single else os.path.commonpath(paths)
-    finding = Finding(rule, "fail" if bad or parent_notes else "pass", actual, source)
     more = " (and %d more)" % (len(bad) - 10) if len(bad) > 10 else ""
-    finding.message = "; ".join(parent_notes) + more
-    if rule.automated and fixes:
-        finding.fix, finding.more_fixes = fixes[0], fixes[1:]
-    return finding
+    return Finding(rule, "fail" if bad or parent_notes else "pass", actual, source, message="; ".join(parent_notes) + more,
+                   fixes=tuple(fixes) if rule.automated else ())
 
 
 def _run_as(node: Node, comp: Component) -> t.Tuple[t.Optional[int], t.Optional[int], str]:
@@ -323,8 +318,7 @@ def _check_owners(node: Node, comp: Component, rule: Rule, spec: FileOwner, path
         "; ".join("%s %s" % (p, _owner_text(node.file(p))) for p in bad[:10]) if bad else "%d paths" % len(paths))
     source = paths[0] if single else os.path.commonpath(paths)
     words = "%s, or %s:%s" % (expected, ids[0], ids[1]) if spec.run_as_of and ids[0] is not None else None
-    finding = Finding(rule, "fail" if bad else "pass", actual, source, expected=words, message=note)
+    fixes: t.Tuple[Fix, ...] = ()
     if bad and rule.automated and fix_owner[0] is not None:
-        fixes = [Fix("attrs", comp.name, p, owner=fix_owner[0], group=fix_owner[1]) for p in bad]
-        finding.fix, finding.more_fixes = fixes[0], fixes[1:]
-    return finding
+        fixes = tuple(Fix("attrs", comp.name, p, owner=fix_owner[0], group=fix_owner[1]) for p in bad)
+    return Finding(rule, "fail" if bad else "pass", actual, source, expected=words, message=note, fixes=fixes)

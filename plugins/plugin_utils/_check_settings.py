@@ -55,24 +55,9 @@ def expected_words(rule: Rule, expected: t.Any) -> t.Optional[str]:
 
 
 def evaluate_setting(comp: Component, rule: Rule, expected: t.Any, insert_first: bool = False) -> Finding:
-    disk = lookup(comp, rule, comp.disk_flags)
-    running = lookup(comp, rule, comp.running_flags) if comp.running_flags is not None else None
-    shown = running or disk
-    finding = Finding(rule, "pass", shown.value, shown.source, expected=expected_words(rule, expected),
-                      expected_value=override_value(rule, expected))
-    disk_ok = compare(rule.operator, disk.value, expected)
-    if not disk_ok:
-        finding.status = "fail"
-        finding.actual, finding.source = disk.value, disk.source
-        if running is not None and running.value != disk.value:
-            finding.message = "running process has %s; the file it starts from has %s" % (running.value, disk.value)
-        if rule.automated:
-            finding.fix = setting_fix(comp, rule, disk, expected, insert_first=insert_first)
-    elif running is not None and not compare(rule.operator, running.value, expected):
-        finding.status = "fail"
-        finding.restart_only = True
-        finding.message = "the file already has %s but the running process has %s: restart %s" % (disk.value, running.value, comp.name)
-    return finding
+    """The rule's operator on the effective setting; a fix writes what the operator asks for."""
+    return judge(comp, rule, lambda setting: compare(rule.operator, setting.value, expected), expected,
+                 lambda disk: setting_fix(comp, rule, disk, expected, insert_first=insert_first), name_running=True)
 
 
 def setting_fix(comp: Component, rule: Rule, setting: Setting, expected: t.Any,
@@ -108,22 +93,27 @@ def disk_and_running(comp: Component, rule: Rule, flag: t.Optional[str] = None,
 
 
 def judge(comp: Component, rule: Rule, ok: t.Callable[[Setting], bool], expected: t.Any,
-           fix: t.Callable[[Setting], t.Optional[Fix]], flag: t.Optional[str] = None,
-           config_key: t.Optional[str] = None) -> Finding:
-    """The disk setting decides (and is fixed); a running process that differs needs a restart."""
+          fix: t.Callable[[Setting], t.Optional[Fix]], flag: t.Optional[str] = None,
+          config_key: t.Optional[str] = None, name_running: bool = False) -> Finding:
+    """The disk setting decides (and is fixed); a running process that differs needs a restart.
+
+    ``name_running``: a failing disk value's message says what the running process has when that differs.
+    """
     disk, running = disk_and_running(comp, rule, flag, config_key)
     shown = running or disk
-    finding = Finding(rule, "pass", shown.value, shown.source, expected=expected_words(rule, expected),
-                      expected_value=override_value(rule, expected))
+    passed = Finding(rule, "pass", shown.value, shown.source, expected=expected_words(rule, expected),
+                     expected_value=override_value(rule, expected))
     if not ok(disk):
-        finding.status, finding.actual, finding.source = "fail", disk.value, disk.source
-        if rule.automated:
-            finding.fix = fix(disk)
-    elif running is not None and not ok(running):
-        finding.status, finding.restart_only = "fail", True
-        finding.message = "the file already has %s but the running process has %s: restart %s" % (
-            disk.value, running.value, comp.name)
-    return finding
+        message = ""
+        if name_running and running is not None and running.value != disk.value:
+            message = "running process has %s; the file it starts from has %s" % (running.value, disk.value)
+        fixed = fix(disk) if rule.automated else None
+        return dataclasses.replace(passed, status="fail", actual=disk.value, source=disk.source, message=message,
+                                   fixes=(fixed,) if fixed is not None else ())
+    if running is not None and not ok(running):
+        return dataclasses.replace(passed, status="fail", restart_only=True, message=(
+            "the file already has %s but the running process has %s: restart %s" % (disk.value, running.value, comp.name)))
+    return passed
 
 
 def evaluate_duration(node: Node, comp: Component, rule: Rule, spec: DurationNonZero, expected: t.Any,
@@ -142,8 +132,8 @@ def evaluate_duration(node: Node, comp: Component, rule: Rule, spec: DurationNon
     finding = judge(comp, rule, ok, expected, lambda s: setting_fix(comp, rule, s, expected, value=value))
     disk, _running = disk_and_running(comp, rule)
     if disk.origin == "config" and parse_duration(disk.value) == 0 and spec.config_zero_is_default:
-        finding.message = "%s is 0 in the config file, which the kubelet replaces with its default %s" % (
-            rule.config_key, rule_default(comp, rule))
+        return dataclasses.replace(finding, message="%s is 0 in the config file, which the kubelet replaces with its "
+                                                    "default %s" % (rule.config_key, rule_default(comp, rule)))
     return finding
 
 
@@ -169,10 +159,10 @@ def evaluate_ciphers(node: Node, comp: Component, rule: Rule, spec: CipherSuites
 
     finding = judge(comp, rule, ok, expected, lambda s: setting_fix(comp, rule, s, expected, value=list(allowed)))
     if finding.status == "fail" and not finding.actual:
-        finding.message = "not set: Go's default suites include CBC and RSA key exchange suites"
-    elif finding.status == "fail":
+        return dataclasses.replace(finding, message="not set: Go's default suites include CBC and RSA key exchange suites")
+    if finding.status == "fail":
         weak = [i for i in split_list(finding.actual) if i not in allowed]
-        finding.message = "not in the allowed list: %s" % ", ".join(weak)
+        return dataclasses.replace(finding, message="not in the allowed list: %s" % ", ".join(weak))
     return finding
 
 
@@ -206,17 +196,16 @@ def evaluate_feature_gate(node: Node, comp: Component, rule: Rule, spec: Feature
     disk, whole = setting(comp.disk_flags)
     running = setting(comp.running_flags)[0] if comp.running_flags is not None else None
     shown = running or disk
-    finding = Finding(rule, "pass", "%s=%s" % (gate, shown.value), shown.source)
     if parse_bool(disk.value) is False:
-        finding.status, finding.actual, finding.source = "fail", "%s=%s" % (gate, disk.value), disk.source
         if disk.origin == "flag":
-            finding.fix = Fix("flag", comp.name, t.cast(str, rule.flag), _with_gate(whole, gate, True))
+            fix = Fix("flag", comp.name, t.cast(str, rule.flag), _with_gate(whole, gate, True))
         else:
-            finding.fix = Fix("config", comp.name, t.cast(str, rule.config_key), True)
-    elif running is not None and parse_bool(running.value) is False:
-        finding.status, finding.restart_only = "fail", True
-        finding.message = "the file has %s=%s but the running process has false: restart %s" % (gate, disk.value, comp.name)
-    return finding
+            fix = Fix("config", comp.name, t.cast(str, rule.config_key), True)
+        return Finding(rule, "fail", "%s=%s" % (gate, disk.value), disk.source, fixes=(fix,))
+    if running is not None and parse_bool(running.value) is False:
+        return Finding(rule, "fail", "%s=%s" % (gate, shown.value), shown.source, restart_only=True, message=(
+            "the file has %s=%s but the running process has false: restart %s" % (gate, disk.value, comp.name)))
+    return Finding(rule, "pass", "%s=%s" % (gate, shown.value), shown.source)
 
 
 def ciphers_transform(rule: Rule, current: t.Optional[str], expected: t.Any) -> t.Any:
@@ -245,7 +234,8 @@ def evaluate_loopback(node: Node, comp: Component, rule: Rule, spec: Loopback, e
                     lambda s: setting_fix(comp, rule, s, expected, value=loopback_fix_value(s.value, rule)))
     if finding.status == "fail" and finding.actual is not None:
         scope = address_scope(split_host_port(finding.actual)[0])
-        finding.message = "listens on %s" % ("every address" if scope == "any" else "a non-loopback address (%s)" % finding.actual)
+        return dataclasses.replace(finding, message="listens on %s" % (
+            "every address" if scope == "any" else "a non-loopback address (%s)" % finding.actual))
     return finding
 
 
@@ -255,10 +245,8 @@ def evaluate_manual(node: Node, comp: Component, rule: Rule, spec: Manual, expec
     if options.overridden(rule) and (rule.flag or rule.config_key):
         enforced = dataclasses.replace(rule, operator="eq", automated=True, expected=expected, fix=expected,
                                        check=Compare())
-        finding = evaluate_setting(comp, enforced, expected)
-        finding.expected = "%s (override)" % normalize(expected)
-        finding.expected_value = normalize(expected)
-        return finding
+        return dataclasses.replace(evaluate_setting(comp, enforced, expected),
+                                   expected="%s (override)" % normalize(expected), expected_value=normalize(expected))
     actual, source = None, ""
     if rule.flag or rule.config_key:
         setting = lookup(comp, rule, comp.running_flags or comp.disk_flags)

@@ -94,35 +94,37 @@ def fetch(conn: t.Any, hosts: t.Mapping[str, t.Sequence[str]]) -> t.Dict[str, t.
     return out
 
 
-def mark(node: Node, findings: t.Sequence[Finding], options: Options, entry: t.Optional[t.Mapping[str, t.Any]]) -> None:
-    """Judge the kubelet's setting rules on what it runs (``entry["configz"]``); a ``pass`` whose running value
-    fails becomes "fixed on disk, restart needed" (in place). Only for live nodes, where the kubelet runs."""
+def mark(node: Node, findings: t.Sequence[Finding], options: Options,
+         entry: t.Optional[t.Mapping[str, t.Any]]) -> t.List[Finding]:
+    """Judge the kubelet's setting rules on what it runs (``entry["configz"]``): the findings, with a ``pass``
+    whose running value fails turned into "fixed on disk, restart needed". Only for live nodes, where the
+    kubelet runs."""
     if not node.live or not entry or not isinstance(entry.get("configz"), dict):
-        return
+        return list(findings)
     comp = node.components.get("kubelet")
     if comp is None or not comp.present:
-        return
+        return list(findings)
     wanted = [f for f in findings if f.rule.component == "kubelet" and f.rule.config_key
               and not isinstance(f.rule.check, (FileMode, FileOwner)) and f.status == "pass"]
     if not wanted:
-        return
+        return list(findings)
     source = "/configz of Node %s (through the API server)" % entry.get("node")
     running = dataclasses.replace(
         comp, config=dict(entry["configz"]), config_sources={}, configs=[], config_defaulted={}, config_ambiguous={},
         config_path=comp.config_path or source, flag_defaults=False, disk_flags=comp.running_flags or comp.disk_flags)
     view = dataclasses.replace(node, components=dict(node.components, kubelet=running))
     judged = {f.rule.id: f for f in evaluate(view, [f.rule for f in wanted], options)}
-    for finding in wanted:
+    marked = []
+    for finding in findings:
         verdict = judged.get(finding.rule.id)
         if verdict is None or verdict.status != "fail":
+            marked.append(finding)
             continue
-        on_disk, disk_source = finding.actual, finding.source
-        finding.status = "fail"
-        finding.restart_only = True
-        finding.actual = verdict.actual
-        finding.source = source
-        finding.message = "fixed on disk, restart needed: the running kubelet has %s (%s), its files give %s (%s): " \
-            "restart the kubelet" % (_shown(verdict.actual), source, _shown(on_disk), disk_source)
+        marked.append(dataclasses.replace(
+            finding, status="fail", restart_only=True, actual=verdict.actual, source=source,
+            message="fixed on disk, restart needed: the running kubelet has %s (%s), its files give %s (%s): restart "
+                    "the kubelet" % (_shown(verdict.actual), source, _shown(finding.actual), finding.source)))
+    return marked
 
 
 def _shown(value: t.Optional[str]) -> str:

@@ -29,6 +29,7 @@ import re
 import typing as t
 from dataclasses import dataclass, field
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import BOOL_FLAGS
 
 if t.TYPE_CHECKING:
@@ -46,7 +47,7 @@ EKS = "eks"
 RANCHER = (K3S, RKE2)
 
 
-class EditError(ValueError):
+class EditError(_errors.EditError):
     """A fix cannot be written safely."""
 
 

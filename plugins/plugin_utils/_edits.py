@@ -19,11 +19,13 @@ distribution writes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import typing as t
 from dataclasses import dataclass, field
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import (
     FlagSet,
 )
@@ -82,6 +84,12 @@ class FileEdit:
     def text(self) -> t.Optional[str]:
         return self.after if self.after is not None else self.before
 
+    @property
+    def changes(self) -> bool:
+        """Whether node_files has something to do: a new text, attributes to set, or parents to create."""
+        return ((self.after is not None and self.after != self.before) or self.create_parents
+                or any(value is not None for value in (self.mode, self.owner, self.group)))
+
     def spec(self) -> t.Dict[str, t.Any]:
         spec: t.Dict[str, t.Any] = {
             "path": self.path,
@@ -127,18 +135,23 @@ class Planner:
         """The writers of the distribution the component belongs to (_dist_*.py)."""
         return _layouts.distribution(self.node.components[component].layout)
 
-    def plan(self, findings: t.Sequence[Finding]) -> None:
-        fixes = [f for f in findings if f.fix is not None and f.status == "fail"]
+    def plan(self, findings: t.Sequence[Finding]) -> t.List[Finding]:
+        """Plan every failing finding's fixes; the findings as planned (a fix moved to where it lasts, or
+        dropped with the reason)."""
+        planned: t.List[Finding] = []
         flag_groups: t.Dict[t.Tuple[str, str], t.List[Finding]] = {}
-        for finding in fixes:
-            fix = t.cast(Fix, finding.fix)
+        for finding in findings:
+            planned.append(finding)
+            if finding.fix is None or finding.status != "fail":
+                continue
+            fix = finding.fix
             try:
                 if fix.kind == "config" and self._distribution(fix.component).config_as_flag(self, finding, fix):
                     fix = Fix("flag", fix.component, t.cast(str, finding.rule.flag), normalize(fix.value))
-                    finding.fix = fix
+                    planned[-1] = finding = dataclasses.replace(finding, fixes=(fix,) + finding.more_fixes)
                 if fix.kind == "flag" and self._distribution(fix.component).flag_as_config(self, finding, fix):
                     fix = Fix("config", fix.component, t.cast(str, finding.rule.config_key), _config_value(finding, fix))
-                    finding.fix = fix
+                    planned[-1] = finding = dataclasses.replace(finding, fixes=(fix,) + finding.more_fixes)
                 if fix.kind == "flag":
                     flag_groups.setdefault((fix.component, fix.target), []).append(finding)
                 elif fix.kind == "config":
@@ -147,8 +160,7 @@ class Planner:
                     lasting = self._generated_mode(fix.component, fix.target)
                     if lasting:
                         # Read and wrong: a fail, with the fix where it lasts (a chmod would be undone).
-                        finding.fix = None
-                        finding.message = (finding.message + "; " if finding.message else "") + lasting
+                        planned[-1] = finding.without_fixes(lasting)
                         continue
                     edit = self.edit(fix.target, fix.component, finding.rule.id)
                     edit.mode = fix.mode or edit.mode
@@ -156,20 +168,21 @@ class Planner:
                     edit.group = fix.group or edit.group
                 elif fix.kind == "apiserver_anonymous":
                     self._apiserver_anonymous(finding, fix)
-            except (EditError, _yaml_edit.YAMLEditError) as exc:
-                self.errors[finding.rule.id] = str(exc)
+            except _errors.EditError as exc:
+                self.errors[finding.rule.id] = _errors.rule_error(exc)
         for (component, flag), group in flag_groups.items():
             try:
                 self._flag(self.node.components[component], flag, group)
-            except (EditError, _yaml_edit.YAMLEditError) as exc:
+            except _errors.EditError as exc:
                 for finding in group:
-                    self.errors[finding.rule.id] = str(exc)
+                    self.errors[finding.rule.id] = _errors.rule_error(exc)
         # Supplied files, flags that need a host mount, list settings, and the further files of
         # multi-file rules, so one run fixes a rule everywhere.
-        plan_extra(self, findings)
+        plan_extra(self, planned)
         # The API server's own configuration files (authorization, authentication) and probes.
-        plan_apiserver(self, findings)
+        plan_apiserver(self, planned)
         self._validate()
+        return planned
 
     # --- flags -------------------------------------------------------------------------------------
 
@@ -318,9 +331,9 @@ class Planner:
                         raise EditError("%s would no longer be a KubeletConfiguration" % path)
                 elif path.endswith(".yaml"):
                     _yaml_edit.load(edit.after, path)
-            except (EditError, _yaml_edit.YAMLEditError) as exc:
+            except _errors.EditError as exc:
                 for rule_id in edit.rules:
-                    self.errors[rule_id] = "validation failed, nothing written: %s" % exc
+                    self.errors[rule_id] = _errors.rule_error(exc, "validation failed, nothing written")
                 del self.edits[path]
         self._validate_pairs()
         self._validate_flags()
@@ -345,7 +358,7 @@ class Planner:
             if edit.component != "kube-apiserver" or edit.after is None or edit.after == edit.before:
                 continue
             for rule_id in edit.rules:
-                self.errors[rule_id] = "validation failed, nothing written: %s" % "; ".join(problems)
+                self.errors[rule_id] = _errors.rule_error(EditError("; ".join(problems)), "validation failed, nothing written")
             del self.edits[path]
 
 

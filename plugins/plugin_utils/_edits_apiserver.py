@@ -33,6 +33,7 @@ import typing as t
 
 import yaml
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _authz, _yaml_edit
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._apiserver_files import host_path
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._authn import HEALTH_PATHS, anonymous_policy
@@ -46,7 +47,7 @@ KINDS = tuple(kind for kind, module in FIX_KINDS.items() if module == "_edits_ap
 PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 
 
-class ApiserverEditError(ValueError):
+class ApiserverEditError(_errors.EditError):
     """An API server fix cannot be written safely."""
 
 
@@ -67,17 +68,17 @@ def plan_apiserver(planner: "Planner", findings: t.Sequence[Finding]) -> None:
                 _authn_config(planner, finding, fix)
             else:
                 _probes_tcp(planner, finding, fix)
-        except (ApiserverEditError, _yaml_edit.YAMLEditError, ValueError) as exc:
-            planner.errors[finding.rule.id] = str(exc)
+        except (_errors.KubefortError, ValueError) as exc:
+            planner.errors[finding.rule.id] = _errors.rule_error(exc)
     for path, (wanted, group) in authz.items():
         try:
             edit = planner.edit(path, group[0].rule.component, group[0].rule.id)
             edit.rules.extend(f.rule.id for f in group if f.rule.id not in edit.rules)
             config = _authz.load(path, t.cast(str, edit.text))
             edit.after = _authz.edited_text(config, wanted["always_allow"], wanted["node"], wanted["rbac"])
-        except (_authz.AuthzError, _yaml_edit.YAMLEditError, ValueError) as exc:
+        except (_errors.KubefortError, ValueError) as exc:
             for finding in group:
-                planner.errors[finding.rule.id] = str(exc)
+                planner.errors[finding.rule.id] = _errors.rule_error(exc)
     _restart_annotation(planner, findings)
 
 
@@ -106,9 +107,10 @@ def _restart_annotation(planner: "Planner", findings: t.Sequence[Finding]) -> No
     try:
         edit.after = _yaml_edit.set_value(t.cast(str, edit.text), ("metadata", "annotations", CONFIG_ANNOTATION), digest,
                                           comp.manifest.path)
-    except _yaml_edit.YAMLEditError as exc:
+    except _errors.EditError as exc:
         for rule_id in rules:
-            planner.errors[rule_id] = "%s; the API server would not restart to load the change" % exc
+            planner.errors[rule_id] = _errors.rule_error(_errors.EditError(
+                "%s; the API server would not restart to load the change" % exc))
 
 
 # --- AuthenticationConfiguration ---------------------------------------------------------------------

@@ -26,6 +26,7 @@ import json
 import os
 import typing as t
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import SuppliedFile
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import split_list
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _yaml_edit
@@ -37,7 +38,7 @@ if t.TYPE_CHECKING:
     from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
 
 
-class ExtraEditError(ValueError):
+class ExtraEditError(_errors.EditError):
     """A fix of this module cannot be written safely."""
 
 
@@ -57,8 +58,8 @@ def plan_extra(planner: "Planner", findings: t.Sequence[Finding]) -> None:
                     _flag_mount(planner, finding, fix)
                 elif fix.kind == "config_list":
                     _config_list(planner, finding, fix)
-            except (ExtraEditError, _yaml_edit.YAMLEditError, ValueError) as exc:
-                planner.errors[finding.rule.id] = str(exc)
+            except (_errors.KubefortError, ValueError) as exc:
+                planner.errors[finding.rule.id] = _errors.rule_error(exc)
 
 
 def _attrs(planner: "Planner", finding: Finding, fix: Fix) -> None:

@@ -76,7 +76,7 @@ def _evaluate_one(node: Node, rule: Rule, options: NodeOptions) -> Finding:
     finding = engine(rule).evaluate(node, comp, rule, rule.check, options.expected(rule), options)
     finding = _guard(finding, comp, rule, options)
     for note in comp.notes:
-        finding.message = (finding.message + "; " if finding.message else "") + note
+        finding = finding.noted(note)
     return finding
 
 
@@ -86,7 +86,7 @@ def _guard(finding: Finding, comp: Component, rule: Rule, options: NodeOptions) 
         return finding
     if comp.merge_model == KUBELET_MERGE_DEFAULTS and any(
             f.kind == "config" and is_zero(f.value) for f in finding.fixes) and not comp.flag_defaults:
-        finding.message = (finding.message + "; " if finding.message else "") + (
+        finding = finding.noted(
             "kubelet 1.28 merges --config-dir drop-ins 'override non-empty' (a 0, false or empty value in a "
             "drop-in never takes effect), so the value is written in %s, where it wins, and in each drop-in "
             "that sets another value" % comp.config_path)
@@ -96,10 +96,7 @@ def _guard(finding: Finding, comp: Component, rule: Rule, options: NodeOptions) 
                 % (comp.name, rule.flag))
     elif rule.needs_override and not options.overridden(rule):
         note = "choose the value for your cluster in kubefort_overrides.%s; kubefort then writes it" % rule.id
-    if note:
-        finding.fix, finding.more_fixes = None, []
-        finding.message = (finding.message + "; " if finding.message else "") + note
-    return finding
+    return finding.without_fixes(note) if note else finding
 
 
 def stat_paths(node: Node, rules: t.Sequence[Rule]) -> t.List[str]:

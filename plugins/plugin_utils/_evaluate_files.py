@@ -67,17 +67,16 @@ def evaluate_authz_config(node: t.Any, comp: t.Any, rule: t.Any, options: Option
         kind = "Node" if what == "node" else "RBAC"
         ok = kind in types
         source = config.where(kind) if ok else config.path
-    finding = Finding(rule, "pass" if ok else "fail", actual, source)
     running = comp.running_flags
     if ok and running is not None and running.has("authorization-mode"):
-        finding.status, finding.restart_only = "fail", True
-        finding.message = "the running API server still uses --authorization-mode=%s: restart it" % running.value("authorization-mode")
+        return Finding(rule, "fail", actual, source, restart_only=True, message=(
+            "the running API server still uses --authorization-mode=%s: restart it" % running.value("authorization-mode")))
     if not ok and rule.automated:
-        finding.fix = Fix("authz_config", comp.name, t.cast(str, ref.host), value={
+        return Finding(rule, "fail", actual, source, fixes=(Fix("authz_config", comp.name, t.cast(str, ref.host), value={
             "always_allow": what == "always_allow", "node": what == "node" or _empty_without_always_allow(types),
-            "rbac": what == "rbac" or _empty_without_always_allow(types)})
-        finding.message = "the fix edits %s (no --authorization-mode is added: the API server refuses both)" % ref.host
-    return finding
+            "rbac": what == "rbac" or _empty_without_always_allow(types)}),),
+            message="the fix edits %s (no --authorization-mode is added: the API server refuses both)" % ref.host)
+    return Finding(rule, "pass" if ok else "fail", actual, source)
 
 
 def _empty_without_always_allow(types: t.Sequence[str]) -> bool:

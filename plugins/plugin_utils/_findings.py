@@ -13,10 +13,12 @@ Checks make them (_check_*), the policy layer and the restart check (_staleness)
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
+from ansible_collections.kubefort.hardening.plugins.module_utils._policy import with_note
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Verdict
 
 # Where kubefort writes files whose content the operator supplies (audit policy, encryption config ...).
 SUPPLIED_DIR = "/etc/kubernetes/kubefort"
@@ -38,7 +40,7 @@ FIX_KINDS: t.Mapping[str, str] = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Fix:
     """One change a rule asks for; ``kind`` is a key of FIX_KINDS, which names the module that plans it."""
 
@@ -55,21 +57,33 @@ class Fix:
             raise ValueError("unknown fix kind %r (known: %s)" % (self.kind, ", ".join(sorted(FIX_KINDS))))
 
 
-@dataclass
-class Finding:
-    rule: Rule
-    status: str  # pass, fail, manual, not_applicable, error (before remediation)
-    actual: t.Optional[str] = None
-    source: str = ""
-    expected: t.Optional[str] = None  # display text of what is expected, when not the rule's own
-    message: str = ""
-    fix: t.Optional[Fix] = None
+@dataclass(frozen=True)
+class Finding(Verdict):
+    """A node rule's raw verdict (_rule.Verdict: status before the policy layer and remediation, actual, source,
+    display text of the expected value, message) with what the node engine needs beyond it.
+
+    Immutable: whoever changes a finding (the guard, the restart check, the policy layer) makes a new one with
+    ``dataclasses.replace`` or the helpers below.
+    """
+
+    fixes: t.Tuple[Fix, ...] = ()  # the first file's fix, then the further files of a multi-file rule
     restart_only: bool = False  # the file is right, the running process is not
-    more_fixes: t.List[Fix] = field(default_factory=list)  # further files of a multi-file rule
     # The value judged against (normalized) when an override replaces the rule's own; planners read this,
     # never the display text in ``expected``.
     expected_value: t.Optional[str] = None
 
     @property
-    def fixes(self) -> t.List[Fix]:
-        return ([self.fix] if self.fix is not None else []) + list(self.more_fixes)
+    def fix(self) -> t.Optional[Fix]:
+        return self.fixes[0] if self.fixes else None
+
+    @property
+    def more_fixes(self) -> t.Tuple[Fix, ...]:
+        return self.fixes[1:]
+
+    def noted(self, note: str) -> "Finding":
+        """The same finding with one more note in its message."""
+        return dataclasses.replace(self, message=with_note(self.message, note)) if note else self
+
+    def without_fixes(self, note: str = "") -> "Finding":
+        """The same finding with nothing to write (and why, when ``note`` says)."""
+        return dataclasses.replace(self, fixes=(), message=with_note(self.message, note))

@@ -12,10 +12,12 @@ The action plugin supplies ``call_module`` (one module round trip); tests supply
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 import typing as t
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
 from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark, _catalog, _policy
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import sha256_text
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, make_result
@@ -46,7 +48,7 @@ CallModule = t.Callable[[str, t.Dict[str, t.Any]], t.Dict[str, t.Any]]
 FILE_FLAGS = ("authentication-config", "admission-control-config-file")
 
 
-class HardenError(Exception):
+class HardenError(_errors.KubefortError):
     """The run cannot go on for this host; the message says what to do."""
 
 
@@ -190,22 +192,13 @@ def run(
     ``skipped``: rules the user skipped, reported ``skipped``.
     """
     snapshot, trips, node = discover(call_module, root, rules, cached, first_extra)
-    findings = evaluate(node, rules, options)
-    _staleness.mark(node, findings)
+    findings = _staleness.mark(node, evaluate(node, rules, options))
     # What the kubelet runs, from its /configz through the API server (read once by the cluster play).
-    _configz.mark(node, findings, options, configz)
-    waived = {}
-    for finding in findings:
-        waiving = options.waive(finding.rule, finding.status)
-        if waiving.waiver is not None:
-            waived[finding.rule.id] = waiving.waiver
-            finding.fix = None
-        finding.message = _policy.with_note(finding.message, waiving.note)
+    findings, waived = _waive(_configz.mark(node, findings, options, configz), options)
     planner = Planner(node, snapshot)
     if options.remediate:
-        planner.plan(findings)
-    specs = [e.spec() for e in planner.edits.values()]
-    specs = [s for s in specs if len(s) > 2 or "content" in s]
+        findings = planner.plan(findings)
+    specs = [e.spec() for e in planner.edits.values() if e.changes]
     # A process older than its (right) file is restarted when remediating: it then runs the fix.
     restart_only = [f.rule.component for f in findings if f.restart_only and options.remediate and f.rule.id not in waived]
     deferred = bool(defer_restarts and not check_mode and _restarts(node, planner, findings, restart_only))
@@ -283,6 +276,19 @@ def _after_write(written: t.Mapping[str, t.Any]) -> t.Optional[t.Dict[str, t.Any
     if written.get("failed") or not isinstance(after, dict) or "error" in after or "files" not in after:
         return None
     return after
+
+
+def _waive(findings: t.Sequence[Finding], options: Options) -> t.Tuple[t.List[Finding], t.Dict[str, t.Any]]:
+    """The policy layer's waivers: a waived finding keeps its verdict and loses its fixes (nothing is written)."""
+    waived: t.Dict[str, t.Any] = {}
+    out = []
+    for finding in findings:
+        waiving = options.waive(finding.rule, finding.status)
+        if waiving.waiver is not None:
+            waived[finding.rule.id] = waiving.waiver
+            finding = dataclasses.replace(finding, fixes=())
+        out.append(finding.noted(waiving.note))
+    return out, waived
 
 
 def read_errors(node: Node) -> t.List[str]:

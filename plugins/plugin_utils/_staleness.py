@@ -22,6 +22,7 @@ compared with the new process's command line.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import typing as t
 
@@ -58,25 +59,25 @@ def setting_files(comp: Component) -> t.List[str]:
     return list(dict.fromkeys(files))
 
 
-def mark(node: Node, findings: t.Sequence[Finding]) -> None:
-    """Turn ``pass`` into "fixed on disk, restart needed" where a setting file is newer than the process."""
+def mark(node: Node, findings: t.Sequence[Finding]) -> t.List[Finding]:
+    """The findings, with ``pass`` turned into "fixed on disk, restart needed" where a setting file is newer
+    than the process that runs it."""
     if not node.live:
-        return
+        return list(findings)
     stale: t.Dict[str, t.Optional[str]] = {}
+    marked = []
     for finding in findings:
         rule = finding.rule
-        if finding.status != "pass" or isinstance(rule.check, (FileMode, FileOwner)) or not (rule.flag or rule.config_key):
-            continue
         comp = node.components.get(rule.component)
-        if comp is None or not comp.present:
+        if (finding.status != "pass" or isinstance(rule.check, (FileMode, FileOwner)) or not (rule.flag or rule.config_key)
+                or comp is None or not comp.present):
+            marked.append(finding)
             continue
         if comp.name not in stale:
             stale[comp.name] = _stale_message(node, comp)
         message = stale[comp.name]
-        if message:
-            finding.status = "fail"
-            finding.restart_only = True
-            finding.message = message
+        marked.append(dataclasses.replace(finding, status="fail", restart_only=True, message=message) if message else finding)
+    return marked
 
 
 def _stale_message(node: Node, comp: Component) -> t.Optional[str]:

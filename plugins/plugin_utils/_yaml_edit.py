@@ -20,6 +20,8 @@ import typing as t
 
 import yaml
 
+from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
+
 Path = t.Tuple[t.Union[str, int], ...]
 
 
@@ -28,7 +30,7 @@ Path = t.Tuple[t.Union[str, int], ...]
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
 
 
-class YAMLEditError(ValueError):
+class YAMLEditError(_errors.EditError):
     """The text cannot be parsed or edited safely."""
 
 

@@ -464,7 +464,7 @@ def test_too_open_parent_directory_fails_a_file_that_is_itself_fine():
 def test_parent_directory_owned_by_a_user_is_reported_without_a_fix():
     the_node = cpf(files(**{"/var/lib/kubelet": stat("0755", uid=1000, owner="ubuntu", kind="dir")}))
     finding = run("kubelet-config-permissions", the_node)
-    assert finding.status == "fail" and "is owned by ubuntu" in finding.message and finding.fixes == []
+    assert finding.status == "fail" and "is owned by ubuntu" in finding.message and not finding.fixes
 
 
 def test_parent_directory_and_file_are_fixed_together():

@@ -280,7 +280,7 @@ def _forged_flag_fix(root, rule_cis, flag, value):
 
     snapshot, _trips, the_node = discover(call_module_factory(check=True), root, [])
     rule = next(r for r in _catalog.BY_ID.values() if r.cis == rule_cis)
-    finding = Finding(rule, "fail", fix=Fix("flag", "kube-apiserver", flag, value))
+    finding = Finding(rule, "fail", fixes=(Fix("flag", "kube-apiserver", flag, value),))
     planner = Planner(the_node, snapshot)
     planner.plan([finding])
     return planner, rule
@@ -296,7 +296,7 @@ def test_validator_refuses_authorization_mode_next_to_authorization_config(tmp_p
     if not with_snapshot:
         # The manifest-only path of the validator (no discovery snapshot) refuses it too.
         planner = Planner(planner.node)
-        planner.plan([Finding(rule, "fail", fix=Fix("flag", "kube-apiserver", "authorization-mode", "Node,RBAC"))])
+        planner.plan([Finding(rule, "fail", fixes=(Fix("flag", "kube-apiserver", "authorization-mode", "Node,RBAC"),))])
     assert not planner.edits
     assert "--authorization-mode and --authorization-config" in planner.errors[rule.id]
 
