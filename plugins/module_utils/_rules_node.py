@@ -62,8 +62,8 @@ def _file_pair(ids: t.Tuple[str, str], cis: t.Tuple[str, str], what: str, file: 
     return (
         Rule(
             id=ids[0], cis=cis[0], component=component, section=FILES, severity="medium",
-            title="%s permissions are %s or more restrictive" % (what, mode), operator="mode_at_most",
-            expected=mode, fix="0" + mode, automated=automated, check=FileMode(files),
+            title="%s permissions are %s or more restrictive" % (what, mode), operator="mode_at_most", expected=mode,
+            fix="0" + mode, automated=automated, check=FileMode(files),
             remediation="chmod %s (only taking bits away) on the %s." % (mode, what[0].lower() + what[1:]),
             rationale=why,
         ),
@@ -77,44 +77,38 @@ def _file_pair(ids: t.Tuple[str, str], cis: t.Tuple[str, str], what: str, file: 
 
 
 _FILE_RULES: t.Tuple[Rule, ...] = (
-    _file_pair(("kubelet-service-file-permissions", "kubelet-service-file-ownership"), ("4.1.1", "4.1.2"),
-               "kubelet service file and its drop-ins", "unit", "600",
-               why="The unit and its drop-ins decide the kubelet's command line.")
-    + _file_pair(("kube-proxy-kubeconfig-permissions", "kube-proxy-kubeconfig-ownership"), ("4.1.3", "4.1.4"),
-                 "kube-proxy kubeconfig file (if it exists)", "kubeconfig", "600", component="kube-proxy",
-                 optional=True, why="It holds kube-proxy's credentials.")
-    + _file_pair(("kubelet-kubeconfig-permissions", "kubelet-kubeconfig-ownership"), ("4.1.5", "4.1.6"),
-                 "kubelet --kubeconfig file (kubelet.conf)", "kubeconfig", "600",
-                 default_path="/etc/kubernetes/kubelet.conf", why="It holds the kubelet's client credentials.")
-    + _file_pair(("kubelet-client-ca-permissions", "kubelet-client-ca-ownership"), ("4.1.7", "4.1.8"),
-                 "kubelet client certificate authority file", "client_ca", "644",
-                 why="Whoever can replace the CA file decides who may call the kubelet API.")
+    _file_pair(
+        ("kubelet-service-file-permissions", "kubelet-service-file-ownership"), ("4.1.1", "4.1.2"),
+        "kubelet service file and its drop-ins", "unit", "600",
+        why="The unit and its drop-ins decide the kubelet's command line.",
+    )
+    + _file_pair(
+        ("kube-proxy-kubeconfig-permissions", "kube-proxy-kubeconfig-ownership"), ("4.1.3", "4.1.4"),
+        "kube-proxy kubeconfig file (if it exists)", "kubeconfig", "600", component="kube-proxy", optional=True,
+        why="It holds kube-proxy's credentials.",
+    )
+    + _file_pair(
+        ("kubelet-kubeconfig-permissions", "kubelet-kubeconfig-ownership"), ("4.1.5", "4.1.6"),
+        "kubelet --kubeconfig file (kubelet.conf)", "kubeconfig", "600", default_path="/etc/kubernetes/kubelet.conf",
+        why="It holds the kubelet's client credentials.",
+    )
+    + _file_pair(
+        ("kubelet-client-ca-permissions", "kubelet-client-ca-ownership"), ("4.1.7", "4.1.8"),
+        "kubelet client certificate authority file", "client_ca", "644",
+        why="Whoever can replace the CA file decides who may call the kubelet API.",
+    )
     + (
         Rule(
-            id="kubelet-config-permissions",
-            cis="4.1.9",
-            title="kubelet config file permissions are 600 or more restrictive",
-            component="kubelet",
-            section=FILES,
-            severity="medium",
-            operator="mode_at_most",
-            expected="600",
-            fix="0600",
-            check=FileMode(FileSet("config")),
+            id="kubelet-config-permissions", cis="4.1.9",
+            title="kubelet config file permissions are 600 or more restrictive", component="kubelet", section=FILES,
+            severity="medium", operator="mode_at_most", expected="600", fix="0600", check=FileMode(FileSet("config")),
             remediation="chmod 600 on the file the kubelet's --config names.",
             rationale="The config file decides the kubelet's authentication and authorization.",
         ),
         Rule(
-            id="kubelet-config-ownership",
-            cis="4.1.10",
-            title="kubelet config file ownership is root:root",
-            component="kubelet",
-            section=FILES,
-            severity="medium",
-            operator="owner",
-            expected="root:root",
-            fix="root:root",
-            check=FileOwner(FileSet("config")),
+            id="kubelet-config-ownership", cis="4.1.10", title="kubelet config file ownership is root:root",
+            component="kubelet", section=FILES, severity="medium", operator="owner", expected="root:root",
+            fix="root:root", check=FileOwner(FileSet("config")),
             remediation="chown root:root on the file the kubelet's --config names.",
             rationale="The config file decides the kubelet's authentication and authorization.",
         ),
@@ -123,34 +117,18 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
 
 _KUBELET_RULES: t.Tuple[Rule, ...] = (
     Rule(
-        id="kubelet-anonymous-auth",
-        cis="4.2.1",
-        title="kubelet anonymous authentication is disabled",
-        component="kubelet",
-        section=KUBELET,
-        severity="critical",
-        flag="anonymous-auth",
-        config_key="authentication.anonymous.enabled",
-        operator="eq",
-        expected=False,
-        default={"flags": True, "config": False},
-        fix=False,
+        id="kubelet-anonymous-auth", cis="4.2.1", title="kubelet anonymous authentication is disabled",
+        component="kubelet", section=KUBELET, severity="critical", flag="anonymous-auth",
+        config_key="authentication.anonymous.enabled", operator="eq", expected=False,
+        default={"flags": True, "config": False}, fix=False,
         remediation="authentication.anonymous.enabled: false (or --anonymous-auth=false where the flag is set).",
         rationale="Anonymous requests to the kubelet API on 10250 can read pods and, with AlwaysAllow, run commands.",
     ),
     Rule(
-        id="kubelet-authorization-mode",
-        cis="4.2.2",
-        title="kubelet authorization mode is not AlwaysAllow",
-        component="kubelet",
-        section=KUBELET,
-        severity="critical",
-        flag="authorization-mode",
-        config_key="authorization.mode",
-        operator="noteq",
-        expected="AlwaysAllow",
-        default={"flags": "AlwaysAllow", "config": "Webhook"},
-        fix="Webhook",
+        id="kubelet-authorization-mode", cis="4.2.2", title="kubelet authorization mode is not AlwaysAllow",
+        component="kubelet", section=KUBELET, severity="critical", flag="authorization-mode",
+        config_key="authorization.mode", operator="noteq", expected="AlwaysAllow",
+        default={"flags": "AlwaysAllow", "config": "Webhook"}, fix="Webhook",
         remediation="authorization.mode: Webhook (or --authorization-mode=Webhook where the flag is set).",
         rationale="With AlwaysAllow every request that reaches the kubelet API is allowed, exec included.",
     ),
@@ -164,18 +142,9 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
         rationale="Without it the kubelet cannot authenticate the API server's client certificate.",
     ),
     Rule(
-        id="kubelet-read-only-port",
-        cis="4.2.4",
-        title="kubelet read-only port is disabled",
-        component="kubelet",
-        section=KUBELET,
-        severity="high",
-        flag="read-only-port",
-        config_key="readOnlyPort",
-        operator="eq",
-        expected=0,
-        default={"flags": 10255, "config": 0},
-        fix=0,
+        id="kubelet-read-only-port", cis="4.2.4", title="kubelet read-only port is disabled", component="kubelet",
+        section=KUBELET, severity="high", flag="read-only-port", config_key="readOnlyPort", operator="eq", expected=0,
+        default={"flags": 10255, "config": 0}, fix=0,
         remediation="readOnlyPort: 0 (or --read-only-port=0 where the flag is set).",
         rationale="Port 10255 serves pod and node details without authentication.",
     ),
@@ -190,16 +159,15 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
         rationale="Idle exec/attach/port-forward streams that never time out exhaust the node.",
     ),
     Rule(
-        id="kubelet-make-iptables-util-chains", cis="4.2.6", component="kubelet", section=KUBELET,
-        severity="low", title="kubelet makeIPTablesUtilChains is true", flag="make-iptables-util-chains",
+        id="kubelet-make-iptables-util-chains", cis="4.2.6", component="kubelet", section=KUBELET, severity="low",
+        title="kubelet makeIPTablesUtilChains is true", flag="make-iptables-util-chains",
         config_key="makeIPTablesUtilChains", operator="eq", expected=True, default={"any": True}, fix=True,
         remediation="makeIPTablesUtilChains: true (or remove the false setting).",
         rationale="The kubelet then keeps its iptables chains in step with the pods' network needs.",
     ),
     Rule(
         id="kubelet-hostname-override", cis="4.2.7", component="kubelet", section=KUBELET, severity="low",
-        title="kubelet --hostname-override is not set", flag="hostname-override", operator="absent",
-        automated=False,
+        title="kubelet --hostname-override is not set", flag="hostname-override", operator="absent", automated=False,
         remediation="Remove --hostname-override once the node's hostname is its Node name. Not automated: on some "
                     "clouds (AWS with non-default names) the override is what keeps the Node name.",
         rationale="A different name breaks the TLS identity between the kubelet and the API server.",
@@ -267,9 +235,8 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
     ),
     Rule(
         id="kubelet-cadvisor-port", cis=None, component="kubelet", section=KUBELET, severity="high",
-        title="kubelet cAdvisor port (--cadvisor-port) is 0 (Kubernetes < 1.12)", flag="cadvisor-port",
-        operator="eq", expected=0, default={"any": 4194}, fix=0, max_version="1.11",
-        default_from={"1.11": 0},
+        title="kubelet cAdvisor port (--cadvisor-port) is 0 (Kubernetes < 1.12)", flag="cadvisor-port", operator="eq",
+        expected=0, default={"any": 4194}, fix=0, max_version="1.11", default_from={"1.11": 0},
         remediation="--cadvisor-port=0. The default was 4194 before 1.11; the flag is gone from 1.12, so kubefort "
                     "never writes it there.",
         rationale="Port 4194 served the cAdvisor UI and API without authentication.",
@@ -281,8 +248,7 @@ _PROXY_RULES: t.Tuple[Rule, ...] = (
         id="kube-proxy-metrics-bind-address", cis="4.3.1", component="kube-proxy", section=PROXY, severity="medium",
         title="kube-proxy metrics service is bound to localhost", flag="metrics-bind-address",
         config_key="metricsBindAddress", operator="custom", expected="127.0.0.1:<port> (loopback)",
-        default={"any": "127.0.0.1:10249"}, fix="127.0.0.1:10249",
-        check=Loopback(), empty_is_default=True,
+        default={"any": "127.0.0.1:10249"}, fix="127.0.0.1:10249", check=Loopback(), empty_is_default=True,
         remediation="metricsBindAddress: 127.0.0.1:10249 (or the flag where it is set); scrape it through a "
                     "local agent instead.",
         rationale="/metrics on 10249 is served without authentication.",
@@ -291,8 +257,7 @@ _PROXY_RULES: t.Tuple[Rule, ...] = (
         id="kube-proxy-healthz-bind-address", cis=None, component="kube-proxy", section=PROXY, severity="low",
         title="kube-proxy health check is not bound to every address", flag="healthz-bind-address",
         config_key="healthzBindAddress", operator="custom", expected="a node or loopback address, not 0.0.0.0/::",
-        default={"any": "0.0.0.0:10256"}, automated=False,
-        check=Loopback(allow_specific=True), empty_is_default=True,
+        default={"any": "0.0.0.0:10256"}, automated=False, check=Loopback(allow_specific=True), empty_is_default=True,
         remediation="healthzBindAddress: <node IP>:10256 (what load balancers with externalTrafficPolicy: Local "
                     "probe), or 127.0.0.1:10256 when nothing outside the node needs it. Not automated: only the "
                     "operator knows which load balancers probe it.",

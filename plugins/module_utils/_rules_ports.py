@@ -25,6 +25,7 @@ import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
     AnonymousProbe,
+    CheckSpec,
     ListenerClosed,
     ListenerScope,
     NoAnyAddress,
@@ -33,165 +34,106 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Ru
 
 SECTION = "Ports and network exposure"
 
+
+def _live_check(id: str, title: str, severity: str, expected: str, check: CheckSpec, remediation: str,
+                rationale: str, related_cis: t.Tuple[str, ...] = (), related_rules: t.Tuple[str, ...] = ()) -> Rule:
+    """A ports rule: judged live by _ports_evaluate, fixed by the areas its related rules belong to."""
+    return Rule(id=id, title=title, component="ports", section=SECTION, severity=severity, operator="custom",
+                expected=expected, automated=False, remediation=remediation, rationale=rationale, check=check,
+                related_cis=related_cis, related_rules=related_rules)
+
+
 RULES: t.Tuple[Rule, ...] = (
-    Rule(
-        id="ports-kubelet-readonly-closed",
-        title="The kubelet read-only port 10255 does not listen",
-        component="ports",
-        section=SECTION,
-        severity="high",
-        operator="custom",
-        expected="not listening",
-        automated=False,
+    _live_check(
+        "ports-kubelet-readonly-closed", "The kubelet read-only port 10255 does not listen", "high", "not listening",
+        ListenerClosed((10255,)),
         remediation="Set readOnlyPort: 0 in the kubelet config (or --read-only-port=0); the node role "
-        "fixes it (CIS 4.2.4). Until then, the ports firewall can block 10255.",
+                    "fixes it (CIS 4.2.4). Until then, the ports firewall can block 10255.",
         rationale="The read-only port serves pod specs and node state to anyone, without authentication.",
-        check=ListenerClosed((10255,)), related_cis=("4.2.4",), related_rules=("kubelet-read-only-port",),
+        related_cis=("4.2.4",), related_rules=("kubelet-read-only-port",),
     ),
-    Rule(
-        id="ports-kubelet-readonly-anonymous",
-        title="Anonymous GET /pods on the kubelet read-only port 10255 is refused",
-        component="ports",
-        section=SECTION,
-        severity="high",
-        operator="custom",
-        expected="connection refused, 401 or 403",
-        automated=False,
+    _live_check(
+        "ports-kubelet-readonly-anonymous", "Anonymous GET /pods on the kubelet read-only port 10255 is refused",
+        "high", "connection refused, 401 or 403", AnonymousProbe("kubelet-readonly"),
         remediation="Set readOnlyPort: 0 in the kubelet config (CIS 4.2.4), or block 10255 with the ports "
-        "firewall (kubefort_ports_firewall).",
+                    "firewall (kubefort_ports_firewall).",
         rationale="An answer here hands every pod spec on the node, environment variables included, to "
-        "anyone who can reach the port.",
-        check=AnonymousProbe("kubelet-readonly"), related_cis=("4.2.4",), related_rules=("kubelet-read-only-port",),
+                  "anyone who can reach the port.",
+        related_cis=("4.2.4",), related_rules=("kubelet-read-only-port",),
     ),
-    Rule(
-        id="ports-kubelet-api-anonymous",
-        title="Anonymous GET /pods on the kubelet API 10250 is refused",
-        component="ports",
-        section=SECTION,
-        severity="critical",
-        operator="custom",
-        expected="connection refused, 401 or 403",
-        automated=False,
+    _live_check(
+        "ports-kubelet-api-anonymous", "Anonymous GET /pods on the kubelet API 10250 is refused", "critical",
+        "connection refused, 401 or 403", AnonymousProbe("kubelet-api"),
         remediation="Set authentication.anonymous.enabled: false and authorization.mode: Webhook in the "
-        "kubelet config (CIS 4.2.1, 4.2.2; the node role fixes them); allow 10250 only from the control "
-        "plane with the ports firewall.",
+                    "kubelet config (CIS 4.2.1, 4.2.2; the node role fixes them); allow 10250 only from the control "
+                    "plane with the ports firewall.",
         rationale="Anonymous access to the kubelet API gives full control of the node's containers.",
-        check=AnonymousProbe("kubelet-api"), related_cis=("4.2.1", "4.2.2"),
-        related_rules=("kubelet-anonymous-auth", "kubelet-authorization-mode"),
+        related_cis=("4.2.1", "4.2.2"), related_rules=("kubelet-anonymous-auth", "kubelet-authorization-mode"),
     ),
-    Rule(
-        id="ports-apiserver-anonymous",
-        title="Anonymous GET /api on the API server 6443 is refused",
-        component="ports",
-        section=SECTION,
-        severity="high",
-        operator="custom",
-        expected="connection refused, 401 or 403",
-        automated=False,
+    _live_check(
+        "ports-apiserver-anonymous", "Anonymous GET /api on the API server 6443 is refused", "high",
+        "connection refused, 401 or 403", AnonymousProbe("kube-apiserver"),
         remediation="Turn anonymous authentication off on the API server, or limit it to /livez, /readyz and "
-        "/healthz with an AuthenticationConfiguration (CIS 1.2.1; the control-plane role), and keep "
-        "RBAC from granting anything to system:anonymous.",
+                    "/healthz with an AuthenticationConfiguration (CIS 1.2.1; the control-plane role), and keep "
+                    "RBAC from granting anything to system:anonymous.",
         rationale="Anonymous API requests expose discovery data and whatever RBAC grants to "
-        "system:anonymous.",
-        check=AnonymousProbe("kube-apiserver"), related_cis=("1.2.1",), related_rules=("apiserver-anonymous-auth",),
+                  "system:anonymous.",
+        related_cis=("1.2.1",), related_rules=("apiserver-anonymous-auth",),
     ),
-    Rule(
-        id="ports-cadvisor-closed",
-        title="The kubelet cAdvisor ports 4149 and 4194 do not listen",
-        component="ports",
-        section=SECTION,
-        severity="medium",
-        operator="custom",
-        expected="not listening",
-        automated=False,
+    _live_check(
+        "ports-cadvisor-closed", "The kubelet cAdvisor ports 4149 and 4194 do not listen", "medium", "not listening",
+        ListenerClosed((4149, 4194)),
         remediation="Remove --cadvisor-port from the kubelet's flags (the port was removed in Kubernetes "
-        "1.12; a kubelet that still opens it is too old and must be upgraded).",
+                    "1.12; a kubelet that still opens it is too old and must be upgraded).",
         rationale="cAdvisor serves container metrics and machine details without authentication.",
-        check=ListenerClosed((4149, 4194)), related_rules=("kubelet-cadvisor-port",),
+        related_rules=("kubelet-cadvisor-port",),
     ),
-    Rule(
-        id="ports-controller-manager-loopback",
-        title="The controller manager listens on loopback only",
-        component="ports",
-        section=SECTION,
-        severity="medium",
-        operator="custom",
-        expected="loopback",
-        automated=False,
+    _live_check(
+        "ports-controller-manager-loopback", "The controller manager listens on loopback only", "medium", "loopback",
+        ListenerScope((10257, 10252), ("loopback",)),
         remediation="Set --bind-address=127.0.0.1 on kube-controller-manager (CIS 1.3.7; the control-plane "
-        "role fixes it).",
+                    "role fixes it).",
         rationale="Its health and metrics port needs no remote clients; exposing it widens the attack "
-        "surface of the control plane.",
-        check=ListenerScope((10257, 10252), ("loopback",)), related_cis=("1.3.7",), related_rules=("controller-manager-bind-address",),
+                  "surface of the control plane.",
+        related_cis=("1.3.7",), related_rules=("controller-manager-bind-address",),
     ),
-    Rule(
-        id="ports-scheduler-loopback",
-        title="The scheduler listens on loopback only",
-        component="ports",
-        section=SECTION,
-        severity="medium",
-        operator="custom",
-        expected="loopback",
-        automated=False,
+    _live_check(
+        "ports-scheduler-loopback", "The scheduler listens on loopback only", "medium", "loopback",
+        ListenerScope((10259, 10251), ("loopback",)),
         remediation="Set --bind-address=127.0.0.1 on kube-scheduler (CIS 1.4.2; the control-plane role "
-        "fixes it).",
-        rationale="Its health and metrics port needs no remote clients.",
-        check=ListenerScope((10259, 10251), ("loopback",)), related_cis=("1.4.2",), related_rules=("scheduler-bind-address",),
+                    "fixes it).",
+        rationale="Its health and metrics port needs no remote clients.", related_cis=("1.4.2",),
+        related_rules=("scheduler-bind-address",),
     ),
-    Rule(
-        id="ports-kube-proxy-healthz-binding",
-        title="The kube-proxy health server 10256 is bound as configured (not to all addresses)",
-        component="ports",
-        section=SECTION,
-        severity="medium",
-        operator="custom",
-        expected="loopback,node",
-        automated=False,
+    _live_check(
+        "ports-kube-proxy-healthz-binding",
+        "The kube-proxy health server 10256 is bound as configured (not to all addresses)", "medium", "loopback,node",
+        ListenerScope((10256,), ("loopback", "node"), option="kube_proxy_healthz_scopes"),
         remediation="Set healthzBindAddress in the kube-proxy configuration to the node address (when load "
-        "balancers check it) or 127.0.0.1 (the node role); limit its sources with the ports firewall.",
+                    "balancers check it) or 127.0.0.1 (the node role); limit its sources with the ports firewall.",
         rationale="Load balancers may need the health port; the rest of the network does not.",
-        check=ListenerScope((10256,), ("loopback", "node"), option="kube_proxy_healthz_scopes"), related_rules=("kube-proxy-healthz-bind-address",),
+        related_rules=("kube-proxy-healthz-bind-address",),
     ),
-    Rule(
-        id="ports-kube-proxy-metrics-binding",
-        title="The kube-proxy metrics server 10249 is bound as configured (loopback by default)",
-        component="ports",
-        section=SECTION,
-        severity="medium",
-        operator="custom",
-        expected="loopback",
-        automated=False,
+    _live_check(
+        "ports-kube-proxy-metrics-binding",
+        "The kube-proxy metrics server 10249 is bound as configured (loopback by default)", "medium", "loopback",
+        ListenerScope((10249,), ("loopback",), option="kube_proxy_metrics_scopes"),
         remediation="Set metricsBindAddress in the kube-proxy configuration to 127.0.0.1:10249 (the node "
-        "role), or to the node address when a scraper needs it and the firewall limits it.",
-        rationale="The metrics server has no authentication.",
-        check=ListenerScope((10249,), ("loopback",), option="kube_proxy_metrics_scopes"), related_cis=("4.3.1",),
+                    "role), or to the node address when a scraper needs it and the firewall limits it.",
+        rationale="The metrics server has no authentication.", related_cis=("4.3.1",),
         related_rules=("kube-proxy-metrics-bind-address",),
     ),
-    Rule(
-        id="ports-felix-health-loopback",
-        title="The calico-felix health server 9099 listens on loopback only",
-        component="ports",
-        section=SECTION,
-        severity="medium",
-        operator="custom",
-        expected="loopback",
-        automated=False,
+    _live_check(
+        "ports-felix-health-loopback", "The calico-felix health server 9099 listens on loopback only", "medium",
+        "loopback", ListenerScope((9099,), ("loopback",)),
         remediation="Set FELIX_HEALTHHOST=127.0.0.1 (FelixConfiguration healthHost) on calico-node.",
         rationale="A reachable felix health server can be used to disturb the network plugin on the node.",
-        check=ListenerScope((9099,), ("loopback",)),
     ),
-    Rule(
-        id="ports-no-any-address",
-        title="No other Kubernetes listener is bound to all addresses unless allowed",
-        component="ports",
-        section=SECTION,
-        severity="medium",
-        operator="custom",
-        expected="none on all addresses except allowed ports",
-        automated=False,
+    _live_check(
+        "ports-no-any-address", "No other Kubernetes listener is bound to all addresses unless allowed", "medium",
+        "none on all addresses except allowed ports", NoAnyAddress(),
         remediation="Bind the component to 127.0.0.1 or the node address, or list the port in "
-        "kubefort_ports_allow_any_address and limit its sources with the ports firewall.",
+                    "kubefort_ports_allow_any_address and limit its sources with the ports firewall.",
         rationale="A listener on 0.0.0.0 or [::] is reachable on every interface, including ones added later.",
-        check=NoAnyAddress(),
     ),
 )

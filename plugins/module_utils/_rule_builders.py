@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubefort.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is private to the collection: its interface may change at any time.
+"""Builders of catalog entries that share a shape: a rule on one flag, flags that must name files that exist,
+a manual decision. Each returns a plain Rule (_rule); the areas' modules (_rules_*.py) call them.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import FilesNamed, Manual
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
+
+
+def flag_rule(
+    id: str, cis: t.Optional[str], component: str, section: str, title: str, flag: str, operator: str,
+    expected: t.Any, default: t.Any, fix: t.Any, severity: str = "medium", **kwargs: t.Any,
+) -> Rule:
+    """A rule on one command-line flag of a static-pod component (no config file)."""
+    return Rule(
+        id=id, cis=cis, component=component, section=section, title=title, severity=severity, flag=flag,
+        operator=operator, expected=expected, default={"any": default} if default is not None else {},
+        fix=fix, **kwargs,
+    )
+
+
+def files_named_rule(id: str, cis: str, title: str, flags: t.Tuple[str, ...], component: str, section: str,
+                     remediation: str, rationale: str, severity: str = "high") -> Rule:
+    """Flags that must name files (certificates, keys, CAs) that exist: checked, fixed by the operator."""
+    return Rule(
+        id=id, cis=cis, component=component, section=section, severity=severity, title=title,
+        flag=flags[0], operator="custom", expected="%s set to files that exist" % ", ".join("--" + f for f in flags),
+        automated=False, check=FilesNamed(flags), remediation=remediation, rationale=rationale,
+    )
+
+
+def manual_rule(id: str, cis: str, title: str, component: str, section: str, guidance: str, level: int = 1,
+                severity: str = "medium", flag: t.Optional[str] = None, default_value: t.Optional[str] = None) -> Rule:
+    return Rule(
+        id=id, cis=cis, component=component, section=section, severity=severity, title=title, level=level,
+        flag=flag, operator="custom", expected="decided by the operator", automated=False,
+        check=Manual(guidance, default_value), remediation=guidance,
+        rationale="CIS marks this check manual: the right setting depends on the cluster.",
+    )
