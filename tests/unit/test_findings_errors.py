@@ -17,6 +17,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils import _ports_e
 from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapshot import ClusterAPIError, ClusterAuthError
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
     _authz,
+    _dist_base,
     _edits,
     _edits_apiserver,
     _edits_extra,
@@ -69,6 +70,7 @@ def test_a_run_leaves_the_findings_of_the_checks_as_they_were(tmp_path):
         (_authz.AuthzError, _errors.UnreadableError),
         (_encryption.ParseError, _errors.UnreadableError),
         (_edits.EditError, _errors.EditError),
+        (_dist_base.EditError, _errors.EditError),
         (_edits_extra.ExtraEditError, _errors.EditError),
         (_edits_apiserver.ApiserverEditError, _errors.EditError),
         (_yaml_edit.YAMLEditError, _errors.EditError),
@@ -107,3 +109,24 @@ def test_an_edit_that_cannot_be_made_is_an_error_result_not_a_fix(tmp_path):
     planner.plan(findings)
     assert planner.errors == {"kubelet-read-only-port": "--read-only-port is not on line 1 as expected"}
     assert not any(edit.changes for edit in planner.edits.values())
+
+
+def test_each_fix_kind_is_a_class_that_checks_its_value():
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._findings import FIX_KINDS, FIX_TYPES
+
+    assert set(FIX_TYPES) == set(FIX_KINDS)
+    for kind, cls in FIX_TYPES.items():
+        assert cls.KIND == kind and issubclass(cls, Fix)
+    made = Fix("flag", "kubelet", "read-only-port", "0")
+    assert isinstance(made, FIX_TYPES["flag"]) and made.__class__.__name__ == "FlagFix"
+    assert dataclasses.replace(made, value="1").value == "1"
+    for kind, value, words in [
+        ("flag", 0, "the value must be the flag's text"),
+        ("config", ["a"], "a list or mapping is a config_list fix"),
+        ("config_list", "TLS_A,TLS_B", "the value must be the list's items"),
+        ("attrs", None, "nothing to set"),
+        ("supplied_file", {"content": "x"}, "the value must name the path and the content"),
+        ("authn_config", {"mode": "all"}, "conditions or add_section"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            Fix(kind, "kube-apiserver", "x", value)
