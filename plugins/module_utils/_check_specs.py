@@ -26,8 +26,10 @@ from dataclasses import dataclass
 class CheckSpec:
     """The base of every spec; ``label`` names the kind in docs (docs/rules.md "check: ...")."""
 
+    LABEL: t.ClassVar[t.Optional[str]] = None
+
     def label(self) -> t.Optional[str]:
-        return None
+        return self.LABEL
 
 
 # --- node rules: settings -----------------------------------------------------------------------------
@@ -60,8 +62,7 @@ class FilesNamed(CheckSpec):
         if self.keys and len(self.keys) != len(self.flags):
             raise ValueError("FilesNamed: one key (or None) per flag")
 
-    def label(self) -> str:
-        return "flags_set"
+    LABEL: t.ClassVar[str] = "flags_set"
 
     def pairs(self) -> t.List[t.Tuple[str, t.Optional[str]]]:
         return list(zip(self.flags, self.keys or (None,) * len(self.flags)))
@@ -73,16 +74,14 @@ class DurationNonZero(CheckSpec):
 
     config_zero_is_default: bool = False
 
-    def label(self) -> str:
-        return "duration_nonzero"
+    LABEL: t.ClassVar[str] = "duration_nonzero"
 
 
 @dataclass(frozen=True)
 class CipherSuites(CheckSpec):
     """Every TLS cipher suite set is in the allowed list (``Rule.fix``, or the override)."""
 
-    def label(self) -> str:
-        return "ciphers"
+    LABEL: t.ClassVar[str] = "ciphers"
 
 
 @dataclass(frozen=True)
@@ -92,8 +91,7 @@ class FeatureGate(CheckSpec):
     gate: str
     default: bool = True
 
-    def label(self) -> str:
-        return "feature_gate"
+    LABEL: t.ClassVar[str] = "feature_gate"
 
 
 @dataclass(frozen=True)
@@ -102,8 +100,7 @@ class Loopback(CheckSpec):
 
     allow_specific: bool = False
 
-    def label(self) -> str:
-        return "loopback"
+    LABEL: t.ClassVar[str] = "loopback"
 
 
 @dataclass(frozen=True)
@@ -114,8 +111,7 @@ class Manual(CheckSpec):
     guidance: str
     default_value: t.Optional[str] = None
 
-    def label(self) -> str:
-        return "manual"
+    LABEL: t.ClassVar[str] = "manual"
 
 
 @dataclass(frozen=True)
@@ -126,8 +122,7 @@ class SuppliedFile(CheckSpec):
     input: str
     file_name: str
 
-    def label(self) -> str:
-        return "supplied_file"
+    LABEL: t.ClassVar[str] = "supplied_file"
 
 
 @dataclass(frozen=True)
@@ -140,8 +135,7 @@ class AdmissionPluginConfig(CheckSpec):
     input: str
     file_name: str
 
-    def label(self) -> str:
-        return "admission_config"
+    LABEL: t.ClassVar[str] = "admission_config"
 
 
 @dataclass(frozen=True)
@@ -199,8 +193,7 @@ class ListenerClosed(CheckSpec):
 
     ports: t.Tuple[int, ...]
 
-    def label(self) -> str:
-        return "closed"
+    LABEL: t.ClassVar[str] = "closed"
 
 
 @dataclass(frozen=True)
@@ -212,8 +205,7 @@ class ListenerScope(CheckSpec):
     scopes: t.Tuple[str, ...]
     option: t.Optional[str] = None
 
-    def label(self) -> str:
-        return "scope"
+    LABEL: t.ClassVar[str] = "scope"
 
 
 @dataclass(frozen=True)
@@ -222,16 +214,14 @@ class AnonymousProbe(CheckSpec):
 
     probe: str
 
-    def label(self) -> str:
-        return "probe"
+    LABEL: t.ClassVar[str] = "probe"
 
 
 @dataclass(frozen=True)
 class NoAnyAddress(CheckSpec):
     """No other Kubernetes listener is bound to every address unless allowed."""
 
-    def label(self) -> str:
-        return "no_any"
+    LABEL: t.ClassVar[str] = "no_any"
 
 
 # --- cluster rules ----------------------------------------------------------------------------------
