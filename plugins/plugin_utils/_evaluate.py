@@ -75,8 +75,11 @@ def _evaluate_one(node: Node, rule: Rule, options: NodeOptions) -> Finding:
                        "check the setting there" % (comp.name, cluster_side))
     finding = engine(rule).evaluate(node, comp, rule, rule.check, options.expected(rule), options)
     finding = _guard(finding, comp, rule, options)
-    for note in comp.notes:
-        finding = finding.noted(note)
+    if rule.flag or rule.config_key:
+        # notes on the component's command line (flags whose acceptance was not checked) concern its settings,
+        # not the files rules about its kubeconfig or certificates
+        for note in comp.notes:
+            finding = finding.noted(note)
     return finding
 
 

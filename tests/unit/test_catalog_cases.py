@@ -434,7 +434,8 @@ ROWS: t.List[Row] = [
     file_row("kubelet-service-file-ownership", "kubeadm-worker", owner("/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", 0, 0),
              owner("/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", 1000, 1000)),
     # microk8s keeps its credentials in a directory its group may write (0770): the parent directory is fixed too
-    file_row("kube-proxy-kubeconfig-permissions", "microk8s", write(PROXY_KUBECONFIG, KUBECONFIG_TEXT, "0600"),
+    file_row("kube-proxy-kubeconfig-permissions", "microk8s", write(PROXY_KUBECONFIG, KUBECONFIG_TEXT, "0600")
+             + mode(os.path.dirname(PROXY_KUBECONFIG), "0750"),  # microk8s makes credentials/ 0770
              write(PROXY_KUBECONFIG, KUBECONFIG_TEXT, "0644") + mode(os.path.dirname(PROXY_KUBECONFIG), "0770")),
     file_row("kube-proxy-kubeconfig-ownership", "microk8s", write(PROXY_KUBECONFIG, KUBECONFIG_TEXT) + owner(PROXY_KUBECONFIG, 0, 0),
              write(PROXY_KUBECONFIG, KUBECONFIG_TEXT) + owner(PROXY_KUBECONFIG, 1000, 1000)),

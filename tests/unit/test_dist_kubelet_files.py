@@ -88,12 +88,7 @@ def test_file_rules_check_the_files_the_distribution_starts_its_components_with(
     assert [s["unit"] for s in applied["restart"] if s["kind"] == "unit"] in ([], [unit])
 
 
-@pytest.mark.parametrize("fixture", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=(
-        "microk8s' credentials/ and certs/ directories are 0770: the parent-directory chmod is planned with "
-        "expected_sha256 'absent' (Planner.edit marks only files 'present') and node_files skips a directory, "
-        "so it is reported fixed and never written"))) if name == "microk8s" else name
-    for name in sorted(EXPECTED)])
+@pytest.mark.parametrize("fixture", sorted(EXPECTED))
 def test_a_second_run_changes_nothing(tmp_path: t.Any, fixture: str) -> None:
     root = fixture_copy(tmp_path, fixture)
     _components, _unit, files = EXPECTED[fixture]

@@ -115,7 +115,8 @@ def test_check_values() -> None:
     assert check["remediation"] == res["remediation"]
     assert check["test_info"] == [check["remediation"]]  # kube-bench appends the remediation to test_info
     assert check["scored"] is True
-    assert check["reason"] == "kubefort.hardening would fix this (check mode)"
+    # the status's words, then the result's own message (what the engine said about this kubelet)
+    assert check["reason"] == "; ".join(p for p in ("kubefort.hardening would fix this (check mode)", res["message"]) if p)
 
 
 def test_totals_add_up() -> None:
