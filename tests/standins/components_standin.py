@@ -21,6 +21,10 @@ static pod manifests, so they show up in /proc with the manifests' flags. What t
   peer-, peer-transport-security); the other flags and the ETCD_* variables are ignored, as etcd logs. A
   file that is not YAML, or a boolean key whose value is not a boolean, makes it exit 1 with etcd's words
   (compared with Debian's etcd in tests/real/test_real_etcd_config_file.py).
+* A test fault, not etcd's behaviour: ``KUBEFORT_STANDIN_REFUSE=<flag>=<value>[,...]`` in its environment makes
+  etcd refuse to start with that effective setting (values compared case-insensitively). The real etcd accepts
+  every boolean kubefort writes, and kubefort refuses an override that is not a boolean up front, so the
+  rollback of a fix etcd refuses is tested through this fault (extensions/molecule/live_services).
 """
 
 from __future__ import annotations
@@ -148,12 +152,21 @@ def config_file_flags(path: str) -> dict[str, list[str]]:
     return flags
 
 
+def refuse_on_test_fault(flags: dict[str, list[str]], faults: str) -> None:
+    """The test fault of the module docstring: refuse a setting the test names."""
+    for fault in filter(None, (f.strip() for f in faults.split(","))):
+        flag, _sep, value = fault.partition("=")
+        if flag in flags and last(flags, flag).lower() == value.lower():
+            raise StartupError(f"test fault: this stand-in refuses --{flag}={last(flags, flag)} (KUBEFORT_STANDIN_REFUSE)")
+
+
 def run_etcd(flags: dict[str, list[str]]) -> None:
     if "config-file" in flags:
         path = last(flags, "config-file")
         flags = config_file_flags(path)
         common.log("etcd", f'I Loading server configuration from "{path}". Other configuration command line flags and '
                            "environment variables will be ignored if provided.")
+    refuse_on_test_fault(flags, os.environ.get("KUBEFORT_STANDIN_REFUSE", ""))
     common.require_files("etcd", flags, ETCD_FILE_FLAGS)
     for flag in BOOL_FLAGS & set(flags):
         common.parse_bool(flag, flags[flag][-1])

@@ -132,3 +132,29 @@ def test_etcd_refuses_a_config_file_with_a_boolean_that_is_not_one(tmp_path: t.A
     assert process.wait(20) == 1
     assert ("json: cannot unmarshal string into Go struct field securityConfig.client-transport-security.client-cert-auth "
             "of type bool") in (process.stderr.read() or "")
+
+
+@pytest.mark.parametrize("fault, refused", [("peer-client-cert-auth=true", True), ("peer-client-cert-auth=TRUE", True),
+                                            ("peer-client-cert-auth=false", False), ("", False)])
+def test_etcd_test_fault_refuses_only_the_named_setting(tmp_path: t.Any, fault: str, refused: bool) -> None:
+    # the fault live_services uses to make etcd refuse a fix kubefort writes (tests/standins/components_standin.py)
+    port = free_port()
+    process = start_etcd(tmp_path, "data-dir: %s\nlisten-client-urls: http://127.0.0.1:%d\npeer-transport-security:\n"
+                         "  client-cert-auth: true\n" % (tmp_path / "data", port), KUBEFORT_STANDIN_REFUSE=fault)
+    try:
+        if refused:
+            assert process.wait(20) == 1
+            assert "test fault: this stand-in refuses --peer-client-cert-auth=true" in (process.stderr.read() or "")
+            return
+        deadline = time.monotonic() + 20
+        while True:  # serving: the fault names another value, or nothing
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2) as answer:
+                    assert answer.status == 200
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
+                time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(10)
