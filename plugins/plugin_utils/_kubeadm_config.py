@@ -34,19 +34,19 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapsh
     HTTPStatusError,
     Urllib3HTTPError,
 )
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _configz, _kubeadm_upgrade as upgrade
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._kubeadm_upgrade import KubeadmConfigError
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _configz, _kubeadm_render as render, _kubeadm_upgrade as upgrade
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._kubeadm_render import KubeadmConfigError
 
 # The errors after which no other call can work either.
 FATAL = (ClusterAuthError, ClusterConfigError, ClusterUnreachableError)
-CONFIGMAPS = {"kubeadm_config": (upgrade.KUBEADM_CONFIGMAP, upgrade.KUBEADM_KEY),
-              "kubelet_config": (upgrade.KUBELET_CONFIGMAP, upgrade.KUBELET_KEY)}
+CONFIGMAPS = {"kubeadm_config": (render.KUBEADM_CONFIGMAP, render.KUBEADM_KEY),
+              "kubelet_config": (render.KUBELET_CONFIGMAP, render.KUBELET_KEY)}
 
 __all__ = ["KubeadmConfigError", "read_files", "read_live", "collect", "fix_live", "with_fix"]
 
 
 def configmap_path(name: str) -> str:
-    return "/api/v1/namespaces/%s/configmaps/%s" % (upgrade.NAMESPACE, quote(name, safe=""))
+    return "/api/v1/namespaces/%s/configmaps/%s" % (render.NAMESPACE, quote(name, safe=""))
 
 
 class KubeadmConnection(ClusterConnection):
@@ -103,7 +103,7 @@ def read_live(auth: t.Mapping[str, t.Any], timeout: float,
             configz = {host: {"error": str(exc)} for host in hosts}
     state: t.Dict[str, t.Any] = {"source": "API %s" % conn.client.configuration.host, "errors": []}
     for field, (name, key) in CONFIGMAPS.items():
-        where = "%s/%s" % (upgrade.NAMESPACE, name)
+        where = "%s/%s" % (render.NAMESPACE, name)
         try:
             obj = conn.get(configmap_path(name))
         except ClusterAPIError as exc:
@@ -144,13 +144,13 @@ def read_files(paths: t.Sequence[str]) -> t.Dict[str, t.Any]:
             raise KubeadmConfigError(str(exc)) from None
         for obj in _configmaps_in(docs):
             meta = obj.get("metadata") or {}
-            if meta.get("namespace") == upgrade.NAMESPACE:
+            if meta.get("namespace") == render.NAMESPACE:
                 found.setdefault(str(meta.get("name")), obj)
     if not any(name in found for name, _key in CONFIGMAPS.values()):
         return {}
     state: t.Dict[str, t.Any] = {"source": "snapshot " + ", ".join(os.path.basename(p) for p in paths), "errors": []}
     for field, (name, key) in CONFIGMAPS.items():
-        state[field] = _entry(found.get(name), key, "%s/%s in the snapshot" % (upgrade.NAMESPACE, name), state["errors"])
+        state[field] = _entry(found.get(name), key, "%s/%s in the snapshot" % (render.NAMESPACE, name), state["errors"])
     return _checked(state)
 
 
@@ -159,7 +159,7 @@ def _checked(state: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
     entry = state.get("kubeadm_config")
     if entry is not None:
         try:
-            entry["api_version"] = upgrade.ClusterConfiguration(entry["text"]).api_version
+            entry["api_version"] = render.ClusterConfiguration(entry["text"]).api_version
         except KubeadmConfigError as exc:
             state["errors"].append(str(exc))
     return state
@@ -168,7 +168,7 @@ def _checked(state: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
 def read_summary(state: t.Mapping[str, t.Any]) -> str:
     if not state:
         return "kubeadm's cluster configuration not read (no cluster credentials or saved dump holding it)"
-    got = ["%s/%s" % (upgrade.NAMESPACE, CONFIGMAPS[f][0]) for f in CONFIGMAPS if state.get(f)]
+    got = ["%s/%s" % (render.NAMESPACE, CONFIGMAPS[f][0]) for f in CONFIGMAPS if state.get(f)]
     return "read %s from %s%s" % (" and ".join(got) or "nothing", state["source"],
                                   "; " + "; ".join(state["errors"]) if state.get("errors") else "")
 
@@ -226,7 +226,7 @@ def fix_live(auth: t.Mapping[str, t.Any], timeout: float, keeps: t.Mapping[str, 
     conn = KubeadmConnection(auth, timeout=timeout)
     texts: t.Dict[str, t.Optional[t.Dict[str, t.Any]]] = {}
     for field, (name, key) in CONFIGMAPS.items():
-        texts[field] = _entry(conn.get(configmap_path(name)), key, "%s/%s" % (upgrade.NAMESPACE, name), out["errors"])
+        texts[field] = _entry(conn.get(configmap_path(name)), key, "%s/%s" % (render.NAMESPACE, name), out["errors"])
     cc = texts["kubeadm_config"]
     kubelet = texts["kubelet_config"]
     new_cc, new_kubelet = upgrade.apply_keep(cc["text"] if cc else None, kubelet["text"] if kubelet else None,
@@ -240,9 +240,9 @@ def fix_live(auth: t.Mapping[str, t.Any], timeout: float, keeps: t.Mapping[str, 
         body = {"metadata": {"resourceVersion": entry["resource_version"]}, "data": {key: new}}
         conn.patch(configmap_path(name), body, check_mode)
         written_fields.append(field)
-        out["patched"].append("%s/%s" % (upgrade.NAMESPACE, name))
-        out["diff"].append({"before_header": "%s/%s %s (before)" % (upgrade.NAMESPACE, name, key),
-                            "after_header": "%s/%s %s (kubefort)" % (upgrade.NAMESPACE, name, key),
+        out["patched"].append("%s/%s" % (render.NAMESPACE, name))
+        out["diff"].append({"before_header": "%s/%s %s (before)" % (render.NAMESPACE, name, key),
+                            "after_header": "%s/%s %s (kubefort)" % (render.NAMESPACE, name, key),
                             "before": entry["text"], "after": new})
     for item in usable:
         field = "kubelet_config" if item["keep"]["component"] == "kubelet" else "kubeadm_config"

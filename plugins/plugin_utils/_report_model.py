@@ -23,7 +23,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._rule import (
     SEVERITIES,
     STATUSES,
 )
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _kubeadm_upgrade
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _kubeadm_render, _kubeadm_upgrade
 
 SCHEMA_VERSION = "1.0"
 CLUSTER_HOST = "cluster"
@@ -172,7 +172,7 @@ def kubeadm_summary(results: t.Iterable[t.Mapping[str, t.Any]]) -> t.Dict[str, t
     return {
         "reverted": len(reverted),
         "keepable": len(keeps),
-        "fragment": _kubeadm_upgrade.fragment(version or _kubeadm_upgrade.V1BETA4, unique) if unique else "",
+        "fragment": _kubeadm_upgrade.fragment(version or _kubeadm_render.V1BETA4, unique) if unique else "",
     }
 
 

@@ -1,4 +1,5 @@
-"""What the next kubeadm upgrade writes over a node (plugin_utils/_kubeadm_upgrade.py), judged on the demo nodes.
+"""What the next kubeadm upgrade writes over a node (plugin_utils/_kubeadm_render.py), judged on the demo nodes
+(_kubeadm_upgrade.py).
 
 kubeadm's rendering is from its source (cmd/kubeadm/app/phases/controlplane/manifests.go, phases/etcd/local.go,
 util/arguments.go, phases/upgrade/postupgrade.go); the ConfigMaps are the demo cluster's (demo/cluster/snapshot.json).
@@ -12,7 +13,7 @@ import typing as t
 import pytest
 import yaml
 
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _kubeadm_config, _kubeadm_upgrade as up
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _kubeadm_config, _kubeadm_render as render, _kubeadm_upgrade as up
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import run, select_rules
 from kubefort_testlib import REPO, call_module_factory, demo_node, tree_hashes
@@ -23,12 +24,12 @@ CURRENT = ["kube-apiserver", "--advertise-address=192.0.2.10", "--secure-port=64
            "--profiling=false"]
 
 
-def cc(version: str, extra: t.Optional[t.Dict[str, str]] = None, **fields: t.Any) -> up.ClusterConfiguration:
+def cc(version: str, extra: t.Optional[t.Dict[str, str]] = None, **fields: t.Any) -> render.ClusterConfiguration:
     data: t.Dict[str, t.Any] = {"apiVersion": "kubeadm.k8s.io/" + version, "kind": "ClusterConfiguration"}
     data.update(fields)
     if extra:
         data["apiServer"] = {"extraArgs": extra if version == "v1beta3" else [{"name": k, "value": v} for k, v in extra.items()]}
-    return up.ClusterConfiguration(yaml.safe_dump(data))
+    return render.ClusterConfiguration(yaml.safe_dump(data))
 
 
 def state(cc_text: t.Optional[str] = None, kubelet: t.Optional[str] = None) -> t.Dict[str, t.Any]:
@@ -56,7 +57,7 @@ def keeps(results: t.Mapping[str, t.Mapping[str, t.Any]]) -> t.List[t.Mapping[st
 @pytest.mark.parametrize("version", ["v1beta3", "v1beta4"])
 def test_extra_args_replace_kubeadm_defaults_by_name(version: str) -> None:
     config = cc(version, {"authorization-mode": "Node,RBAC,Webhook", "audit-log-maxage": "30"}, certificatesDir="/pki")
-    command = up.render_command("kube-apiserver", config, CURRENT, (1, 31))
+    command = render.render_command("kube-apiserver", config, CURRENT, (1, 31))
     assert command[0] == "kube-apiserver" and command[1:] == sorted(command[1:])
     assert "--authorization-mode=Node,RBAC,Webhook" in command and "--authorization-mode=Node,RBAC" not in command
     assert "--audit-log-maxage=30" in command and "--client-ca-file=/pki/ca.crt" in command
@@ -67,13 +68,13 @@ def test_extra_args_replace_kubeadm_defaults_by_name(version: str) -> None:
 @pytest.mark.parametrize("version,structured", [((1, 29), False), ((1, 30), True), ((1, 35), True)])
 def test_authorization_config_drops_the_default_mode_from_1_30(version: t.Tuple[int, int], structured: bool) -> None:
     config = cc("v1beta3", {"authorization-config": "/etc/kubernetes/authz.yaml"})
-    command = up.render_command("kube-apiserver", config, CURRENT, version)
+    command = render.render_command("kube-apiserver", config, CURRENT, version)
     assert ("--authorization-mode=Node,RBAC" not in command) == structured
 
 
 @pytest.mark.parametrize("version,mode", [((1, 28), "--authorization-mode=Node,RBAC"), ((1, 31), "--authorization-mode=Node,RBAC,Nope")])
 def test_unknown_mode_names_are_dropped_before_1_31(version: t.Tuple[int, int], mode: str) -> None:
-    command = up.render_command("kube-apiserver", cc("v1beta3", {"authorization-mode": "Node,RBAC,Nope"}), CURRENT, version)
+    command = render.render_command("kube-apiserver", cc("v1beta3", {"authorization-mode": "Node,RBAC,Nope"}), CURRENT, version)
     assert mode in command
 
 
@@ -91,8 +92,8 @@ def test_v1beta3_map_and_v1beta4_list_are_patched_in_their_own_shape() -> None:
 
 
 def test_unknown_api_version_is_refused() -> None:
-    with pytest.raises(up.KubeadmConfigError, match="v1beta2"):
-        up.ClusterConfiguration("apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\n")
+    with pytest.raises(render.KubeadmConfigError, match="v1beta2"):
+        render.ClusterConfiguration("apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\n")
 
 
 @pytest.mark.parametrize("version", ["v1beta3", "v1beta4"])
@@ -167,9 +168,9 @@ def test_other_layouts_and_no_state_get_nothing(tmp_path: t.Any) -> None:
 
 def test_fragment_in_the_stored_version() -> None:
     keep = {"component": "kube-apiserver", "args": {"profiling": "false"}, "volumes": []}
-    four = yaml.safe_load(up.fragment(up.V1BETA4, [keep]))
+    four = yaml.safe_load(up.fragment(render.V1BETA4, [keep]))
     assert four["apiServer"]["extraArgs"] == [{"name": "profiling", "value": "false"}]
-    docs = list(yaml.safe_load_all(up.fragment(up.V1BETA3, [keep, {"component": "kubelet", "kubelet": {"readOnlyPort": 0}}])))
+    docs = list(yaml.safe_load_all(up.fragment(render.V1BETA3, [keep, {"component": "kubelet", "kubelet": {"readOnlyPort": 0}}])))
     assert docs[0]["apiServer"]["extraArgs"] == {"profiling": "false"} and docs[1] == {
         "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration", "readOnlyPort": 0}
 
