@@ -5,7 +5,7 @@
 
 # This module is private to the collection: its interface may change at any time.
 """Builders of catalog entries that share a shape: a rule on one flag, flags that must name files that exist,
-a manual decision. Each returns a plain Rule (_rule); the areas' modules (_rules_*.py) call them.
+a manual decision, an API server admission plugin. Each returns a plain Rule (_rule); the areas' modules (_rules_*.py) call them.
 """
 
 from __future__ import annotations
@@ -25,6 +25,27 @@ def flag_rule(
         id=id, cis=cis, component=component, section=section, title=title, severity=severity, flag=flag,
         operator=operator, expected=expected, default={"any": default} if default is not None else {},
         fix=fix, **kwargs,
+    )
+
+
+ADMISSION_PLUGIN_STATES = {
+    # state: (flag, operator, fix of the plugin named)
+    "enabled": ("enable-admission-plugins", "contains", True),
+    "not enabled": ("enable-admission-plugins", "not_contains", False),
+    "not disabled": ("disable-admission-plugins", "not_contains", False),
+}
+
+
+def admission_plugin_rule(id: str, cis: str, section: str, plugin: str, state: str, severity: str,
+                          rationale: str, remediation: t.Optional[str] = None, **kwargs: t.Any) -> Rule:
+    """An API server admission plugin that must be ``enabled``, ``not enabled`` or ``not disabled`` (in, or
+    absent from, --enable-admission-plugins / --disable-admission-plugins); the remediation of the last two is
+    to remove it from the flag unless given."""
+    flag, operator, adds = ADMISSION_PLUGIN_STATES[state]
+    return flag_rule(
+        id, cis, "kube-apiserver", section, "API server admission plugin %s is %s" % (plugin, state), flag, operator,
+        plugin, "", plugin if adds else "", severity=severity, rationale=rationale,
+        remediation=remediation or "Remove %s from --%s." % (plugin, flag), **kwargs,
     )
 
 

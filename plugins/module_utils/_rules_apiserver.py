@@ -19,7 +19,12 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs im
     SuppliedFile,
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
-from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders import files_named_rule, flag_rule, manual_rule
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders import (
+    admission_plugin_rule,
+    files_named_rule,
+    flag_rule,
+    manual_rule,
+)
 
 API = "1.2 API Server"
 
@@ -60,10 +65,9 @@ RULES: t.Tuple[Rule, ...] = (
                     "webhook), then remove --token-auth-file. Not automated: removing it locks those users out.",
         rationale="Static tokens live in clear text on disk, never expire and cannot be revoked without a restart.",
     ),
-    flag_rule(
-        "apiserver-deny-service-external-ips", "1.2.3", "kube-apiserver", API,
-        "API server admission plugin DenyServiceExternalIPs is enabled", "enable-admission-plugins", "contains",
-        "DenyServiceExternalIPs", "", "DenyServiceExternalIPs", severity="medium", automated=False, min_version="1.21",
+    admission_plugin_rule(
+        "apiserver-deny-service-external-ips", "1.2.3", API, "DenyServiceExternalIPs", "enabled", "medium",
+        automated=False, min_version="1.21",
         remediation="Add DenyServiceExternalIPs to --enable-admission-plugins once no Service needs spec.externalIPs "
                     "(kubectl get svc -A -o jsonpath='{..externalIPs}'). Not automated: Services that use externalIPs "
                     "can no longer be created or updated.",
@@ -123,38 +127,20 @@ RULES: t.Tuple[Rule, ...] = (
                     "--admission-control-config-file (e.g. for PodSecurity) must be merged by hand.",
         rationale="Without limits a client can flood the API server and etcd with events.",
     ),
-    flag_rule(
-        "apiserver-always-admit", "1.2.10", "kube-apiserver", API,
-        "API server admission plugin AlwaysAdmit is not enabled", "enable-admission-plugins", "not_contains",
-        "AlwaysAdmit", "", "", severity="high", remediation="Remove AlwaysAdmit from --enable-admission-plugins.",
-        rationale="AlwaysAdmit admits every request, bypassing the other admission controls.",
-    ),
-    flag_rule(
-        "apiserver-always-pull-images", "1.2.11", "kube-apiserver", API,
-        "API server admission plugin AlwaysPullImages is enabled", "enable-admission-plugins", "contains",
-        "AlwaysPullImages", "", "AlwaysPullImages", severity="low", automated=False,
+    admission_plugin_rule("apiserver-always-admit", "1.2.10", API, "AlwaysAdmit", "not enabled", "high",
+                          "AlwaysAdmit admits every request, bypassing the other admission controls."),
+    admission_plugin_rule(
+        "apiserver-always-pull-images", "1.2.11", API, "AlwaysPullImages", "enabled", "low", automated=False,
         remediation="Add AlwaysPullImages to --enable-admission-plugins when every node can reach its registries. "
                     "Not automated: pods no longer start from cached images when a registry is unreachable.",
         rationale="Without it a pod can use a private image another tenant's credentials pulled onto the node.",
     ),
-    flag_rule(
-        "apiserver-service-account-plugin", "1.2.12", "kube-apiserver", API,
-        "API server admission plugin ServiceAccount is not disabled", "disable-admission-plugins", "not_contains",
-        "ServiceAccount", "", "", severity="medium",
-        remediation="Remove ServiceAccount from --disable-admission-plugins.",
-        rationale="The ServiceAccount plugin assigns and checks service accounts of pods.",
-    ),
-    flag_rule(
-        "apiserver-namespace-lifecycle-plugin", "1.2.13", "kube-apiserver", API,
-        "API server admission plugin NamespaceLifecycle is not disabled", "disable-admission-plugins", "not_contains",
-        "NamespaceLifecycle", "", "", severity="medium",
-        remediation="Remove NamespaceLifecycle from --disable-admission-plugins.",
-        rationale="It refuses objects in namespaces that are terminating or do not exist.",
-    ),
-    flag_rule(
-        "apiserver-node-restriction-plugin", "1.2.14", "kube-apiserver", API,
-        "API server admission plugin NodeRestriction is enabled", "enable-admission-plugins", "contains",
-        "NodeRestriction", "", "NodeRestriction", severity="high",
+    admission_plugin_rule("apiserver-service-account-plugin", "1.2.12", API, "ServiceAccount", "not disabled", "medium",
+                          "The ServiceAccount plugin assigns and checks service accounts of pods."),
+    admission_plugin_rule("apiserver-namespace-lifecycle-plugin", "1.2.13", API, "NamespaceLifecycle", "not disabled",
+                          "medium", "It refuses objects in namespaces that are terminating or do not exist."),
+    admission_plugin_rule(
+        "apiserver-node-restriction-plugin", "1.2.14", API, "NodeRestriction", "enabled", "high",
         remediation="Add NodeRestriction to --enable-admission-plugins (needs --authorization-mode with Node).",
         rationale="It limits what a kubelet may change to its own Node and its pods.",
     ),
