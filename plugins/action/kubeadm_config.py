@@ -7,42 +7,25 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible.errors import AnsibleError
-from ansible.plugins.action import ActionBase
-
-from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapshot import ClusterAPIError
+from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapshot import ClusterAPIError, connection_options
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _kubeadm_config
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._controller import ControllerAction
 
-ARGUMENT_SPEC: t.Dict[str, t.Any] = {
-    "state": {"type": "str", "choices": ["read", "fix"], "default": "read"},
-    "kubeconfig": {"type": "path"},
-    "context": {"type": "str"},
-    "in_cluster": {"type": "bool", "default": False},
-    "host": {"type": "str"},
-    "api_key": {"type": "str", "no_log": True},
-    "ca_cert": {"type": "path"},
-    "validate_certs": {"type": "bool", "default": True},
-    "request_timeout": {"type": "float", "default": 20},
-    "snapshot_files": {"type": "list", "elements": "path", "default": []},
-    "hosts": {"type": "list", "elements": "str", "default": []},
-    "configz": {"type": "bool", "default": True},
-    "remediate": {"type": "bool", "default": False},
-}
+ARGUMENT_SPEC: t.Dict[str, t.Any] = connection_options(
+    state={"type": "str", "choices": ["read", "fix"], "default": "read"},
+    snapshot_files={"type": "list", "elements": "path", "default": []},
+    hosts={"type": "list", "elements": "str", "default": []},
+    configz={"type": "bool", "default": True},
+    remediate={"type": "bool", "default": False},
+)
 AUTH_KEYS = ("kubeconfig", "context", "in_cluster", "host", "api_key", "ca_cert", "validate_certs")
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-
+class ActionModule(ControllerAction):
     def run(self, tmp: t.Any = None, task_vars: t.Optional[t.Dict[str, t.Any]] = None) -> t.Dict[str, t.Any]:
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        del tmp
-        try:
-            _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        except AnsibleError as exc:
-            return dict(result, failed=True, msg="kubeadm_config: %s" % exc)
+        result, task_vars, args = self.start(tmp, task_vars, ARGUMENT_SPEC, name="kubeadm_config")
+        if result.get("failed"):
+            return result
         auth = {key: args[key] for key in AUTH_KEYS}
         live = bool(args["in_cluster"] or args["kubeconfig"] or args["host"])
         try:

@@ -5,7 +5,7 @@
 
 # This module is private to the collection: its interface may change at any time.
 
-"""What the collection's controller-only action plugins share (check_input, report).
+"""What the collection's controller-only action plugins share (check_input, report, kubeadm_config).
 
 They never connect to a host, support check mode, validate their arguments against their module's
 argument spec, and read other hosts' variables, which they turn into plain data first.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import typing as t
 
+from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 
@@ -26,11 +27,17 @@ class ControllerAction(ActionBase):
     _requires_connection = False
     _supports_check_mode = True
 
-    def start(self, tmp: t.Any, task_vars: t.Optional[t.Dict[str, t.Any]],
-              argument_spec: t.Mapping[str, t.Any]) -> t.Tuple[t.Dict[str, t.Any], t.Dict[str, t.Any], t.Dict[str, t.Any]]:
-        """The base result, the task variables and the validated arguments (a wrong argument fails the task)."""
+    def start(self, tmp: t.Any, task_vars: t.Optional[t.Dict[str, t.Any]], argument_spec: t.Mapping[str, t.Any],
+              name: t.Optional[str] = None) -> t.Tuple[t.Dict[str, t.Any], t.Dict[str, t.Any], t.Dict[str, t.Any]]:
+        """The base result, the task variables and the validated arguments. A wrong argument fails the task
+        (raises); with ``name``, the result is returned ``failed`` instead, with ``name: reason``, and no arguments."""
         result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(argument_spec=dict(argument_spec))
+        try:
+            _validation, args = self.validate_argument_spec(argument_spec=dict(argument_spec))
+        except AnsibleError as exc:
+            if name is None:
+                raise
+            return dict(result, failed=True, msg="%s: %s" % (name, exc)), task_vars or {}, {}
         return result, task_vars or {}, args
 
 
