@@ -5,7 +5,7 @@
 
 # This module is private to the collection: its interface may change at any time.
 """Builders of catalog entries that share a shape: a rule on one flag, flags that must name files that exist,
-a manual decision, an API server admission plugin. Each returns a plain Rule (_rule); the areas' modules (_rules_*.py) call them.
+a manual decision, an API server admission plugin, a component's profiling. Each returns a plain Rule (_rule); the areas' modules (_rules_*.py) call them.
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ def flag_rule(
         id=id, cis=cis, component=component, section=section, title=title, severity=severity, flag=flag,
         operator=operator, expected=expected, default={"any": default} if default is not None else {},
         fix=fix, **kwargs,
+    )
+
+
+def profiling_rule(id: str, cis: str, component: str, section: str, who: str) -> Rule:
+    """--profiling is false on a control-plane component (``who``: its name in the title)."""
+    return flag_rule(
+        id, cis, component, section, "%s --profiling is false" % who, "profiling", "eq", False, "true", False,
+        severity="low", remediation="--profiling=false.", rationale="Profiling endpoints reveal internals and cost resources.",
     )
 
 

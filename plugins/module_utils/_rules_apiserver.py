@@ -24,6 +24,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders 
     files_named_rule,
     flag_rule,
     manual_rule,
+    profiling_rule,
 )
 
 API = "1.2 API Server"
@@ -44,6 +45,18 @@ STRONG_CIPHERS = (
 )
 
 _API_PKI = "Set it to the file kubeadm (or your installer) created; it cannot be generated safely here."
+
+
+def _authorization_mode(id: str, cis: str, verb: str, mode: str, severity: str, fix: str, remediation: str,
+                        rationale: str, insert_first: bool = False) -> Rule:
+    """A mode --authorization-mode (or the --authorization-config file) must include or leave out (``verb``)."""
+    return Rule(
+        id=id, cis=cis, title="API server --authorization-mode %s %s" % (verb, mode), component="kube-apiserver",
+        section=API, severity=severity, flag="authorization-mode",
+        operator="contains" if verb == "includes" else "not_contains", expected=mode, default={"any": "AlwaysAllow"},
+        fix=fix, check=AuthorizationMode(insert_first=insert_first), remediation=remediation, rationale=rationale,
+    )
+
 
 RULES: t.Tuple[Rule, ...] = (
     Rule(
@@ -89,30 +102,24 @@ RULES: t.Tuple[Rule, ...] = (
         "breaks kubectl logs/exec.",
         "Without it the API server does not verify the kubelet it talks to (man-in-the-middle).",
     ),
-    Rule(
-        id="apiserver-authorization-mode-not-alwaysallow", cis="1.2.6",
-        title="API server --authorization-mode does not include AlwaysAllow", component="kube-apiserver", section=API,
-        severity="critical", flag="authorization-mode", operator="not_contains", expected="AlwaysAllow",
-        default={"any": "AlwaysAllow"}, fix="Node,RBAC", check=AuthorizationMode(),
-        remediation="Remove AlwaysAllow from --authorization-mode (Node,RBAC when nothing else remains); with "
-                    "--authorization-config, the AlwaysAllow authorizer is removed from that file instead.",
-        rationale="AlwaysAllow lets every authenticated (and anonymous) request do anything.",
+    _authorization_mode(
+        "apiserver-authorization-mode-not-alwaysallow", "1.2.6", "does not include", "AlwaysAllow", "critical",
+        "Node,RBAC",
+        "Remove AlwaysAllow from --authorization-mode (Node,RBAC when nothing else remains); with "
+        "--authorization-config, the AlwaysAllow authorizer is removed from that file instead.",
+        "AlwaysAllow lets every authenticated (and anonymous) request do anything.",
     ),
-    Rule(
-        id="apiserver-authorization-mode-node", cis="1.2.7", title="API server --authorization-mode includes Node",
-        component="kube-apiserver", section=API, severity="high", flag="authorization-mode", operator="contains",
-        expected="Node", default={"any": "AlwaysAllow"}, fix="Node", check=AuthorizationMode(insert_first=True),
-        remediation="Add Node to --authorization-mode (first); with --authorization-config, a Node authorizer "
-                    "(name: node) is added to that file, before RBAC.",
-        rationale="The Node authorizer limits each kubelet to the objects of its own node.",
+    _authorization_mode(
+        "apiserver-authorization-mode-node", "1.2.7", "includes", "Node", "high", "Node",
+        "Add Node to --authorization-mode (first); with --authorization-config, a Node authorizer "
+        "(name: node) is added to that file, before RBAC.",
+        "The Node authorizer limits each kubelet to the objects of its own node.", insert_first=True,
     ),
-    Rule(
-        id="apiserver-authorization-mode-rbac", cis="1.2.8", title="API server --authorization-mode includes RBAC",
-        component="kube-apiserver", section=API, severity="high", flag="authorization-mode", operator="contains",
-        expected="RBAC", default={"any": "AlwaysAllow"}, fix="RBAC", check=AuthorizationMode(),
-        remediation="Add RBAC to --authorization-mode; with --authorization-config, an RBAC authorizer "
-                    "(name: rbac) is added to that file, right after Node.",
-        rationale="RBAC is how cluster access policy is expressed.",
+    _authorization_mode(
+        "apiserver-authorization-mode-rbac", "1.2.8", "includes", "RBAC", "high", "RBAC",
+        "Add RBAC to --authorization-mode; with --authorization-config, an RBAC authorizer "
+        "(name: rbac) is added to that file, right after Node.",
+        "RBAC is how cluster access policy is expressed.",
     ),
     Rule(
         id="apiserver-event-rate-limit", cis="1.2.9", component="kube-apiserver", section=API, severity="low",
@@ -144,11 +151,7 @@ RULES: t.Tuple[Rule, ...] = (
         remediation="Add NodeRestriction to --enable-admission-plugins (needs --authorization-mode with Node).",
         rationale="It limits what a kubelet may change to its own Node and its pods.",
     ),
-    flag_rule(
-        "apiserver-profiling", "1.2.15", "kube-apiserver", API, "API server --profiling is false", "profiling", "eq",
-        False, "true", False, severity="low", remediation="--profiling=false.",
-        rationale="Profiling endpoints reveal internals and cost resources.",
-    ),
+    profiling_rule("apiserver-profiling", "1.2.15", "kube-apiserver", API, "API server"),
     Rule(
         id="apiserver-audit-log-path", cis="1.2.16", component="kube-apiserver", section=API, severity="medium",
         title="API server --audit-log-path is set", flag="audit-log-path", operator="present", expected=None,

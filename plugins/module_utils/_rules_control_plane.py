@@ -30,7 +30,12 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs im
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils import _rules_apiserver
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
-from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders import files_named_rule, flag_rule, manual_rule
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders import (
+    files_named_rule,
+    flag_rule,
+    manual_rule,
+    profiling_rule,
+)
 
 FILES = "1.1 Control Plane Node Configuration Files"
 CM = "1.3 Controller Manager"
@@ -194,11 +199,7 @@ _CM_RULES: t.Tuple[Rule, ...] = (
                     "kubefort then writes --terminated-pod-gc-threshold. The default 12500 keeps many terminated pods.",
         rationale="Terminated pods accumulate until the threshold, using etcd space.",
     ),
-    flag_rule(
-        "controller-manager-profiling", "1.3.2", "kube-controller-manager", CM,
-        "Controller manager --profiling is false", "profiling", "eq", False, "true", False, severity="low",
-        remediation="--profiling=false.", rationale="Profiling endpoints reveal internals and cost resources.",
-    ),
+    profiling_rule("controller-manager-profiling", "1.3.2", "kube-controller-manager", CM, "Controller manager"),
     flag_rule(
         "controller-manager-use-service-account-credentials", "1.3.3", "kube-controller-manager", CM,
         "Controller manager --use-service-account-credentials is true", "use-service-account-credentials", "eq", True,
@@ -246,11 +247,7 @@ _CM_RULES: t.Tuple[Rule, ...] = (
 )
 
 _SCHED_RULES: t.Tuple[Rule, ...] = (
-    flag_rule(
-        "scheduler-profiling", "1.4.1", "kube-scheduler", SCHED, "Scheduler --profiling is false", "profiling", "eq",
-        False, "true", False, severity="low", remediation="--profiling=false.",
-        rationale="Profiling endpoints reveal internals and cost resources.",
-    ),
+    profiling_rule("scheduler-profiling", "1.4.1", "kube-scheduler", SCHED, "Scheduler"),
     Rule(
         id="scheduler-bind-address", cis="1.4.2", component="kube-scheduler", section=SCHED, severity="high",
         title="Scheduler --bind-address is 127.0.0.1 (absent means 0.0.0.0)", flag="bind-address", operator="custom",
