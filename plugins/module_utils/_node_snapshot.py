@@ -75,6 +75,16 @@ def snapshot(
     return found
 
 
+def snapshot_for(root: str, request: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    """``snapshot`` of a discovery request as node_facts takes it: its options, or node_files' ``read_after``
+    (keys ``read``, ``stat``, ``list``, ``units``, ``processes``, ``versions``, ``encryption``; any may be left out)."""
+    return snapshot(
+        root, request.get("read") or [], request.get("stat") or [], request.get("list") or [],
+        request.get("units") or [], request.get("processes") or [], request.get("versions"),
+        request.get("encryption") or [],
+    )
+
+
 def _expand(fs: NodeFS, pattern: str, patterns: t.Dict[str, t.List[str]]) -> t.List[str]:
     """Paths a pattern names; a plain path is reported even when missing, a wildcard only by matches."""
     if not any(c in pattern for c in "*?["):

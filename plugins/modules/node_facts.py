@@ -169,7 +169,7 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import snapshot
+from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import snapshot_for
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFSError
 
 PORTS_OPTIONS = {
@@ -219,11 +219,7 @@ def main() -> None:
     )
     params = module.params
     try:
-        found = snapshot(
-            params["root"], params["read"], params["stat"], params["list"], params["units"], params["processes"],
-            params["versions"],
-            params["encryption"],
-        )
+        found = snapshot_for(params["root"], params)
     except NodeFSError as exc:
         module.fail_json(msg="%s. Set kubefort_root to the directory where the node is mounted, or / on a live node." % exc)
     if params["ports"] is not None and found["live"]:

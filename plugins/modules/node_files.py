@@ -142,6 +142,18 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import 
 from ansible_collections.kubefort.hardening.plugins.module_utils._safe_write import ChangeError, FileChange, Writer
 
 
+def _read_after(root: str, wanted: dict) -> dict:
+    """The node read again after the write, as node_facts reads it (``wanted``: its options), or the error."""
+    # Imported here: only a write that is followed by another role's discovery needs it.
+    from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import snapshot_for
+    from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFSError
+
+    try:
+        return snapshot_for(root, wanted)
+    except NodeFSError as exc:
+        return {"error": str(exc)}
+
+
 def run(module: AnsibleModule) -> dict:
     params = module.params
     run_id = params["run_id"] or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -162,20 +174,8 @@ def run(module: AnsibleModule) -> dict:
     }
     if module._diff:
         result["diff"] = [p["diff"] for p in planned if p["content_changed"]]
-    wanted = params["read_after"]
-    if wanted is not None and changed and not module.check_mode:
-        # Imported here: only a write that is followed by another role's discovery needs it.
-        from ansible_collections.kubefort.hardening.plugins.module_utils._node_snapshot import snapshot
-        from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFSError
-
-        try:
-            result["snapshot"] = snapshot(
-                params["root"], wanted.get("read") or [], wanted.get("stat") or [], wanted.get("list") or [],
-                wanted.get("units") or [], wanted.get("processes") or [], wanted.get("versions"),
-                wanted.get("encryption") or [],
-            )
-        except NodeFSError as exc:
-            result["snapshot"] = {"error": str(exc)}
+    if params["read_after"] is not None and changed and not module.check_mode:
+        result["snapshot"] = _read_after(params["root"], params["read_after"])
     return result
 
 
