@@ -171,6 +171,13 @@ RELEASE_SOURCES: t.Mapping[t.Tuple[int, int], str] = {
     (1, 35): "CHANGELOG-1.35.md (v1.35.0 section: all changes since v1.34.0)",
 }
 
+
+def _note(components: t.Sequence[str], flags: t.Sequence[str], release: t.Tuple[int, int], kind: str,
+          source: str) -> t.Tuple[Change, ...]:
+    """The changes one release note makes: each of ``flags`` added to or removed from each of ``components``."""
+    return tuple(Change(component, flag, release, kind, source) for component in components for flag in flags)
+
+
 CHANGES: t.Tuple[Change, ...] = (
     # 1.29
     Change("kube-apiserver", "authentication-config", (1, 29), "added", "CHANGELOG-1.29 API Change, kubernetes#119142"),
@@ -178,20 +185,16 @@ CHANGES: t.Tuple[Change, ...] = (
     Change("kube-apiserver", "allow-metric-labels-manifest", (1, 29), "added", "CHANGELOG-1.29 Feature, kubernetes#118299"),
     # 1.30: text logging with split streams (component-base logs options, registered by both components); the flag
     # names are the ones the 1.31 generated reference lists for component-base users.
-    Change("kubelet", "log-text-split-stream", (1, 30), "added", "CHANGELOG-1.30 API Change, kubernetes#114672"),
-    Change("kubelet", "log-text-info-buffer-size", (1, 30), "added", "CHANGELOG-1.30 API Change, kubernetes#114672"),
-    Change("kube-apiserver", "log-text-split-stream", (1, 30), "added", "CHANGELOG-1.30 API Change, kubernetes#114672"),
-    Change("kube-apiserver", "log-text-info-buffer-size", (1, 30), "added", "CHANGELOG-1.30 API Change, kubernetes#114672"),
+    *_note(("kubelet", "kube-apiserver"), ("log-text-split-stream", "log-text-info-buffer-size"), (1, 30), "added",
+           "CHANGELOG-1.30 API Change, kubernetes#114672"),
     # 1.31
     Change("kubelet", "keep-terminated-pod-volumes", (1, 31), "removed", "CHANGELOG-1.31 Urgent Upgrade Notes, kubernetes#122082"),
-    Change("kubelet", "iptables-masquerade-bit", (1, 31), "removed", "CHANGELOG-1.31 Other, kubernetes#122363"),
-    Change("kubelet", "iptables-drop-bit", (1, 31), "removed", "CHANGELOG-1.31 Other, kubernetes#122363"),
+    *_note(("kubelet",), ("iptables-masquerade-bit", "iptables-drop-bit"), (1, 31), "removed",
+           "CHANGELOG-1.31 Other, kubernetes#122363"),
     Change("kubelet", "azure-container-registry-config", (1, 31), "removed",
            "CHANGELOG-1.31: in-tree cloud provider code removed, kubernetes#124886 and #124519 (gone by 1.31)"),
     Change("kubelet", "fail-cgroupv1", (1, 31), "added", "CHANGELOG-1.31 API Change, kubernetes#126031"),
-    Change("kube-apiserver", "cloud-provider-gce-lb-src-cidrs", (1, 31), "removed",
-           "CHANGELOG-1.31: in-tree cloud provider code removed, kubernetes#124886 and #124519"),
-    Change("kube-apiserver", "cloud-provider-gce-l7lb-src-cidrs", (1, 31), "removed",
+    *_note(("kube-apiserver",), ("cloud-provider-gce-lb-src-cidrs", "cloud-provider-gce-l7lb-src-cidrs"), (1, 31), "removed",
            "CHANGELOG-1.31: in-tree cloud provider code removed, kubernetes#124886 and #124519"),
     Change("kube-apiserver", "disable-http2-serving", (1, 31), "added", "CHANGELOG-1.31 Feature, kubernetes#122176"),
     Change("kube-apiserver", "emulated-version", (1, 31), "added",
@@ -201,11 +204,9 @@ CHANGES: t.Tuple[Change, ...] = (
     Change("kube-apiserver", "requestheader-uid-headers", (1, 32), "added", "CHANGELOG-1.32 Feature, kubernetes#115834"),
     Change("kube-apiserver", "service-account-signing-endpoint", (1, 32), "added", "CHANGELOG-1.32 Feature, kubernetes#128190"),
     # 1.33
-    Change("kube-apiserver", "cloud-provider", (1, 33), "removed", "CHANGELOG-1.33 Other, kubernetes#130162"),
-    Change("kube-apiserver", "cloud-config", (1, 33), "removed", "CHANGELOG-1.33 Other, kubernetes#130162"),
-    Change("kube-apiserver", "emulation-forward-compatible", (1, 33), "added", "CHANGELOG-1.33 Feature, kubernetes#130354"),
-    Change("kube-apiserver", "runtime-config-emulation-forward-compatible", (1, 33), "added",
-           "CHANGELOG-1.33 Feature, kubernetes#130354"),
+    *_note(("kube-apiserver",), ("cloud-provider", "cloud-config"), (1, 33), "removed", "CHANGELOG-1.33 Other, kubernetes#130162"),
+    *_note(("kube-apiserver",), ("emulation-forward-compatible", "runtime-config-emulation-forward-compatible"), (1, 33),
+           "added", "CHANGELOG-1.33 Feature, kubernetes#130354"),
     # 1.34 (also "configurable flags for coordinated leader election", kubernetes#132433: names not given, not recorded)
     Change("kubelet", "cloud-config", (1, 34), "removed", "CHANGELOG-1.34 Urgent Upgrade Notes, kubernetes#130161"),
     Change("kubelet", "register-schedulable", (1, 34), "removed", "CHANGELOG-1.34 Other, kubernetes#122384"),
