@@ -261,7 +261,7 @@ class RunSpec:
     nodes: int
     forks: int
     check: bool
-    rules: str  # "all", the subset's label, "floor" (the one-ping playbook) or "norestart"
+    rules: str  # "all", the subset's label, "floor" (the one-ping playbook), "norestart" or "norestart-again"
     extra_vars: dict[str, t.Any] | None = None
     rep: int = 0  # repetition (interleaved floor and audit pairs)
 
@@ -947,6 +947,11 @@ def main() -> int:
             # restart path is the live_nodes molecule scenario's to prove, its waits are not a cost figure.
             pod_specs += [RunSpec("podman", n, forks[0], True, args.subset, {"kubefort_rules": [args.subset]}),
                           RunSpec("podman", n, forks[0], False, "norestart", {"kubefort_provisioning": True})]
+            # The same apply again on the nodes it hardened: nothing left to change or restart (what every
+            # later scheduled run is), interleaved with floors like the audit.
+            for rep in range(max(args.repeat, 1)):
+                pod_specs += [RunSpec("podman", n, forks[0], True, "floor", None, args.repeat + rep),
+                              RunSpec("podman", n, forks[0], False, "norestart-again", {"kubefort_provisioning": True}, rep)]
             for spec in pod_specs:
                 fleet.reset_counts()
                 run = run_playbook(spec, inventory, work)

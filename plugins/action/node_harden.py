@@ -58,11 +58,15 @@ class ActionModule(ActionBase):
         if any(f["stage"] != "rollout" for f in _host_state.current_failures(task_vars)):
             # An earlier stage of this run failed on this host (its root is missing, it is unreachable):
             # it is in the report with the reason; nothing more is done here.
-            return dict(result, changed=False, skipped=True, skip_reason="an earlier kubefort stage failed on %s" % host)
+            # (kubefort_failed_before: the ports role's condition in playbooks/tasks/harden_node_ports.yml)
+            return dict(result, changed=False, skipped=True, kubefort_failed_before=True,
+                        skip_reason="an earlier kubefort stage failed on %s" % host)
         # A fix that restarts nothing (defer_restarts) is made on every host at once, whatever the others do:
         # the rollout, which another host's failure stops, is only for the fixes that restart something.
+        # Nor is a plan (defer_writes), which writes nothing: the rollout that makes it checks again.
+        deferring = args["defer_restarts"] or args["defer_writes"]
         stopped_by = (self._rollout_stopped_by(task_vars, host)
-                      if args["remediate"] and not self._task.check_mode and not args["defer_restarts"] else [])
+                      if args["remediate"] and not self._task.check_mode and not deferring else [])
         options = Options(
             remediate=args["remediate"] and not stopped_by, overrides=args["overrides"], waivers=args["waivers"],
             level=args["level"], apiserver_anonymous_force=args["apiserver_anonymous_auth_force"],
@@ -102,13 +106,14 @@ class ActionModule(ActionBase):
                 cached=(cached or {}).get("snapshot"), first_extra=first_extra, skipped=chosen.skipped,
                 kubeadm_state=kubeadm_state if isinstance(kubeadm_state, dict) else None,
                 configz=configz if isinstance(configz, dict) else None,
-                defer_restarts=args["defer_restarts"],
+                defer_restarts=args["defer_restarts"], defer_writes=args["defer_writes"],
             )
         except HardenError as exc:
             # Recorded, not fatal: the other hosts go on, the report lists this one with the reason, and
             # the report role fails the run afterwards (a failed host here would end a serial play).
-            return dict(result, changed=False, msg=str(exc), kubefort_failure=str(exc),
-                        ansible_facts=_host_state.record_failure(task_vars, role, str(exc)))
+            failed = dict(result, changed=False, msg=str(exc), kubefort_failure=str(exc),
+                          ansible_facts=_host_state.record_failure(task_vars, role, str(exc)))
+            return self._join_rollout(failed, args, True)
         finally:
             try:
                 self._remove_tmp_path(self._connection._shell.tmpdir)
@@ -143,9 +148,22 @@ class ActionModule(ActionBase):
             result["failed"] = False
             result["kubefort_failure"] = result["msg"]
             result["ansible_facts"].update(_host_state.record_failure(task_vars, role, result["msg"]))
-        # harden.yml's control-plane play: the host's progress line waits for its last task, in the next play.
-        if boolean(task_vars.get("_kubefort_progress", True), strict=False):
+        self._join_rollout(result, args, bool(result.get("kubefort_failure")))
+        # harden.yml's control-plane play: the host's progress line waits for its last task, in the next play
+        # (a plan's, defer_writes: for its ports task, in the next play or the rollout).
+        if boolean(task_vars.get("_kubefort_progress", True), strict=False) and not args["defer_writes"]:
             result["kubefort_progress"] = _host_state.progress(task_vars, result["ansible_facts"]["kubefort_results"], False)
+        return result
+
+    @staticmethod
+    def _join_rollout(result: t.Dict[str, t.Any], args: t.Mapping[str, t.Any], failed: bool) -> t.Dict[str, t.Any]:
+        """Put the host in ``rollout_group`` (what group_by does, without a task round per host) when its fixes
+        were deferred, or, for a plan (``defer_writes``), when it failed: playbooks/harden.yml rolls out the
+        control plane when that group has any host (a failure then stops the next hosts, as it did before
+        there was a plan), and not at all when no host has anything to change."""
+        if args["rollout_group"] and (result.get("deferred") or (failed and args["defer_writes"])):
+            result["add_group"] = args["rollout_group"]
+            result["parent_groups"] = ["all"]
         return result
 
     def _rollout_stopped_by(self, task_vars: t.Mapping[str, t.Any], host: str) -> t.List[str]:
@@ -160,7 +178,11 @@ class ActionModule(ActionBase):
                     and any(f["stage"] == "rollback" for f in _host_state.current_failures(hostvars[name]))]
         stopped = []
         for name in groups.get("all") or []:
-            if name == host or name in workers or name not in hostvars:
+            if name == host:
+                # Only the hosts before this one in the rollout order: a host after it fails later in the
+                # one-at-a-time play (even when its plan, made at once before, already failed).
+                break
+            if name in workers or name not in hostvars:
                 continue
             if any(f["stage"] != "rollout" for f in _host_state.current_failures(hostvars[name])):
                 stopped.append(name)

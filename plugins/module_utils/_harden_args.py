@@ -30,4 +30,6 @@ ARGUMENT_SPEC: t.Dict[str, t.Dict[str, t.Any]] = {
     "role": {"type": "str", "choices": ["control_plane", "node"]},
     "ports": {"type": "dict"},
     "defer_restarts": {"type": "bool", "default": False},
+    "defer_writes": {"type": "bool", "default": False},
+    "rollout_group": {"type": "str"},
 }

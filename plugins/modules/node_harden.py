@@ -124,6 +124,19 @@ options:
         deferred ones. A second run of the task in the same play replaces the results of the first.
     type: bool
     default: false
+  defer_writes:
+    description:
+      - Outside check mode, with O(remediate), write nothing: when anything would be written or restarted,
+        report as check mode does (V(would_fix)) and return C(deferred) true; run the task again without
+        this option to make the fixes. C(playbooks/harden.yml) plans the control-plane, etcd and ungrouped
+        hosts at once this way and rolls out, one at a time, only the hosts with something to change.
+    type: bool
+    default: false
+  rollout_group:
+    description:
+      - When the fixes were deferred (O(defer_restarts), O(defer_writes)), put the host in this inventory
+        group for the rest of the run, as M(ansible.builtin.group_by) would, without a task of its own.
+    type: str
 author:
   - kubefort maintainers (@kubefort)
 """
@@ -178,7 +191,9 @@ round_trips:
   returned: always
   type: int
 deferred:
-  description: With O(defer_restarts), whether the fixes need a restart and were left for a later run (nothing written).
+  description:
+    - With O(defer_restarts), whether the fixes need a restart and were left for a later run (nothing written);
+      with O(defer_writes), whether there was anything to write or restart (nothing written).
   returned: always
   type: bool
 """

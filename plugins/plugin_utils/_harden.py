@@ -184,11 +184,15 @@ def run(
     configz: t.Optional[t.Mapping[str, t.Any]] = None,
     defer_restarts: bool = False,
     skipped: t.Sequence[Rule] = (),
+    defer_writes: bool = False,
 ) -> t.Dict[str, t.Any]:
     """Audit, and with ``options.remediate`` (not ``check_mode``) fix, one host's components.
 
     ``defer_restarts``: write only when the plan restarts nothing; otherwise write nothing, report as check
     mode would and return ``deferred`` true (playbooks/harden.yml rolls such hosts out in batches later).
+    ``defer_writes``: write nothing at all; when there is anything to write or restart, report as check mode
+    would and return ``deferred`` true (playbooks/harden.yml plans the control plane at once, then rolls out
+    only the hosts with something to change, one at a time).
     ``skipped``: rules the user skipped, reported ``skipped``.
     """
     snapshot, trips, node = discover(call_module, root, rules, cached, first_extra)
@@ -201,7 +205,10 @@ def run(
     specs = [e.spec() for e in planner.edits.values() if e.changes]
     # A process older than its (right) file is restarted when remediating: it then runs the fix.
     restart_only = [f.rule.component for f in findings if f.restart_only and options.remediate and f.rule.id not in waived]
-    deferred = bool(defer_restarts and not check_mode and _restarts(node, planner, findings, restart_only))
+    deferred = False
+    if not check_mode and (defer_restarts or defer_writes):
+        restarts = _restarts(node, planner, findings, restart_only)
+        deferred = bool(restarts) or bool(defer_writes and specs)
     check_mode = check_mode or deferred
     written: t.Dict[str, t.Any] = {"backups": []}
     write_error = ""

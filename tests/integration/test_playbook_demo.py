@@ -90,12 +90,12 @@ def test_check_apply_check_apply(demo):
     assert plays[2].startswith("Audit the control plane, etcd") and plays[3].startswith("Audit every node at once")
     assert len(re.findall(r"^PLAY \[Audit every node at once", out, re.M)) == 1
 
-    # 2. apply: the same findings are fixed; the control plane one host at a time (a failure stops the
-    # next ones), the workers at once where nothing restarts (on offline trees nothing does), so the
-    # workers' rollout play (restarts in batches) has no hosts.
+    # 2. apply: every node planned at once, the workers hardened there where nothing restarts (on offline
+    # trees nothing does), so the workers' rollout play (restarts in batches) has no hosts; the control plane
+    # then one host at a time (a failure stops the next ones).
     out = playbook(demo, demo / "r2", "--diff")
+    assert len(re.findall(r"^PLAY \[Audit every node at once", out, re.M)) == 1
     assert len(re.findall(r"^PLAY \[Harden the control plane, etcd and ungrouped hosts one at a time", out, re.M)) == 3
-    assert len(re.findall(r"^PLAY \[Harden every worker at once", out, re.M)) == 1
     assert re.search(r"^PLAY \[Roll out the workers' .*\n+skipping: no hosts matched", out, re.M), out[-3000:]
     assert all(recap(out)[h] > 0 for h in HEADLINE)
     second = report(demo / "r2")
@@ -117,9 +117,12 @@ def test_check_apply_check_apply(demo):
             assert third[host][cis]["status"] == "pass", (host, cis, third[host][cis])
     assert not [(h, i) for h, rs in third.items() for i, r in rs.items() if r["status"] == "would_fix"]
 
-    # 4. apply again: no change at all.
+    # 4. apply again: no change at all, and no rollout (nothing to change on any host: no one-at-a-time play).
     out = playbook(demo, demo / "r4")
     assert set(recap(out).values()) == {0}, recap(out)
+    assert re.search(r"^PLAY \[Harden the control plane, etcd and ungrouped hosts one at a time.*\n+skipping: no hosts matched",
+                     out, re.M), out[-3000:]
+    assert report(demo / "r4") == third
     assert tree_hashes(nodes) == fixed
 
 

@@ -387,3 +387,27 @@ def test_defer_restarts_writes_only_what_restarts_nothing(tmp_path: t.Any) -> No
     assert [r["status"] for r in at_once["results"]] == ["fixed"]
     # Check mode and auditing never defer.
     assert run(call_module_factory(check=True), root, kubelet, Options(), True, "/b", False, defer_restarts=True)["deferred"] is False
+
+
+def test_defer_writes_plans_without_writing_and_defers_only_when_there_is_something_to_change(tmp_path: t.Any) -> None:
+    from kubefort_testlib import tree_hashes
+
+    root = demo_node(tmp_path, "cp1")
+    before = tree_hashes(root)
+    # A mode fix restarts nothing, yet a plan (harden.yml's control plane, planned at once) writes nothing:
+    # its host is rolled out one at a time, where the fix is made.
+    modes = select_rules(["kubelet"], ["4.1.9"], [])
+    planned = run(call_module_factory(), root, modes, Options(), False, "/b", True, defer_writes=True)
+    assert planned["deferred"] is True and not planned["changed"] and planned["backups"] == [] and planned["diff"] == []
+    assert [r["status"] for r in planned["results"]] == ["would_fix"]
+    # Exactly what check mode predicts.
+    predicted = run(call_module_factory(check=True), root, modes, Options(), True, "/b", False)
+    assert planned["results"] == predicted["results"]
+    assert tree_hashes(root) == before
+    made = run(call_module_factory(), root, modes, Options(), False, str(tmp_path / "backups"), False)
+    assert [r["status"] for r in made["results"]] == ["fixed"]
+    # Nothing left to change: not deferred (no rollout for this host), nothing written.
+    hardened = tree_hashes(root)
+    again = run(call_module_factory(), root, modes, Options(), False, "/b", False, defer_writes=True)
+    assert again["deferred"] is False and not again["changed"] and [r["status"] for r in again["results"]] == ["pass"]
+    assert tree_hashes(root) == hardened
