@@ -138,6 +138,10 @@ class ActionModule(ActionBase):
         result.update(outcome)
         if not result["diff"]:
             result.pop("diff")
+        if boolean(task_vars.get("_kubefort_lean_results", False), strict=False):
+            # playbooks/harden.yml: the results are in the host facts (kubefort_results); a second copy in the
+            # task result would pass through the callbacks and the registered variable again for every host.
+            result.pop("results")
         result["ansible_facts"] = _host_state.record(
             task_vars, role, outcome["results"], outcome["host"], outcome["round_trips"], bool(self._task.check_mode))
         if stopped_by:

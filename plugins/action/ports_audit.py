@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible.errors import AnsibleConnectionFailure
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._ports_evaluate import (
@@ -202,4 +203,7 @@ class ActionModule(ActionBase):
             ansible_facts=facts,
             kubefort_progress=_host_state.progress(task_vars, facts["kubefort_results"], True),
         )
+        if boolean(task_vars.get("_kubefort_lean_results", False), strict=False):
+            # playbooks/harden.yml: the results are in the host facts (kubefort_results) only.
+            result.pop("results")
         return result
