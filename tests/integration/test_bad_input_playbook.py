@@ -133,3 +133,22 @@ def test_bad_variables_stop_the_run_before_any_host_in_one_line(broken, extra, w
     assert "argument_spec_data" not in out and "Traceback" not in out
     assert not os.path.exists(broken / "never")
     assert "Audit and harden" not in out
+
+
+@ROOT_OWNED
+def test_apply_mode_a_later_control_plane_failure_does_not_stop_the_earlier_hosts(tmp_path):
+    # The control plane is planned at once before its rollout: cp3's plan fails first, but the rollout goes
+    # in host order, so cp1 and cp2 are hardened before cp3's turn (as without a plan); cp3 fails.
+    for name in NODES:
+        demo_node(tmp_path, name)
+    shutil.rmtree(tmp_path / "nodes" / "cp3")
+    proc = playbook(tmp_path, tmp_path / "apply")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-4000:]
+    with open(tmp_path / "apply" / "report.json") as handle:
+        hosts = {h["name"]: h for h in json.load(handle)["hosts"]}
+    assert [f["stage"] for f in hosts["cp3"]["failures"]] == ["control_plane"]
+    for name in ("cp1", "cp2", "worker1"):
+        assert hosts[name]["failures"] == [], (name, hosts[name]["failures"])
+        assert [r for r in hosts[name]["results"] if r["status"] == "fixed"], name
+    assert "kubefort could not audit or harden 1 host(s): cp3" in out
