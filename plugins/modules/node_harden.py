@@ -126,7 +126,7 @@ options:
     default: false
   defer_writes:
     description:
-      - Outside check mode, with O(remediate), write nothing: when anything would be written or restarted,
+      - Outside check mode, with O(remediate), write nothing; when anything would be written or restarted,
         report as check mode does (V(would_fix)) and return C(deferred) true; run the task again without
         this option to make the fixes. C(playbooks/harden.yml) plans the control-plane, etcd and ungrouped
         hosts at once this way and rolls out, one at a time, only the hosts with something to change.

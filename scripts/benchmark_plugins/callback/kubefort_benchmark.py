@@ -76,8 +76,11 @@ class CallbackModule(CallbackBase):
         data = result._result
         if isinstance(data.get("round_trips"), int):
             host["plugin_round_trips"] += data["round_trips"]
-            host["results"] += len(data.get("results") or [])
-        fact = (data.get("ansible_facts") or {}).get("kubefort_host")
+        facts = data.get("ansible_facts") or {}
+        if isinstance(facts.get("kubefort_results"), list):
+            # Every result of the host so far (harden.yml's actions return them in the facts only).
+            host["results"] = len(facts["kubefort_results"])
+        fact = facts.get("kubefort_host")
         if isinstance(fact, dict) and "round_trips" in fact:
             host["fact_round_trips"] = fact["round_trips"]
 
