@@ -168,6 +168,9 @@ class ActionModule(ActionBase):
         if args["rollout_group"] and (result.get("deferred") or (failed and args["defer_writes"])):
             result["add_group"] = args["rollout_group"]
             result["parent_groups"] = ["all"]
+            # Ansible marks a result that adds its host to a group as changed; the roles' changed_when
+            # reads the action's own verdict from here (nothing written is not a change).
+            result["kubefort_changed"] = bool(result.get("changed"))
         return result
 
     def _rollout_stopped_by(self, task_vars: t.Mapping[str, t.Any], host: str) -> t.List[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -110,6 +111,8 @@ def test_apply_mode_stops_the_control_plane_rollout_and_still_writes_the_report(
     hosts = check_report(broken / "apply", "apply")
     # cp1 failed first: cp2 and cp3 are audited, not changed; the workers are hardened.
     for name in ("cp2", "cp3"):
+        # Planned at once, then stopped in the rollout: nothing written, no change counted.
+        assert re.search(r"^%s\s+: ok=\d+\s+changed=0\s" % name, out, re.M), out[-2000:]
         assert [f["stage"] for f in hosts[name]["failures"]] == ["rollout"]
         assert "control-plane rollout stopped after cp1 failed" in hosts[name]["failures"][0]["reason"]
         assert not [r for r in hosts[name]["results"] if r["status"] == "fixed"]
