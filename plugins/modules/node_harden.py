@@ -126,9 +126,9 @@ options:
     default: false
   defer_writes:
     description:
-      - Outside check mode, with O(remediate), write nothing; when anything would be written or restarted,
-        report as check mode does (V(would_fix)) and return C(deferred) true; run the task again without
-        this option to make the fixes. C(playbooks/harden.yml) plans the control-plane, etcd and ungrouped
+      - Outside check mode, with O(remediate), write nothing; when anything would be written (or, with
+        O(defer_restarts), restarted), report as check mode does (V(would_fix)) and return C(deferred) true;
+        run the task again without this option to make the fixes. C(playbooks/harden.yml) plans the control-plane, etcd and ungrouped
         hosts at once this way and rolls out, one at a time, only the hosts with something to change.
     type: bool
     default: false
@@ -193,7 +193,7 @@ round_trips:
 deferred:
   description:
     - With O(defer_restarts), whether the fixes need a restart and were left for a later run (nothing written);
-      with O(defer_writes), whether there was anything to write or restart (nothing written).
+      with O(defer_writes), whether there was anything to write (or, with both, to restart; nothing written).
   returned: always
   type: bool
 """

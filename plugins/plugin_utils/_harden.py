@@ -190,9 +190,9 @@ def run(
 
     ``defer_restarts``: write only when the plan restarts nothing; otherwise write nothing, report as check
     mode would and return ``deferred`` true (playbooks/harden.yml rolls such hosts out in batches later).
-    ``defer_writes``: write nothing at all; when there is anything to write or restart, report as check mode
-    would and return ``deferred`` true (playbooks/harden.yml plans the control plane at once, then rolls out
-    only the hosts with something to change, one at a time).
+    ``defer_writes``: write nothing at all; when there is anything to write (or, with ``defer_restarts``, to
+    restart), report as check mode would and return ``deferred`` true (playbooks/harden.yml plans the control
+    plane at once, then rolls out only the hosts with something to change, one at a time).
     ``skipped``: rules the user skipped, reported ``skipped``.
     """
     snapshot, trips, node = discover(call_module, root, rules, cached, first_extra)
@@ -208,7 +208,7 @@ def run(
     deferred = False
     if not check_mode and (defer_restarts or defer_writes):
         restarts = _restarts(node, planner, findings, restart_only)
-        deferred = bool(restarts) or bool(defer_writes and specs)
+        deferred = bool(defer_restarts and restarts) or bool(defer_writes and specs)
     check_mode = check_mode or deferred
     written: t.Dict[str, t.Any] = {"backups": []}
     write_error = ""
