@@ -241,9 +241,9 @@ def verdict(component: str, version: t.Optional[t.Sequence[int]], flag: str) -> 
         return Verdict("unchecked", "kubefort keeps no flag list for %s" % component)
     if version is None:
         verdicts = [verdict(component, release, name) for release in releases()]
-        bad = [v for v in verdicts if v.status == "unknown"]
-        if bad:
-            return Verdict("unknown", "the version is unknown and %s" % bad[0].reason)
+        refusing = refused_by(component, name)
+        if refusing:
+            return Verdict("unknown", "%s %s refuses it" % (component, refusing))
         if all(v.status == "known" for v in verdicts):
             return Verdict("known")
         return Verdict("unchecked", "the version is unknown")
@@ -266,6 +266,18 @@ def verdict(component: str, version: t.Optional[t.Sequence[int]], flag: str) -> 
         return Verdict("unknown", "not in %s: added in %s (%s)" % (_shown(minor), _shown(later[0].release), later[0].source))
     return Verdict("unchecked", "not a 1.28 flag and not among the flag changes kubefort read for %s 1.29-%s"
                    % (component, _shown(releases()[-1])))
+
+
+def refused_by(component: str, flag: str) -> str:
+    """The releases kubefort knows refuse ``--flag`` as ranges ('1.28', '1.31-1.35', '1.28, 1.31-1.35'), '' for none."""
+    refusing = [r for r in releases() if verdict(component, r, flag).status == "unknown"]
+    spans: t.List[t.List[t.Tuple[int, int]]] = []
+    for release in refusing:
+        if spans and releases().index(release) == releases().index(spans[-1][-1]) + 1:
+            spans[-1].append(release)
+        else:
+            spans.append([release])
+    return ", ".join(_shown(s[0]) if len(s) == 1 else "%s-%s" % (_shown(s[0]), _shown(s[-1])) for s in spans)
 
 
 def releases() -> t.List[t.Tuple[int, int]]:

@@ -16,6 +16,8 @@ its distribution writes them (``settings``, ``arg_items``, ``args_file``, ``gene
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import typing as t
 from dataclasses import dataclass, field
 
@@ -160,5 +162,27 @@ class Node:
     # Running processes by program (live nodes): pid, argv, start time.
     processes: t.Dict[str, t.List[t.Dict[str, t.Any]]] = field(default_factory=dict)
 
+    # The wildcard patterns discovery expanded and what each matched: a path one covers but did not match is
+    # not there (discovery listed that directory).
+    patterns: t.Dict[str, t.List[str]] = field(default_factory=dict)
+
     def file(self, path: str) -> t.Dict[str, t.Any]:
-        return self.files.get(path, {"type": "unknown"})
+        """What discovery saw at ``path``: ``missing`` also when a pattern covers it and matched something else
+        or nothing; ``unknown`` when discovery did not look there."""
+        entry = self.files.get(path)
+        if entry is not None:
+            return entry
+        if any(covers(pattern, matches, path) for pattern, matches in self.patterns.items()):
+            return {"type": "missing"}
+        return {"type": "unknown"}
+
+
+# node_facts stops a ``dir/**`` walk at this many entries (_nodefs.NodeFS.walk): a longer one is incomplete.
+WALK_LIMIT = 2000
+
+
+def covers(pattern: str, matches: t.Sequence[str], path: str) -> bool:
+    """Whether discovery's expansion of ``pattern`` (``matches``) would hold ``path`` if it were there."""
+    if pattern.endswith("/**"):
+        return path.startswith(pattern[:-2]) and len(matches) < WALK_LIMIT
+    return os.path.dirname(pattern) == os.path.dirname(path) and fnmatch.fnmatch(path, pattern)

@@ -123,6 +123,7 @@ def build_node(snapshot: t.Dict[str, t.Any]) -> Node:
         components=components, files=files, static_pod_path=pod_path, errors=errors,
         kubernetes_version=version, version_source=version_source,
         processes=snapshot.get("processes", {}) if snapshot.get("live") else {},
+        patterns=snapshot.get("patterns", {}),
     )
 
 
@@ -182,9 +183,25 @@ def check_flags(comp: Component) -> None:
         return
     # Version unknown: a flag some release refuses cannot be judged either way.
     unchecked = [n for n in names if verdicts[n].status != "known"]
-    if unchecked:
+    if not unchecked:
+        return
+    listed = ", ".join("--" + n for n in unchecked)
+    if have:
         comp.notes.append("whether this %s (%s) accepts %s was not checked: %s" % (
-            comp.name, shown, ", ".join("--" + n for n in unchecked), _reasons(verdicts, unchecked)))
+            comp.name, shown, listed, _reasons(verdicts, unchecked)))
+        return
+    # e.g. "...: its version is unknown, and kubelet 1.28 refuses them"
+    refused: t.Dict[str, t.List[str]] = {}
+    for name in unchecked:
+        releases = _component_flags.refused_by(comp.name, name)
+        if releases:
+            refused.setdefault(releases, []).append("--" + name)
+    parts = []
+    for releases, group in refused.items():
+        them = ("them" if len(group) > 1 else "it") if group == ["--" + n for n in unchecked] else ", ".join(group)
+        parts.append("%s %s refuses %s" % (comp.name, releases, them))
+    comp.notes.append("whether this %s accepts %s was not checked: its version is unknown%s" % (
+        comp.name, listed, ", and " + "; ".join(parts) if parts else ""))
 
 
 def _reasons(verdicts: t.Mapping[str, t.Any], names: t.Sequence[str]) -> str:

@@ -30,14 +30,16 @@ AUTHZ_RULES = {
 }
 
 
-def _file_entry(node: t.Any, ref: _apiserver_files.FileRef) -> t.Tuple[t.Optional[t.Dict[str, t.Any]], str]:
+def _file_entry(node: t.Any, ref: _apiserver_files.FileRef,
+                named_by: str = "a flag that names it") -> t.Tuple[t.Optional[t.Dict[str, t.Any]], str]:
     if ref.host is None:
         return None, ref.problem
-    entry = node.files.get(ref.host)
-    if entry is None:
-        return None, "%s was not collected by discovery; run again" % ref.host
+    entry = node.file(ref.host)
+    if entry.get("type") == "unknown":
+        # Discovery reads what the flags name in a second round: a file still unknown was not asked for.
+        return None, "%s was not read by discovery (a kubefort bug: please report it)" % ref.host
     if entry.get("type") == "missing":
-        return None, "%s does not exist: the API server does not start with a flag that names it" % ref.host
+        return None, "%s does not exist: the API server does not start with %s" % (ref.host, named_by)
     if entry.get("error"):
         return None, "%s cannot be read: %s" % (ref.host, entry["error"])
     return entry, ""
@@ -135,7 +137,8 @@ def evaluate_admission_file(node: t.Any, comp: t.Any, rule: t.Any, path: str, pl
         value = str(found["path"])
         inside = value if os.path.isabs(value) else os.path.join(os.path.dirname(path), value)
         nested_ref = _apiserver_files.host_path(comp, inside)
-        nested_entry, nested_problem = _file_entry(node, nested_ref)
+        nested_entry, nested_problem = _file_entry(
+            node, nested_ref, "an AdmissionConfiguration whose %s entry names it (path: %s in %s)" % (plugin, value, ref.host))
         if nested_entry is None or "content" not in nested_entry:
             return Finding(rule, "error", plugins_value, source, message=nested_problem or "%s was not read" % nested_ref.host)
         nested = nested_entry["content"]
