@@ -31,7 +31,9 @@ STRONG_PROVIDERS = ("aescbc", "secretbox", "kms")
 FLAG_RULES = {
     "authorization-config": ("apiserver-authorization-mode-not-alwaysallow", "apiserver-authorization-mode-node",
                              "apiserver-authorization-mode-rbac"),
-    "audit-policy-file": ("apiserver-audit-policy",),
+    # The audit log rules say whether the policy audits anything (_check_apiserver.note_audit_log_results).
+    "audit-policy-file": ("apiserver-audit-policy", "apiserver-audit-log-path", "apiserver-audit-log-maxage",
+                          "apiserver-audit-log-maxbackup", "apiserver-audit-log-maxsize"),
     "encryption-provider-config": ("apiserver-encryption-providers",),
 }
 

@@ -197,3 +197,80 @@ def _probe_words(comp: Component) -> str:
     if comp.manifest is None:
         return "%s runs the API server in its own process, without kubelet probes" % (comp.layout if comp.layout != "generic" else comp.kind)
     return "the pod's probes are exec or tcpSocket probes"
+
+
+# --- whether the audit log gets anything (CIS 1.2.16-1.2.19 and 3.2.1) ----------------------------------
+
+# The rules about the audit log file: met or not, the API server writes audit events only when its audit
+# policy (CIS 3.2.1, apiserver-audit-policy) audits something.
+AUDIT_LOG_RULES = ("apiserver-audit-log-path", "apiserver-audit-log-maxage", "apiserver-audit-log-maxbackup",
+                   "apiserver-audit-log-maxsize")
+AUDIT_POLICY_RULE = "apiserver-audit-policy"
+# Results that judge the setting (an error, a rule that does not apply or was skipped says nothing of it).
+_NOTED_STATUSES = ("pass", "fail", "would_fix", "fixed", "waived", "manual")
+
+
+def audit_log_note(node: Node, policy_status: t.Optional[str], options: NodeOptions) -> str:
+    """What the audit log rules' results must add about the audit policy ('' when the policy audits something).
+
+    ``policy_status`` is this run's result of apiserver-audit-policy (None when not selected): ``fixed`` or
+    ``would_fix`` means kubefort writes the policy supplied in kubefort_apiserver_audit_policy.
+    """
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._apiserver_files import flag_file, judge_audit_policy
+
+    comp = node.components.get("kube-apiserver")
+    if comp is None or not comp.present:
+        return ""
+    variable = INPUT_VARIABLES["audit_policy"]
+    cis = "CIS 3.2.1, %s" % AUDIT_POLICY_RULE
+    if policy_status in ("fixed", "would_fix"):
+        supplied = str(options.supplied.get("audit_policy") or "")
+        ok, _actual, _line, why = judge_audit_policy(supplied, variable)
+        if ok:
+            return "" if policy_status == "fixed" else (
+                "no audit events are written until the audit policy is set too (%s: would_fix, from %s)" % (cis, variable))
+        return "no audit events are written: the audit policy in %s audits nothing (%s; %s): give a rule a level of " \
+               "Metadata or more" % (variable, _why(why) or "it cannot be read", cis)
+    ref = flag_file(comp, "audit-policy-file")
+    if ref is None:
+        return ("no audit events are written: the API server has no --audit-policy-file (%s) and without a policy "
+                "audits nothing. Set %s: kubefort then writes the policy and --audit-policy-file" % (cis, variable))
+    entry = node.file(ref.host) if ref.host else {}
+    if entry.get("type") == "missing":
+        return "no audit events are written: the audit policy %s does not exist (%s)" % (ref.host, cis)
+    if "content" not in entry:
+        return "whether audit events are written depends on the audit policy %s, which could not be read (%s)" % (
+            ref.host or ref.flag_value, cis)
+    ok, _actual, _line, why = judge_audit_policy(entry["content"], t.cast(str, ref.host))
+    if ok:
+        return ""
+    if ok is None:
+        return "whether audit events are written depends on the audit policy %s, which the API server refuses (%s)" % (
+            ref.host, cis)
+    return ("no audit events are written: the audit policy %s audits nothing (%s; %s): give a rule a level of "
+            "Metadata or more" % (ref.host, _why(why), cis))
+
+
+def _why(message: str) -> str:
+    """judge_audit_policy's reason without its conclusion (the note says it first)."""
+    for tail in (": nothing is audited", ", so nothing is audited"):
+        if message.endswith(tail):
+            return message[:-len(tail)]
+    return message
+
+
+def note_audit_log_results(node: Node, results: t.Sequence[t.Dict[str, t.Any]], options: NodeOptions) -> None:
+    """Add to the audit log rules' results whether audit events are written at all (see audit_log_note).
+
+    CIS scores 1.2.16-1.2.19 on the flags alone (kube-bench's checks read --audit-log-*), and the missing or
+    empty policy is 3.2.1's own finding: the status stays, the message says what the log will hold.
+    """
+    targets = [r for r in results if r["id"] in AUDIT_LOG_RULES and r["status"] in _NOTED_STATUSES]
+    if not targets:
+        return
+    policy = next((r["status"] for r in results if r["id"] == AUDIT_POLICY_RULE), None)
+    note = audit_log_note(node, policy, options)
+    if not note:
+        return
+    for result in targets:
+        result["message"] = (result["message"] + "; " if result.get("message") else "") + note

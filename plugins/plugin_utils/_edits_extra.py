@@ -13,11 +13,16 @@ validation, so every text it changes is validated like the others:
 - ``Finding.more_fixes`` of kind ``attrs``: the other files (and the parent directory) of a file rule;
 - ``supplied_file``: writes content the operator gave through a role variable under
   /etc/kubernetes/kubefort (mode 600), points the flag at it, mounts the directory into the static pod
-  and, for an admission plugin configuration, enables the plugin;
+  and, for an admission plugin configuration, enables the plugin; an API server on the host (k3s,
+  microk8s) gets the flags where its distribution keeps them and needs no mount;
 - ``config_list``: sets a top-level list key of a component's config file (``tlsCipherSuites``), as a
   block sequence, keeping the rest of the file byte for byte;
 - ``flag_mount``: sets a path flag (``--audit-log-path``) and mounts the path's directory from the host,
-  so what the component writes there survives restarts and is readable on the node.
+  so what the component writes there survives restarts and is readable on the node (on the host: the flag
+  only; the API server makes the directory).
+
+A static pod the distribution writes at every start (RKE2) is never edited: such a fix is dropped and the
+rule stays ``fail`` with what to set in the distribution's configuration (``NotLasting``).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import typing as t
 from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import SuppliedFile
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import split_list
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _yaml_edit
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _edits_flags, _layouts, _yaml_edit
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._manifests import load_manifest, manifest_flags
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import SUPPLIED_DIR, Finding, Fix
@@ -42,8 +47,12 @@ class ExtraEditError(_errors.EditError):
     """A fix of this module cannot be written safely."""
 
 
-def plan_extra(planner: "Planner", findings: t.Sequence[Finding]) -> None:
-    for finding in findings:
+class NotLasting(ExtraEditError):
+    """The fix would be written where the distribution overwrites it: the rule stays ``fail``, with this advice."""
+
+
+def plan_extra(planner: "Planner", findings: t.List[Finding]) -> None:
+    for index, finding in enumerate(findings):
         if finding.status != "fail" or finding.fix is None:
             # A waived finding has its fix dropped; its further files go with it.
             continue
@@ -58,6 +67,9 @@ def plan_extra(planner: "Planner", findings: t.Sequence[Finding]) -> None:
                     _flag_mount(planner, finding, fix)
                 elif fix.kind == "config_list":
                     _config_list(planner, finding, fix)
+            except NotLasting as exc:
+                findings[index] = finding.without_fixes(str(exc))
+                break
             except (_errors.KubefortError, ValueError) as exc:
                 planner.errors[finding.rule.id] = _errors.rule_error(exc)
 
@@ -69,39 +81,73 @@ def _attrs(planner: "Planner", finding: Finding, fix: Fix) -> None:
     edit.group = fix.group or edit.group
 
 
-def _static_pod(planner: "Planner", fix: Fix) -> Component:
+def _edited_pod(planner: "Planner", fix: Fix, advice: str) -> t.Optional[Component]:
+    """The component when kubefort edits its static pod manifest (flags and mounts), None when it runs on the
+    host and reads host paths (k3s, microk8s: the flags go where the distribution keeps them)."""
     comp = planner.node.components[fix.component]
     if comp.manifest is None:
-        raise ExtraEditError("%s is not a static pod here: set --%s in its own configuration by hand" % (comp.name, fix.target))
+        return None
+    if any(comp.manifest.path.startswith(g) for g in comp.generated):
+        # RKE2 writes its static pods at every start from its own options (never edited).
+        raise NotLasting("%s writes %s at every start and mounts only the files it knows: %s" % (
+            comp.layout, comp.manifest.path, advice))
     return comp
 
 
+def _host_flags(planner: "Planner", comp: Component, wanted: t.Mapping[str, str], rule_ids: t.Sequence[str]) -> None:
+    """Set flags of a component that runs on the host where its distribution keeps them (args file,
+    config.yaml ``-arg`` list), over what earlier fixes of this run already changed."""
+    writer = _layouts.distribution(comp.layout)
+    for flag, value in wanted.items():
+        writer.write_flag(planner, _as_planned(planner, comp), flag, value, rule_ids)
+
+
+def _as_planned(planner: "Planner", comp: Component) -> Component:
+    """The component as discovery would read it with this run's planned texts (flags and their lines)."""
+    changed = {path: edit.after for path, edit in planner.edits.items() if edit.after is not None}
+    rebuilt = _edits_flags.rebuilt_node(planner, changed) if changed else None
+    return rebuilt.components.get(comp.name, comp) if rebuilt is not None else comp
+
+
 def _supplied_file(planner: "Planner", finding: Finding, fix: Fix) -> None:
-    comp = _static_pod(planner, fix)
     path, content = fix.value["path"], fix.value["content"]
+    comp = _edited_pod(planner, fix, (
+        "put the file on the node, name it with a kube-apiserver-arg entry %s=<file> and mount its directory with "
+        "kube-apiserver-extra-mount in its config.yaml" % fix.target))
+    host = planner.node.components[fix.component]
     if not str(content).strip():
         raise ExtraEditError("the content supplied for --%s is empty" % fix.target)
     _yaml_edit.load(str(content), path)  # refuses content that is not YAML before anything is written
-    target = planner.edit(path, comp.name, finding.rule.id)
+    target = planner.edit(path, host.name, finding.rule.id)
     target.after = str(content) if str(content).endswith("\n") else str(content) + "\n"
     target.mode, target.create_parents = "0600", True
     target.sensitive = isinstance(finding.rule.check, SuppliedFile) and finding.rule.check.input == "encryption_config"
-    wanted: t.Dict[str, t.Optional[str]] = {fix.target: path}
+    wanted: t.Dict[str, str] = {fix.target: path}
     plugin = fix.value.get("plugin")
     if plugin:
-        current = _current_flags(planner, comp).value("enable-admission-plugins")
-        items = split_list(current)
+        current = _current_flags(planner, comp) if comp is not None else _as_planned(planner, host).disk_flags
+        items = split_list(current.value("enable-admission-plugins") if current is not None else None)
         if plugin not in items:
             wanted["enable-admission-plugins"] = ",".join(items + [plugin])
-    planner._manifest_flags(comp, wanted, [finding.rule.id])
+    if comp is None:
+        # The API server runs on the host (k3s, microk8s): it reads the file where kubefort writes it.
+        _host_flags(planner, host, wanted, [finding.rule.id])
+        return
+    planner._manifest_flags(comp, dict(wanted), [finding.rule.id])
     _mount(planner, comp, SUPPLIED_DIR, "kubefort-config", read_only=True)
 
 
 def _flag_mount(planner: "Planner", finding: Finding, fix: Fix) -> None:
-    comp = _static_pod(planner, fix)
     path = str(fix.value)
+    comp = _edited_pod(planner, fix, (
+        "remove the %s entry from its kube-apiserver-arg list (RKE2 then writes the audit log to its data "
+        "directory's server/logs/audit.log, which it mounts)" % fix.target))
     if not os.path.isabs(path):
         raise ExtraEditError("--%s must be an absolute path, not %r" % (fix.target, path))
+    if comp is None:
+        # A process on the host: the API server creates the log's directory (0700) itself when it starts.
+        _host_flags(planner, planner.node.components[fix.component], {fix.target: path}, [finding.rule.id])
+        return
     planner._manifest_flags(comp, {fix.target: path}, [finding.rule.id])
     _mount(planner, comp, os.path.dirname(path), "kubefort-%s" % fix.target, read_only=False)
 

@@ -33,7 +33,7 @@ def flag_problems(planner: "Planner") -> t.Dict[str, t.List[str]]:
     changed = {p: e.after for p, e in planner.edits.items() if e.after is not None and e.after != e.before}
     problems: t.Dict[str, t.List[str]] = {}
     names = sorted({planner.edits[p].component for p in changed} & set(_component_flags.COMPONENTS))
-    rebuilt = _rebuilt(planner, changed) if names else None
+    rebuilt = rebuilt_node(planner, changed) if names else None
     for name in names:
         comp = planner.node.components.get(name)
         if comp is None or not comp.present:
@@ -55,7 +55,7 @@ def flag_problems(planner: "Planner") -> t.Dict[str, t.List[str]]:
     return problems
 
 
-def _rebuilt(planner: "Planner", changed: t.Mapping[str, str]) -> t.Any:
+def rebuilt_node(planner: "Planner", changed: t.Mapping[str, str]) -> t.Any:
     """The node as discovery would see it with the new texts (None without the discovery snapshot)."""
     snapshot = getattr(planner, "snapshot", None)
     if snapshot is None:

@@ -30,6 +30,7 @@ from ansible_collections.kubefort.hardening.plugins.plugin_utils._discovery impo
 )
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
     _apiserver_files,
+    _check_apiserver,
     _configz,
     _kubeadm_upgrade,
     _kubespray_vars,
@@ -235,6 +236,8 @@ def run(
             if result["id"] in dependent:
                 note = "Kubernetes version unknown (%s): this verdict depends on it" % node.version_source
                 result["message"] = (result["message"] + "; " if result["message"] else "") + note
+    # Whether the audit log rules' log gets any event at all (the audit policy, CIS 3.2.1).
+    _check_apiserver.note_audit_log_results(node, results, options)
     benchmark, benchmark_reason = _benchmark.select(options.benchmark, node.kubernetes_version)
     if node.layout == _layouts.KUBESPRAY:
         _kubespray_notes(node, findings, results, options)

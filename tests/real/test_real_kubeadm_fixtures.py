@@ -8,7 +8,9 @@ component, per rule:
 - API server: it starts and is ready; profiling is off (``/debug/pprof/`` 404); anonymous requests reach only
   the health paths; a TLS client offering only a cipher suite outside kubefort's list is refused, one of the
   list is served; the audit log kubefort configures is opened in the node's ``/var/log`` (hostPath volume),
-  and it records requests only when an audit policy is set too (CIS 3.2.1): without one it stays empty.
+  and it records requests only when an audit policy that audits something is set too (CIS 3.2.1): without
+  one, or with one whose rules are all level None (RKE2's default), it stays empty, and kubefort's audit log
+  results (CIS 1.2.16-1.2.19) say so exactly then.
 - kubelet: it starts; anonymous requests to 10250 get 401; the read-only port 10255 is closed; the serving
   port refuses a cipher suite outside the list.
 """
@@ -44,6 +46,11 @@ pytestmark = pytest.mark.real_k8s
 CONTROL_PLANE = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"]
 # A policy an operator would supply for CIS 3.2.1: every request at Metadata level.
 AUDIT_POLICY = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n"
+# A policy that audits nothing, as RKE2's default audit-policy.yaml.
+AUDIT_NOTHING = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n"
+AUDIT_LOG_RULES = ("apiserver-audit-log-path", "apiserver-audit-log-maxage", "apiserver-audit-log-maxbackup",
+                   "apiserver-audit-log-maxsize")
+NONE_WRITTEN = "no audit events are written"
 # OpenSSL names: one suite outside kubefort's lists (CBC, no AEAD) and one inside them.
 OUTSIDE = "ECDHE-RSA-AES128-SHA"
 INSIDE = "ECDHE-RSA-AES128-GCM-SHA256"
@@ -70,13 +77,18 @@ def fixture_node(tmp_path, name: str) -> str:
 
 
 def apply(root: str, components, **options):
+    return apply_twice(root, components, **options)[0]
+
+
+def apply_twice(root: str, components, **options):
+    """The results of an apply and of a second apply (which changes nothing: what the node now says)."""
     rules = select_rules(components, [], [])
     first = run(call_module_factory(check=False), root, rules, Options(**options), False, "/var/lib/kubefort/backups", True)
     assert not first["failed"], first["msg"]
     assert not [(r["id"], r["message"]) for r in first["results"] if r["status"] == "error"]
     again = run(call_module_factory(check=False), root, rules, Options(**options), False, "/var/lib/kubefort/backups", True)
     assert not again["changed"]
-    return {r["id"]: r for r in first["results"]}
+    return {r["id"]: r for r in first["results"]}, {r["id"]: r for r in again["results"]}
 
 
 def tls_handshake(port: int, cipher: str) -> bool:
@@ -110,13 +122,19 @@ def start_apiserver(root: str) -> Node:
     return node
 
 
-@pytest.mark.parametrize("policy", [False, True], ids=["audit-log-only", "with-audit-policy"])
+@pytest.mark.parametrize("policy", [None, AUDIT_NOTHING, AUDIT_POLICY],
+                         ids=["audit-log-only", "policy-audits-nothing", "with-audit-policy"])
 def test_control_plane_fixture_runs_every_fix(tmp_path, policy):
     root = fixture_node(tmp_path, "kubeadm-1.28-control-plane")
-    results = apply(root, CONTROL_PLANE, supplied={"audit_policy": AUDIT_POLICY} if policy else {})
+    results, after = apply_twice(root, CONTROL_PLANE, supplied={"audit_policy": policy} if policy else {})
     for rule in ("apiserver-profiling", "apiserver-tls-cipher-suites", "apiserver-audit-log-path"):
         assert results[rule]["status"] == "fixed", results[rule]
     assert results["apiserver-audit-policy"]["status"] == ("fixed" if policy else "fail")
+    for rule in AUDIT_LOG_RULES:
+        assert after[rule]["status"] == "pass", after[rule]
+    # What kubefort says of the audit log, in the apply's results and in those of the run after it.
+    said_empty = {NONE_WRITTEN in r[rule]["message"] for r in (results, after) for rule in AUDIT_LOG_RULES}
+    assert len(said_empty) == 1, [r[rule]["message"] for r in (results, after) for rule in AUDIT_LOG_RULES]
     admin = kubeconfig_cert(root, "etc/kubernetes/admin.conf", str(tmp_path))
     node = start_apiserver(root)
     try:
@@ -126,15 +144,18 @@ def test_control_plane_fixture_runs_every_fix(tmp_path, policy):
         assert http_get(port, "/debug/pprof/", cert=admin)[0] == 404
         assert http_get(port, "/api")[0] == 403 and http_get(port, "/livez")[0] == 200
         assert not tls_handshake(port, OUTSIDE) and tls_handshake(port, INSIDE)
-        if policy:
+        if policy == AUDIT_POLICY:
             deadline = time.monotonic() + 60
             while '"/api/v1/namespaces"' not in audit_log(node) and time.monotonic() < deadline:
                 time.sleep(0.2)
             events = [json.loads(line) for line in audit_log(node).splitlines()]
             assert any(e["requestURI"] == "/api/v1/namespaces" and e["level"] == "Metadata" for e in events)
         else:
-            # 1.2.16-1.2.19 are met, yet the real API server audits nothing: the log stays empty.
+            # 1.2.16-1.2.19 are met, yet the real API server audits nothing: the log stays empty (the log
+            # backend writes in the request's path, so the requests above are in it if they are audited).
             assert audit_log(node) == ""
+        # kubefort's results match what the real API server logs.
+        assert said_empty == {audit_log(node) == ""}
     finally:
         node.stop()
 
