@@ -51,6 +51,19 @@ def evaluate_supplied_file(node: Node, comp: Component, rule: Rule, spec: Suppli
             found = evaluate_audit_policy(node, comp, rule, found)
         return found
     content = options.supplied.get(spec.input)
+    if content and spec.input == "audit_policy":
+        from ansible_collections.kubefort.hardening.plugins.plugin_utils._apiserver_files import judge_audit_policy
+
+        # A policy that audits nothing would not meet 3.2.1 once written (and one the API server refuses
+        # would stop it): never written, never 'fixed'.
+        ok, _actual, _line, why = judge_audit_policy(str(content), variable)
+        if ok is None:
+            # Bad input: the API server would not start with it.
+            return Finding(rule, "error", None, disk.source, message="%s: nothing written" % why)
+        if not ok:
+            return Finding(rule, "fail", None, disk.source, message=(
+                "the policy in %s audits nothing (%s): nothing written; give a rule a level of Metadata or more"
+                % (variable, _why(why))))
     if content:
         return Finding(rule, "fail", None, disk.source, fixes=(Fix(
             "supplied_file", comp.name, t.cast(str, rule.flag), value={"path": _supplied_path(spec), "content": content}),))
@@ -214,7 +227,8 @@ def audit_log_note(node: Node, policy_status: t.Optional[str], options: NodeOpti
     """What the audit log rules' results must add about the audit policy ('' when the policy audits something).
 
     ``policy_status`` is this run's result of apiserver-audit-policy (None when not selected): ``fixed`` or
-    ``would_fix`` means kubefort writes the policy supplied in kubefort_apiserver_audit_policy.
+    ``would_fix`` means kubefort writes the policy supplied in kubefort_apiserver_audit_policy (only one that
+    audits something is written).
     """
     from ansible_collections.kubefort.hardening.plugins.plugin_utils._apiserver_files import flag_file, judge_audit_policy
 
@@ -223,16 +237,18 @@ def audit_log_note(node: Node, policy_status: t.Optional[str], options: NodeOpti
         return ""
     variable = INPUT_VARIABLES["audit_policy"]
     cis = "CIS 3.2.1, %s" % AUDIT_POLICY_RULE
-    if policy_status in ("fixed", "would_fix"):
-        supplied = str(options.supplied.get("audit_policy") or "")
-        ok, _actual, _line, why = judge_audit_policy(supplied, variable)
-        if ok:
-            return "" if policy_status == "fixed" else (
-                "no audit events are written until the audit policy is set too (%s: would_fix, from %s)" % (cis, variable))
-        return "no audit events are written: the audit policy in %s audits nothing (%s; %s): give a rule a level of " \
-               "Metadata or more" % (variable, _why(why) or "it cannot be read", cis)
+    if policy_status == "fixed":
+        # 3.2.1 writes only a supplied policy that audits something (evaluate_supplied_file).
+        return ""
+    if policy_status == "would_fix":
+        return "no audit events are written until the audit policy is set too (%s: would_fix, from %s)" % (cis, variable)
     ref = flag_file(comp, "audit-policy-file")
     if ref is None:
+        if options.supplied.get("audit_policy"):
+            # Supplied, but not written: it audits nothing or cannot be read (3.2.1 says which), or 3.2.1
+            # does not run (not selected, waived).
+            return ("no audit events are written: the API server has no --audit-policy-file (%s), and kubefort wrote "
+                    "none from %s (see %s's result)" % (cis, variable, AUDIT_POLICY_RULE))
         return ("no audit events are written: the API server has no --audit-policy-file (%s) and without a policy "
                 "audits nothing. Set %s: kubefort then writes the policy and --audit-policy-file" % (cis, variable))
     entry = node.file(ref.host) if ref.host else {}

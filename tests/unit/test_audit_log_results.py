@@ -83,13 +83,21 @@ def test_a_supplied_policy_is_written_with_the_audit_log_and_the_note_goes(tmp_p
     assert all(after[r]["status"] == "pass" and not after[r]["message"] for r in AUDIT_LOG + ["apiserver-audit-policy"])
 
 
-def test_a_supplied_policy_that_audits_nothing_is_named(tmp_path):
+def test_a_supplied_policy_that_audits_nothing_is_never_written(tmp_path):
+    """Written, it would not meet 3.2.1 either: 3.2.1 stays fail (never 'fixed') and the audit log rules say why."""
     root = tree(tmp_path, "kubeadm-1.34")
-    applied = harden(root, check=False, supplied={"audit_policy": NOTHING})
-    message = applied["apiserver-audit-log-path"]["message"]
-    assert NONE_WRITTEN in message and "in kubefort_apiserver_audit_policy audits nothing" in message, message
-    after = harden(root, check=True)
-    assert "audits nothing (every rule has level None" in after["apiserver-audit-log-maxsize"]["message"]
+    results = harden(root, check=False, only=["3.2.1", "1.2.16"], supplied={"audit_policy": NOTHING})
+    policy = results["apiserver-audit-policy"]
+    assert policy["status"] == "fail" and policy["changed_files"] == [], policy
+    assert policy["message"] == ("the policy in kubefort_apiserver_audit_policy audits nothing (every rule has level None): "
+                                 "nothing written; give a rule a level of Metadata or more")
+    log = results["apiserver-audit-log-path"]
+    assert log["status"] == "fixed" and "kubefort wrote none from kubefort_apiserver_audit_policy" in log["message"], log
+    assert not os.path.exists(os.path.join(root, "etc/kubernetes/kubefort/audit-policy.yaml"))
+    for bad in ("kind: Policy\n", "rules: [\n"):
+        refused = harden(root, check=False, only=["3.2.1"], supplied={"audit_policy": bad})["apiserver-audit-policy"]
+        assert refused["status"] == "error" and refused["message"].endswith(": nothing written"), refused
+    assert not os.path.exists(os.path.join(root, "etc/kubernetes/kubefort/audit-policy.yaml"))
 
 
 def test_rke2_default_policy_audits_nothing_the_audit_log_passes_and_says_so(tmp_path):

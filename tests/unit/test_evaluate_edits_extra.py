@@ -91,9 +91,10 @@ def test_event_rate_limit_and_node_restriction_both_end_up_in_the_plugin_list():
 
 
 def test_supplied_content_that_is_not_yaml_is_refused_and_not_written():
-    planner = plan(["apiserver-audit-policy"], supplied={"audit_policy": "rules: [\n"})
-    assert "apiserver-audit-policy" in planner.errors
-    assert "/etc/kubernetes/kubefort/audit-policy.yaml" not in planner.edits
+    # (an audit policy is judged before planning: tests/unit/test_audit_log_results.py)
+    planner = plan(["apiserver-event-rate-limit"], supplied={"admission_config": "plugins: [\n"})
+    assert "apiserver-event-rate-limit" in planner.errors
+    assert "/etc/kubernetes/kubefort/admission-config.yaml" not in planner.edits
 
 
 def test_parent_directory_fix_is_planned_with_the_file_rule():
