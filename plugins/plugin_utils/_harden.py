@@ -13,7 +13,6 @@ The action plugin supplies ``call_module`` (one module round trip); tests supply
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import os
 import typing as t
 
@@ -21,7 +20,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
 from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark, _catalog, _policy
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import sha256_text
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, make_result
-from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Node
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Node, covers
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._discovery import (
     FIRST_REQUEST,
     build_node,
@@ -116,11 +115,10 @@ def _known(snapshot: t.Mapping[str, t.Any], path: str, stat_only: bool = False) 
     entry = snapshot.get("files", {}).get(path)
     if entry is not None:
         return stat_only or "content" in entry or entry.get("type") in ("missing", "dir") or "error" in entry
-    for pattern in snapshot.get("patterns", {}):
-        if pattern.endswith("/**"):
-            if path == pattern[:-3] or path.startswith(pattern[:-2]) or (path.endswith("/**") and path.startswith(pattern[:-2])):
-                return True
-        elif os.path.dirname(pattern) == os.path.dirname(path) and fnmatch.fnmatch(path, pattern):
+    for pattern, matches in snapshot.get("patterns", {}).items():
+        if pattern.endswith("/**") and path == pattern[:-3]:
+            return True
+        if covers(pattern, matches or [], path):  # a walk cut at WALK_LIMIT entries may not hold it: read it
             return True
     return False
 

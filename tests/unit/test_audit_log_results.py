@@ -214,3 +214,13 @@ def test_microk8s_kubelet_flag_note_reads_as_one_sentence(tmp_path):
         "kubelet 1.28 refuses them"), results["kubelet-anonymous-auth"]["message"]
     # A file rule does not judge the command line: no note there.
     assert "was not checked" not in results["kubelet-client-ca-permissions"]["message"]
+
+
+@pytest.mark.parametrize("matches, known", [([], True), (["/etc/kubernetes/x%d" % i for i in range(2000)], False)])
+def test_a_walk_cut_at_its_limit_does_not_stand_for_the_paths_it_did_not_list(matches, known):
+    # discovery reads such a path in a later round instead of taking its absence from the cut walk
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import _known
+
+    snapshot = {"files": {}, "patterns": {"/etc/kubernetes/**": matches}}
+    assert _known(snapshot, "/etc/kubernetes/admission/eventconfig.yaml") is known
+    assert _known(snapshot, "/etc/kubernetes") is True  # the walked directory itself
