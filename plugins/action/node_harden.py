@@ -107,6 +107,7 @@ class ActionModule(ActionBase):
                 kubeadm_state=kubeadm_state if isinstance(kubeadm_state, dict) else None,
                 configz=configz if isinstance(configz, dict) else None,
                 defer_restarts=args["defer_restarts"], defer_writes=args["defer_writes"],
+                restarts=args["restarts"],
             )
         except HardenError as exc:
             # Recorded, not fatal: the other hosts go on, the report lists this one with the reason, and

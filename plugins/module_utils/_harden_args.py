@@ -31,5 +31,6 @@ ARGUMENT_SPEC: t.Dict[str, t.Dict[str, t.Any]] = {
     "ports": {"type": "dict"},
     "defer_restarts": {"type": "bool", "default": False},
     "defer_writes": {"type": "bool", "default": False},
+    "restarts": {"type": "bool", "default": True},
     "rollout_group": {"type": "str"},
 }

@@ -132,6 +132,13 @@ options:
         hosts at once this way and rolls out, one at a time, only the hosts with something to change.
     type: bool
     default: false
+  restarts:
+    description:
+      - Whether this run makes the restarts its fixes need (the roles' restart handlers; false while
+        provisioning, C(kubefort_provisioning), and on an offline tree). When false, a restart the plan names is
+        not counted as a change: nothing is written or restarted, so the task reports no change.
+    type: bool
+    default: true
   rollout_group:
     description:
       - When the fixes were deferred (O(defer_restarts), O(defer_writes)), put the host in this inventory

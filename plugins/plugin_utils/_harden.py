@@ -184,6 +184,7 @@ def run(
     defer_restarts: bool = False,
     skipped: t.Sequence[Rule] = (),
     defer_writes: bool = False,
+    restarts: bool = True,
 ) -> t.Dict[str, t.Any]:
     """Audit, and with ``options.remediate`` (not ``check_mode``) fix, one host's components.
 
@@ -193,6 +194,8 @@ def run(
     restart), report as check mode would and return ``deferred`` true (playbooks/harden.yml plans the control
     plane at once, then rolls out only the hosts with something to change, one at a time).
     ``skipped``: rules the user skipped, reported ``skipped``.
+    ``restarts``: whether the run makes the restarts the plan names (not while provisioning or offline): when it
+    does not, a plan alone is no change (nothing written, nothing restarted), so a second run reports none.
     """
     snapshot, trips, node = discover(call_module, root, rules, cached, first_extra)
     findings = _staleness.mark(node, evaluate(node, rules, options))
@@ -243,7 +246,7 @@ def run(
         # What the next kubeadm upgrade would write over (kube-system/kubeadm-config and kubelet-config).
         planned = {path: edit.after for path, edit in planner.edits.items() if edit.after is not None}
         _kubeadm_upgrade.annotate(node, snapshot, findings, results, rules, options, planned, kubeadm_state)
-    changed = (bool(specs) or bool(plan)) and not write_error and not deferred
+    changed = (bool(specs) or (bool(plan) and restarts)) and not write_error and not deferred
     return {
         "changed": changed,
         "failed": bool(write_error),

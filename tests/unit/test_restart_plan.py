@@ -346,6 +346,20 @@ def test_a_kubelet_older_than_its_config_file_is_fixed_on_disk_restart_needed(tm
     assert audit["results"][0]["status"] == "fail" and audit["restart"] == []
 
 
+def test_a_run_that_makes_no_restarts_counts_a_planned_restart_as_no_change(tmp_path: t.Any) -> None:
+    # kubefort_provisioning on a live node: the roles pass restarts=false and no handler restarts anything, so a
+    # second provisioning run, with nothing to write, must report no change (it reported one on every run).
+    from kubefort_testlib import tree_hashes
+
+    root = demo_node(tmp_path, "worker1")
+    before = tree_hashes(root)
+    rules = select_rules(["kubelet"], ["kubelet-authorization-mode"], [])
+    for check_mode in (True, False):
+        outcome = run(live_call(kubelet_process(-60.0)), root, rules, Options(), check_mode, "/b", False, restarts=False)
+        assert [s["unit"] for s in outcome["restart"]] == ["kubelet.service"]  # still named, never made
+        assert not outcome["changed"] and outcome["backups"] == []
+    assert tree_hashes(root) == before
+
 def test_k3s_config_newer_than_the_k3s_process_needs_a_k3s_restart(tmp_path: t.Any) -> None:
     root = fixture_copy(tmp_path, "k3s")
 
