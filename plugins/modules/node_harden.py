@@ -136,7 +136,7 @@ options:
     description:
       - Whether this run makes the restarts its fixes need (the roles' restart handlers; false while
         provisioning, C(kubefort_provisioning), and on an offline tree). When false, a restart the plan names is
-        not counted as a change: nothing is written or restarted, so the task reports no change.
+        not counted as a change (nothing is written or restarted), so the task reports no change.
     type: bool
     default: true
   rollout_group:

@@ -360,6 +360,7 @@ def test_a_run_that_makes_no_restarts_counts_a_planned_restart_as_no_change(tmp_
         assert not outcome["changed"] and outcome["backups"] == []
     assert tree_hashes(root) == before
 
+
 def test_k3s_config_newer_than_the_k3s_process_needs_a_k3s_restart(tmp_path: t.Any) -> None:
     root = fixture_copy(tmp_path, "k3s")
 
