@@ -102,6 +102,19 @@ def start_etcd(tmp_path: t.Any, config: str, *flags: str, **env: str) -> subproc
                              *flags], env=environ, stderr=subprocess.PIPE, text=True)
 
 
+def wait_for_health(process: subprocess.Popen, port: int) -> None:
+    """Until etcd's /health answers 200 on ``port``; fails with its stderr when it exits or 20 s pass."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2) as answer:
+                assert answer.status == 200
+            return
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
+            time.sleep(0.2)
+
+
 def test_etcd_with_a_config_file_runs_its_settings_and_ignores_its_flags(tmp_path: t.Any) -> None:
     port = free_port()
     ignored = free_port()
@@ -109,15 +122,7 @@ def test_etcd_with_a_config_file_runs_its_settings_and_ignores_its_flags(tmp_pat
                          "  client-cert-auth: false\n" % (tmp_path / "data", port),
                          "--listen-client-urls=http://127.0.0.1:%d" % ignored)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2) as answer:
-                    assert answer.status == 200
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
-                time.sleep(0.2)
+        wait_for_health(process, port)
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", ignored), timeout=1).close()
     finally:
@@ -146,15 +151,7 @@ def test_etcd_test_fault_refuses_only_the_named_setting(tmp_path: t.Any, fault: 
             assert process.wait(20) == 1
             assert "test fault: this stand-in refuses --peer-client-cert-auth=true" in (process.stderr.read() or "")
             return
-        deadline = time.monotonic() + 20
-        while True:  # serving: the fault names another value, or nothing
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2) as answer:
-                    assert answer.status == 200
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
-                time.sleep(0.2)
+        wait_for_health(process, port)  # serving: the fault names another value, or nothing
     finally:
         process.terminate()
         process.wait(10)
