@@ -22,19 +22,8 @@ author:
   - kubefort maintainers (@kubefort)
 extends_documentation_fragment:
   - kubefort.hardening.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
-    details: Runs on the controller only (action plugin); the hosts checked are never contacted.
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the work run on the controller.
-    support: full
+  - kubefort.hardening.attributes.READ_ONLY
+  - kubefort.hardening.attributes.CONTROLLER
 options:
   hosts:
     description: Inventory hosts whose variables are checked.

@@ -27,42 +27,20 @@ author:
   - kubefort maintainers (@kubefort)
 requirements:
   - kubernetes (the Python client) to read a live cluster; not needed with O(snapshot_files).
+extends_documentation_fragment:
+  - kubefort.hardening.attributes
+  - kubefort.hardening.kubernetes_api
 options:
   kubeconfig:
     description:
       - Path to a kubeconfig file. Without it (and without O(host) or O(in_cluster)) the client's default
         (C(KUBECONFIG) or C(~/.kube/config)) is used.
-    type: path
-  context:
-    description: The kubeconfig context to use; its current context when not set.
-    type: str
-  in_cluster:
-    description: Use the service account of the pod this runs in (the in-cluster configuration).
-    type: bool
-    default: false
-  host:
-    description: The API server URL, for example C(https://10.0.0.11:6443); overrides the kubeconfig's.
-    type: str
-  api_key:
-    description: A bearer token. It is never logged and never appears in messages.
-    type: str
-  ca_cert:
-    description: CA certificate file that signed the API server's certificate.
-    type: path
   client_cert:
     description: Client certificate file.
     type: path
   client_key:
     description: Client key file.
     type: path
-  validate_certs:
-    description: Whether to verify the API server's certificate.
-    type: bool
-    default: true
-  request_timeout:
-    description: Seconds to wait for each API call; a server that does not answer in time fails the task.
-    type: float
-    default: 20
   snapshot_files:
     description:
       - Saved API objects to audit instead of a live cluster; JSON as C(kubectl get KINDS -A -o json) writes
@@ -157,14 +135,14 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Writes are sent with C(dryRun=All); the server validates them and stores nothing.
+    details: Writes are sent with C(dryRun=All); the server validates them and stores nothing.
   diff_mode:
     support: full
-    description: Shows the fields each write changes.
+    details: Shows the fields each write changes.
   platform:
     support: full
     platforms: posix
-    description: Runs where the Kubernetes API can be reached, usually the controller.
+    details: Runs where the Kubernetes API can be reached, usually the controller.
 notes:
   - Which subjects are built in (C(system:*) users and groups, service accounts in C(kube-system), the
     C(system:masters) and C(kubeadm:cluster-admins) groups) is decided by name; the RBAC rules do not list them.

@@ -24,12 +24,8 @@ description:
   - Reads only; never changes the node.
 extends_documentation_fragment:
   - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.READ_ONLY
   - kubefort.hardening.attributes.NODE
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
 options:
   component:
     description: The component to wait for.

@@ -80,17 +80,18 @@ options:
     description: Directory under which C(etc/kubefort/) and the unit are written. V(/) on a real node.
     type: path
     default: /
+extends_documentation_fragment:
+  - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.NODE
 attributes:
   check_mode:
     support: full
-    description: Predicts exactly whether the loaded rules, the files or the unit link change.
+    details: Predicts exactly whether the loaded rules, the files or the unit link change.
   diff_mode:
     support: full
-    description: Shows the files and unit link before and after, and the loaded ruleset's fingerprint.
+    details: Shows the files and unit link before and after, and the loaded ruleset's fingerprint.
   platform:
-    support: full
-    platforms: posix
-    description: Linux with nftables or iptables; run with C(become).
+    details: Linux with nftables or iptables; run with C(become).
 notes:
   - Workloads that reach the kubelet API from pods (metrics-server, Prometheus) need their pod CIDR
     in the sources of port 10250.

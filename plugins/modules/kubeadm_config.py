@@ -29,53 +29,25 @@ author:
   - kubefort maintainers (@kubefort)
 extends_documentation_fragment:
   - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.CONTROLLER
+  - kubefort.hardening.kubernetes_api
 attributes:
   check_mode:
     support: full
-    description: The patches are sent with C(dryRun=All); the API server validates them and stores nothing.
+    details: The patches are sent with C(dryRun=All); the API server validates them and stores nothing.
   diff_mode:
     support: full
-    description: Shows each ConfigMap key before and after.
+    details: Shows each ConfigMap key before and after.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second run reports no change.
     support: full
-    description: A second run finds nothing that an upgrade would revert and writes nothing.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs on the controller.
+    details: A second run finds nothing that an upgrade would revert and writes nothing.
 options:
   state:
     description: V(read) the two ConfigMaps, or V(fix) them from the node results.
     type: str
     choices: [read, fix]
     default: read
-  kubeconfig:
-    description: Kubeconfig file (as M(kubefort.hardening.cluster_policy)).
-    type: path
-  context:
-    description: Kubeconfig context.
-    type: str
-  in_cluster:
-    description: Use the in-cluster service account.
-    type: bool
-    default: false
-  host:
-    description: API server URL.
-    type: str
-  api_key:
-    description: Bearer token; never logged.
-    type: str
-  ca_cert:
-    description: CA certificate of the API server.
-    type: path
-  validate_certs:
-    description: Verify the API server's certificate.
-    type: bool
-    default: true
-  request_timeout:
-    description: Seconds to wait for each API call.
-    type: float
-    default: 20
   snapshot_files:
     description: Saved API objects holding the two ConfigMaps (read only; O(state=fix) needs a live cluster to write).
     type: list

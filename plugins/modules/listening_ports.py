@@ -27,17 +27,13 @@ options:
       - Where the proc file system is mounted. Tests point it at a directory of captured contents.
     type: path
     default: /proc
+extends_documentation_fragment:
+  - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.READ_ONLY
+  - kubefort.hardening.attributes.NODE
 attributes:
-  check_mode:
-    support: full
-    description: The module only reads; check mode changes nothing.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is nothing to diff.
   platform:
-    support: full
-    platforms: posix
-    description: Linux nodes (the module reads the Linux proc file system).
+    details: Linux nodes (the module reads the Linux proc file system).
 notes:
   - Run with C(become) so that the file descriptors of every process can be read; without it, sockets of
     other users' processes are listed with O(proc_path) data but without a process (RV(listeners[].pid) null).

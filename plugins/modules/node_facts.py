@@ -19,13 +19,9 @@ description:
   - Needs only the Python standard library on the node.
 extends_documentation_fragment:
   - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.READ_ONLY
   - kubefort.hardening.attributes.NODE
   - kubefort.hardening.attributes.ROOT
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
 options:
   read:
     description:

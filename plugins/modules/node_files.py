@@ -20,13 +20,9 @@ description:
   - With O(state=restore) it puts files back from the backups a previous run returned.
 extends_documentation_fragment:
   - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.FILES
   - kubefort.hardening.attributes.NODE
   - kubefort.hardening.attributes.ROOT
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 options:
   state:
     description: V(apply) writes O(files); V(restore) restores O(backups).

@@ -22,14 +22,13 @@ description:
   - This is an action plugin; the evaluation runs on the controller.
 extends_documentation_fragment:
   - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.FILES
+  - kubefort.hardening.attributes.ACTION
   - kubefort.hardening.attributes.NODE
   - kubefort.hardening.attributes.ROOT
 attributes:
   check_mode:
-    support: full
     details: Reports V(would_fix) for every rule a real run would fix, and C(changed) exactly as a real run.
-  diff_mode:
-    support: full
 options:
   components:
     description: Components whose rules run. Rules of components that do not run on the node are V(not_applicable).

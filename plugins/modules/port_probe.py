@@ -76,17 +76,13 @@ options:
     description: Seconds to wait for a connection and for an answer.
     type: float
     default: 3.0
+extends_documentation_fragment:
+  - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.READ_ONLY
+  - kubefort.hardening.attributes.NODE
 attributes:
-  check_mode:
-    support: full
-    description: The probes only read (HTTP GET); they run in check mode too.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
   platform:
-    support: full
-    platforms: posix
-    description: Any host with Python; the node, the controller or another inventory host.
+    details: Any host with Python; the node, the controller or another inventory host.
 seealso:
   - module: kubefort.hardening.ports_audit
 """

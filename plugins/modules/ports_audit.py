@@ -104,20 +104,14 @@ options:
     type: int
     choices: [1, 2]
     default: 1
+extends_documentation_fragment:
+  - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.READ_ONLY
+  - kubefort.hardening.attributes.ACTION
+  - kubefort.hardening.attributes.NODE
 attributes:
-  check_mode:
-    support: full
-    description: Read-only; the same results in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
   platform:
-    support: full
-    platforms: posix
-    description: Linux nodes.
-  action:
-    support: full
-    description: Runs as an action plugin on the controller.
+    details: Linux nodes, read through M(kubefort.hardening.node_facts); the rules are evaluated on the controller.
 seealso:
   - module: kubefort.hardening.listening_ports
   - module: kubefort.hardening.port_probe

@@ -26,20 +26,13 @@ author:
   - kubefort maintainers (@kubefort)
 extends_documentation_fragment:
   - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.CONTROLLER
 attributes:
   check_mode:
     support: full
     details: The report files are written in check mode as well; nothing on any managed host changes.
   diff_mode:
     support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
-    details: Runs on the controller only (action plugin); the hosts reported on are never contacted.
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the work run on the controller.
-    support: full
 options:
   dest:
     description:
