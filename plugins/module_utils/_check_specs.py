@@ -24,12 +24,69 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class CheckSpec:
-    """The base of every spec; ``label`` names the kind in docs (docs/rules.md "check: ...")."""
+    """The base of every spec; ``label`` names the kind in docs (docs/rules.md "check: "), given in the class
+    statement: ``class Loopback(CheckSpec, label="loopback")``."""
 
     LABEL: t.ClassVar[t.Optional[str]] = None
 
+    def __init_subclass__(cls, label: t.Optional[str] = None, **kwargs: t.Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if label is not None:
+            cls.LABEL = label
+
     def label(self) -> t.Optional[str]:
         return self.LABEL
+
+
+# What a file rule can check: the names _check_files.FILE_SETS resolves to node paths.
+FILE_SETS = ("manifest", "config", "kubeconfig", "admin", "unit", "client_ca", "data_dir", "pki", "cni")
+
+
+@dataclass(frozen=True)
+class FileSet:
+    """The files a file rule checks: ``which`` of FILE_SETS, narrowed to names matching ``pattern``;
+    ``optional``: a missing file is not an error; ``default_path``: when no flag names the kubeconfig."""
+
+    which: str
+    pattern: t.Optional[str] = None
+    optional: bool = False
+    default_path: t.Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.which not in FILE_SETS:
+            raise ValueError("unknown file set %r (known: %s)" % (self.which, ", ".join(FILE_SETS)))
+
+
+# --- fields that several spec types share (mixins, not spec types) -------------------------------------
+
+
+@dataclass(frozen=True)
+class _ByEvaluator:
+    """Judged by the evaluator of this name, which is also its label."""
+
+    evaluator: str
+
+    def label(self) -> str:
+        return self.evaluator
+
+
+@dataclass(frozen=True)
+class _Supplied:
+    """A file only the operator can write: the role variable of ``input`` supplies its content, written to
+    ``/etc/kubernetes/kubefort/<file_name>``."""
+
+    input: str
+    file_name: str
+
+
+@dataclass(frozen=True)
+class _OnFiles:
+    files: FileSet
+
+
+@dataclass(frozen=True)
+class _OnPorts:
+    ports: t.Tuple[int, ...]
 
 
 # --- node rules: settings -----------------------------------------------------------------------------
@@ -52,7 +109,7 @@ class AuthorizationMode(CheckSpec):
 
 
 @dataclass(frozen=True)
-class FilesNamed(CheckSpec):
+class FilesNamed(CheckSpec, label="flags_set"):
     """Each flag (or the config key beside it, ``keys``) is set and names a file that exists (stat only)."""
 
     flags: t.Tuple[str, ...]
@@ -62,125 +119,76 @@ class FilesNamed(CheckSpec):
         if self.keys and len(self.keys) != len(self.flags):
             raise ValueError("FilesNamed: one key (or None) per flag")
 
-    LABEL: t.ClassVar[str] = "flags_set"
-
     def pairs(self) -> t.List[t.Tuple[str, t.Optional[str]]]:
         return list(zip(self.flags, self.keys or (None,) * len(self.flags)))
 
 
 @dataclass(frozen=True)
-class DurationNonZero(CheckSpec):
+class DurationNonZero(CheckSpec, label="duration_nonzero"):
     """A Go duration that must not be 0; ``config_zero_is_default``: a 0 in the config file means the default."""
 
     config_zero_is_default: bool = False
 
-    LABEL: t.ClassVar[str] = "duration_nonzero"
-
 
 @dataclass(frozen=True)
-class CipherSuites(CheckSpec):
+class CipherSuites(CheckSpec, label="ciphers"):
     """Every TLS cipher suite set is in the allowed list (``Rule.fix``, or the override)."""
 
-    LABEL: t.ClassVar[str] = "ciphers"
-
 
 @dataclass(frozen=True)
-class FeatureGate(CheckSpec):
+class FeatureGate(CheckSpec, label="feature_gate"):
     """One gate of ``--feature-gates`` / ``featureGates`` is not turned off; ``default``: when unset."""
 
     gate: str
     default: bool = True
 
-    LABEL: t.ClassVar[str] = "feature_gate"
-
 
 @dataclass(frozen=True)
-class Loopback(CheckSpec):
+class Loopback(CheckSpec, label="loopback"):
     """An address setting binds loopback only (``allow_specific``: or one specific address)."""
 
     allow_specific: bool = False
 
-    LABEL: t.ClassVar[str] = "loopback"
-
 
 @dataclass(frozen=True)
-class Manual(CheckSpec):
+class Manual(CheckSpec, label="manual"):
     """Evidence for a human decision (``guidance``); an override makes it an enforced ``eq`` setting.
     ``default_value``: what the component uses when the setting is absent (shown as the actual value)."""
 
     guidance: str
     default_value: t.Optional[str] = None
 
-    LABEL: t.ClassVar[str] = "manual"
+
+@dataclass(frozen=True)
+class SuppliedFile(_Supplied, CheckSpec, label="supplied_file"):
+    """The flag names a file whose content only the operator can write (``input``, ``file_name``)."""
 
 
 @dataclass(frozen=True)
-class SuppliedFile(CheckSpec):
-    """The flag names a file whose content only the operator can write: the role variable of ``input``
-    supplies it, written to ``/etc/kubernetes/kubefort/<file_name>``."""
-
-    input: str
-    file_name: str
-
-    LABEL: t.ClassVar[str] = "supplied_file"
-
-
-@dataclass(frozen=True)
-class AdmissionPluginConfig(CheckSpec):
+class AdmissionPluginConfig(_Supplied, CheckSpec, label="admission_config"):
     """An admission plugin is enabled (``Rule.flag``) and configured in the file ``config_flag`` names
-    (content supplied through ``input`` when there is none)."""
+    (content supplied through ``input``, ``file_name``, when there is none)."""
 
     plugin: str
     config_flag: str
-    input: str
-    file_name: str
-
-    LABEL: t.ClassVar[str] = "admission_config"
 
 
 @dataclass(frozen=True)
-class Custom(CheckSpec):
+class Custom(_ByEvaluator, CheckSpec):
     """A check of its own, by the name of its evaluator (``_check_engines.CUSTOM``)."""
-
-    evaluator: str
-
-    def label(self) -> str:
-        return self.evaluator
 
 
 # --- node rules: files --------------------------------------------------------------------------------
 
-# What a file rule can check: the names _check_files.FILE_TARGETS resolves to node paths.
-FILE_SETS = ("manifest", "config", "kubeconfig", "admin", "unit", "client_ca", "data_dir", "pki", "cni")
+@dataclass(frozen=True)
+class FileMode(_OnFiles, CheckSpec):
+    """Each of ``files`` (and its parent directory) is at most the mode ``Rule.expected`` allows."""
 
 
 @dataclass(frozen=True)
-class FileSet:
-    """The files a file rule checks: ``which`` of FILE_SETS, narrowed to names matching ``pattern``;
-    ``optional``: a missing file is not an error; ``default_path``: when no flag names the kubeconfig."""
+class FileOwner(_OnFiles, CheckSpec):
+    """Each of ``files`` is owned by ``Rule.expected``; ``run_as_of``: or by the account that component runs as."""
 
-    which: str
-    pattern: t.Optional[str] = None
-    optional: bool = False
-    default_path: t.Optional[str] = None
-
-    def __post_init__(self) -> None:
-        if self.which not in FILE_SETS:
-            raise ValueError("unknown file set %r (known: %s)" % (self.which, ", ".join(FILE_SETS)))
-
-
-@dataclass(frozen=True)
-class FileMode(CheckSpec):
-    """Each file (and its parent directory) is at most the mode ``Rule.expected`` allows."""
-
-    files: FileSet
-
-
-@dataclass(frozen=True)
-class FileOwner(CheckSpec):
-    """Each file is owned by ``Rule.expected``; ``run_as_of``: or by the account that component runs as."""
-
-    files: FileSet
     run_as_of: t.Optional[str] = None
 
 
@@ -188,52 +196,40 @@ class FileOwner(CheckSpec):
 
 
 @dataclass(frozen=True)
-class ListenerClosed(CheckSpec):
+class ListenerClosed(_OnPorts, CheckSpec, label="closed"):
     """Nothing listens on ``ports``."""
-
-    ports: t.Tuple[int, ...]
-
-    LABEL: t.ClassVar[str] = "closed"
 
 
 @dataclass(frozen=True)
-class ListenerScope(CheckSpec):
+class ListenerScope(_OnPorts, CheckSpec, label="scope"):
     """Everything on ``ports`` is bound within ``scopes`` (loopback, node, any); ``option``: the ports_audit
     option that replaces them."""
 
-    ports: t.Tuple[int, ...]
     scopes: t.Tuple[str, ...]
     option: t.Optional[str] = None
 
-    LABEL: t.ClassVar[str] = "scope"
-
 
 @dataclass(frozen=True)
-class AnonymousProbe(CheckSpec):
+class AnonymousProbe(CheckSpec, label="probe"):
     """Every anonymous probe named ``probe`` (port_probe) was denied."""
 
     probe: str
 
-    LABEL: t.ClassVar[str] = "probe"
-
 
 @dataclass(frozen=True)
-class NoAnyAddress(CheckSpec):
+class NoAnyAddress(CheckSpec, label="no_any"):
     """No other Kubernetes listener is bound to every address unless allowed."""
-
-    LABEL: t.ClassVar[str] = "no_any"
 
 
 # --- cluster rules ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class ClusterObjects(CheckSpec):
+class ClusterObjects(_ByEvaluator, CheckSpec):
     """API objects of ``kinds`` judged by ``evaluator`` (``_cluster_policy.CHECKS``); ``on_finding``:
     ``fail`` when the API answers the question, ``manual`` when a person must decide; ``always_manual``:
     ``manual`` even without findings; ``grants``: (apiGroup, resource, verb) triples of a permission check."""
 
-    evaluator: str
     kinds: t.Tuple[str, ...]
     on_finding: str = "fail"
     always_manual: bool = False
@@ -242,9 +238,6 @@ class ClusterObjects(CheckSpec):
     def __post_init__(self) -> None:
         if self.on_finding not in ("fail", "manual"):
             raise ValueError("on_finding must be fail or manual, not %r" % self.on_finding)
-
-    def label(self) -> str:
-        return self.evaluator
 
 
 NODE_SPECS: t.Tuple[t.Type[CheckSpec], ...] = (

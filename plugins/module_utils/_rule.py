@@ -16,7 +16,13 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark
-from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import CheckSpec, Compare, FileMode, FileOwner
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
+    AuthorizationMode,
+    CheckSpec,
+    Compare,
+    FileMode,
+    FileOwner,
+)
 
 STATUSES = (
     "pass",
@@ -43,6 +49,9 @@ OPERATORS = (
     "owner",
     "custom",
 )
+# The operator of a rule that names none: a comparison compares for equality, a file check has its own, any
+# other check is judged by its own evaluator ("custom").
+_OPERATOR_OF_CHECK = {Compare: "eq", AuthorizationMode: "eq", FileMode: "mode_at_most", FileOwner: "owner"}
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,8 @@ class Rule:
     that applies when the setting is absent; ``default_from`` / ``default_before`` map a Kubernetes version
     to the default from (before) that version, where it changed; ``empty_is_default``: an empty value means
     the default. ``fix`` is the value remediation writes; ``needs_override``: only once the operator chose the
-    value in ``kubefort_overrides``. ``check`` is how the rule is judged (a spec of _check_specs).
+    value in ``kubefort_overrides``. ``check`` is how the rule is judged (a spec of _check_specs); ``operator``
+    defaults to the one its check implies (``_OPERATOR_OF_CHECK``, else ``custom``).
     ``related_cis`` / ``related_rules``: the CIS checks and rules of other areas behind a live ports check.
     """
 
@@ -68,7 +78,7 @@ class Rule:
     level: int = 1
     flag: t.Optional[str] = None
     config_key: t.Optional[str] = None
-    operator: str = "eq"
+    operator: str = ""
     expected: t.Any = None
     default: t.Mapping[str, t.Any] = field(default_factory=dict)
     fix: t.Any = None
@@ -89,6 +99,8 @@ class Rule:
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
             raise ValueError("rule %s: unknown severity %r" % (self.id, self.severity))
+        if not self.operator:
+            object.__setattr__(self, "operator", _OPERATOR_OF_CHECK.get(type(self.check), "custom"))
         if self.operator not in OPERATORS:
             raise ValueError("rule %s: unknown operator %r" % (self.id, self.operator))
         if not isinstance(self.check, CheckSpec):

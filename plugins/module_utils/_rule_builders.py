@@ -5,14 +5,21 @@
 
 # This module is private to the collection: its interface may change at any time.
 """Builders of catalog entries that share a shape: a rule on one flag, flags that must name files that exist,
-a manual decision, an API server admission plugin, a component's profiling. Each returns a plain Rule (_rule); the areas' modules (_rules_*.py) call them.
+a manual decision, an API server admission plugin, a component's profiling, a file's mode or owner. Each
+returns a plain Rule (_rule); the areas' modules (_rules_*.py) call them.
 """
 
 from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import FilesNamed, Manual
+from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
+    FileMode,
+    FileOwner,
+    FileSet,
+    FilesNamed,
+    Manual,
+)
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 
 
@@ -62,7 +69,7 @@ def files_named_rule(id: str, cis: str, title: str, flags: t.Tuple[str, ...], co
     """Flags that must name files (certificates, keys, CAs) that exist: checked, fixed by the operator."""
     return Rule(
         id=id, cis=cis, component=component, section=section, severity=severity, title=title,
-        flag=flags[0], operator="custom", expected="%s set to files that exist" % ", ".join("--" + f for f in flags),
+        flag=flags[0], expected="%s set to files that exist" % ", ".join("--" + f for f in flags),
         automated=False, check=FilesNamed(flags), remediation=remediation, rationale=rationale,
     )
 
@@ -71,7 +78,26 @@ def manual_rule(id: str, cis: str, title: str, component: str, section: str, gui
                 severity: str = "medium", flag: t.Optional[str] = None, default_value: t.Optional[str] = None) -> Rule:
     return Rule(
         id=id, cis=cis, component=component, section=section, severity=severity, title=title, level=level,
-        flag=flag, operator="custom", expected="decided by the operator", automated=False,
+        flag=flag, expected="decided by the operator", automated=False,
         check=Manual(guidance, default_value), remediation=guidance,
         rationale="CIS marks this check manual: the right setting depends on the cluster.",
+    )
+
+
+def file_mode_rule(id: str, cis: t.Optional[str], component: str, section: str, title: str, files: FileSet,
+                   mode: str, remediation: str, rationale: str, severity: str = "medium", **kwargs: t.Any) -> Rule:
+    """The files of ``files`` are ``mode`` (octal, e.g. "600") or stricter; the fix only takes bits away."""
+    return Rule(
+        id=id, cis=cis, component=component, section=section, severity=severity, title=title, expected=mode,
+        fix="0" + mode, check=FileMode(files), remediation=remediation, rationale=rationale, **kwargs,
+    )
+
+
+def file_owner_rule(id: str, cis: t.Optional[str], component: str, section: str, title: str, files: FileSet,
+                    remediation: str, rationale: str, owner: str = "root:root", severity: str = "medium",
+                    run_as_of: t.Optional[str] = None, **kwargs: t.Any) -> Rule:
+    """The files of ``files`` are owned by ``owner`` (or, with ``run_as_of``, by the account that component runs as)."""
+    return Rule(
+        id=id, cis=cis, component=component, section=section, severity=severity, title=title, expected=owner,
+        fix=owner, check=FileOwner(files, run_as_of=run_as_of), remediation=remediation, rationale=rationale, **kwargs,
     )

@@ -62,7 +62,7 @@ RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="apiserver-anonymous-auth", cis="1.2.1",
         title="API server anonymous requests are limited to health endpoints", component="kube-apiserver", section=API,
-        severity="high", flag="anonymous-auth", operator="custom",
+        severity="high", flag="anonymous-auth",
         expected="false, or anonymous limited to /livez, /readyz, /healthz", default={"any": "true"}, fix="false",
         check=Custom("apiserver_anonymous"),
         remediation="Kubernetes >= 1.32: an AuthenticationConfiguration (--authentication-config) that allows anonymous "
@@ -124,10 +124,10 @@ RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="apiserver-event-rate-limit", cis="1.2.9", component="kube-apiserver", section=API, severity="low",
         title="API server admission plugin EventRateLimit is enabled with a configuration",
-        flag="enable-admission-plugins", operator="custom",
+        flag="enable-admission-plugins",
         expected="EventRateLimit in --enable-admission-plugins and --admission-control-config-file set",
-        check=AdmissionPluginConfig("EventRateLimit", "admission-control-config-file", "admission_config",
-                                    "admission-config.yaml"),
+        check=AdmissionPluginConfig(plugin="EventRateLimit", config_flag="admission-control-config-file",
+                                    input="admission_config", file_name="admission-config.yaml"),
         remediation="Provide an AdmissionConfiguration with an EventRateLimit section in "
                     "kubefort_apiserver_admission_config; kubefort then writes it, sets "
                     "--admission-control-config-file and adds EventRateLimit. An existing "
@@ -222,7 +222,7 @@ RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="apiserver-encryption-provider-config", cis="1.2.27", component="kube-apiserver", section=API,
         severity="high", title="API server --encryption-provider-config is set", flag="encryption-provider-config",
-        operator="custom", expected="set to a file that exists",
+        expected="set to a file that exists",
         check=SuppliedFile("encryption_config", "encryption-config.yaml"),
         remediation="Provide an EncryptionConfiguration (aescbc, secretbox or kms v2 first) in "
                     "kubefort_apiserver_encryption_config; kubefort writes it (mode 600), sets "
@@ -233,7 +233,7 @@ RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="apiserver-encryption-providers", cis="1.2.28", component="kube-apiserver", section=API, severity="high",
         title="API server encryption providers are appropriately configured", flag="encryption-provider-config",
-        operator="custom", expected="kms (v2), aescbc or secretbox first for secrets", automated=False,
+        expected="kms (v2), aescbc or secretbox first for secrets", automated=False,
         check=Custom("encryption_providers"),
         remediation="Make kms (v2), aescbc or secretbox the first provider of the EncryptionConfiguration entry that "
                     "covers secrets (identity may stay as the last one, to read old data), restart the API server, "
@@ -244,7 +244,7 @@ RULES: t.Tuple[Rule, ...] = (
     ),
     Rule(
         id="apiserver-tls-cipher-suites", cis="1.2.29", component="kube-apiserver", section=API, severity="medium",
-        title="API server only uses strong cryptographic ciphers", flag="tls-cipher-suites", operator="custom",
+        title="API server only uses strong cryptographic ciphers", flag="tls-cipher-suites",
         expected="only " + ",".join(STRONG_CIPHERS), fix=list(STRONG_CIPHERS), check=CipherSuites(),
         remediation="--tls-cipher-suites set to the strong list (override the list with "
                     "kubefort_overrides.apiserver-tls-cipher-suites).",
@@ -268,7 +268,7 @@ RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="apiserver-insecure-bind-address", cis=None, component="kube-apiserver", section=API, severity="high",
         title="API server --insecure-bind-address is loopback (Kubernetes < 1.20)", flag="insecure-bind-address",
-        operator="custom", expected="127.0.0.1 (or unset)", default={"any": "127.0.0.1"}, fix="127.0.0.1",
+        expected="127.0.0.1 (or unset)", default={"any": "127.0.0.1"}, fix="127.0.0.1",
         max_version="1.19", check=Loopback(),
         remediation="Remove --insecure-bind-address or set it to 127.0.0.1 (and set --insecure-port=0).",
         rationale="A non-loopback insecure address serves the unauthenticated API to the network.",

@@ -47,7 +47,7 @@ def _objects_rule(id: str, cis: str, title: str, section: str, severity: str, ex
                   remediation: str, rationale: str = "", level: int = 1, automated: bool = False) -> Rule:
     """A cluster rule: judged on a snapshot of API objects by _cluster_policy."""
     return Rule(id=id, cis=cis, title=title, component="cluster", section=section, severity=severity, level=level,
-                operator="custom", expected=expected, automated=automated, remediation=remediation,
+                expected=expected, automated=automated, remediation=remediation,
                 rationale=rationale, check=check)
 
 
@@ -196,7 +196,6 @@ RULES: t.Tuple[Rule, ...] = (
         component="cluster",
         section=RBAC,
         severity="critical",
-        operator="custom",
         expected="only get on health and discovery URLs",
         automated=True,
         remediation=(

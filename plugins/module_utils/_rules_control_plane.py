@@ -22,8 +22,6 @@ import typing as t
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
     Custom,
     FeatureGate,
-    FileMode,
-    FileOwner,
     FileSet,
     Loopback,
     SuppliedFile,
@@ -31,6 +29,8 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs im
 from ansible_collections.kubefort.hardening.plugins.module_utils import _rules_apiserver
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders import (
+    file_mode_rule,
+    file_owner_rule,
     files_named_rule,
     flag_rule,
     manual_rule,
@@ -59,22 +59,18 @@ _NAMES = {
 
 
 def _manifest_rules(component: str, cis_mode: str, cis_owner: str, keep_ids: t.Tuple[str, str]) -> t.Tuple[Rule, Rule]:
-    name = _NAMES[component]
+    name = _cap(_NAMES[component])
+    manifest = FileSet("manifest")
     return (
-        Rule(
-            id=keep_ids[0], cis=cis_mode, component=component, section=FILES, severity="medium",
-            title="%s pod specification file permissions are 600 or more restrictive" % _cap(name),
-            operator="mode_at_most", expected="600", fix="0600", check=FileMode(FileSet("manifest")),
-            distributions=STATIC_POD,
-            remediation="chmod 600 on the %s static pod manifest (group and other bits removed)." % component,
-            rationale="The manifest decides how %s runs; only root may change or read it." % component,
+        file_mode_rule(
+            keep_ids[0], cis_mode, component, FILES, "%s pod specification file permissions are 600 or more restrictive"
+            % name, manifest, "600", "chmod 600 on the %s static pod manifest (group and other bits removed)." % component,
+            "The manifest decides how %s runs; only root may change or read it." % component, distributions=STATIC_POD,
         ),
-        Rule(
-            id=keep_ids[1], cis=cis_owner, component=component, section=FILES, severity="medium",
-            title="%s pod specification file ownership is root:root" % _cap(name), operator="owner",
-            expected="root:root", fix="root:root", check=FileOwner(FileSet("manifest")), distributions=STATIC_POD,
-            remediation="chown root:root on the %s static pod manifest." % component,
-            rationale="The manifest decides how %s runs; only root may own it." % component,
+        file_owner_rule(
+            keep_ids[1], cis_owner, component, FILES, "%s pod specification file ownership is root:root" % name, manifest,
+            "chown root:root on the %s static pod manifest." % component,
+            "The manifest decides how %s runs; only root may own it." % component, distributions=STATIC_POD,
         ),
     )
 
@@ -84,25 +80,21 @@ def _kubeconfig_rules(component: str, cis: t.Tuple[str, str], name: str) -> t.Tu
     files = FileSet("kubeconfig", default_path="/etc/kubernetes/%s.conf" % name)
     who = _NAMES[component]
     what = "%s.conf (the %s's --kubeconfig)" % (name, who)
+    why = "The file holds the %s's client credentials." % who
     return (
-        Rule(
-            id="%s-kubeconfig-permissions" % name, cis=cis[0], component=component, section=FILES, severity="medium",
-            title="%s permissions are 600 or more restrictive" % what, operator="mode_at_most", expected="600",
-            fix="0600", check=FileMode(files), remediation="chmod 600 on the file the %s's --kubeconfig names." % who,
-            rationale="The file holds the %s's client credentials." % who,
-        ),
-        Rule(
-            id="%s-kubeconfig-ownership" % name, cis=cis[1], component=component, section=FILES, severity="medium",
-            title="%s ownership is root:root" % what, operator="owner", expected="root:root", fix="root:root",
-            check=FileOwner(files), remediation="chown root:root on the file the %s's --kubeconfig names." % who,
-            rationale="The file holds the %s's client credentials." % who,
-        ),
+        file_mode_rule("%s-kubeconfig-permissions" % name, cis[0], component, FILES,
+                       "%s permissions are 600 or more restrictive" % what, files, "600",
+                       "chmod 600 on the file the %s's --kubeconfig names." % who, why),
+        file_owner_rule("%s-kubeconfig-ownership" % name, cis[1], component, FILES, "%s ownership is root:root" % what,
+                        files, "chown root:root on the file the %s's --kubeconfig names." % who, why),
     )
 
 
 def _cap(text: str) -> str:
     return text[0].upper() + text[1:]
 
+
+_CNI = FileSet("cni", optional=True)
 
 _FILE_RULES: t.Tuple[Rule, ...] = (
     _manifest_rules("kube-apiserver", "1.1.1", "1.1.2", ("apiserver-manifest-permissions", "apiserver-manifest-ownership"))
@@ -111,80 +103,71 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
     + _manifest_rules("kube-scheduler", "1.1.5", "1.1.6", ("scheduler-manifest-permissions", "scheduler-manifest-ownership"))
     + _manifest_rules("etcd", "1.1.7", "1.1.8", ("etcd-manifest-permissions", "etcd-manifest-ownership"))
     + (
-        Rule(
-            id="cni-files-permissions", cis="1.1.9", component="kubelet", section=FILES, severity="low",
-            title="Container Network Interface files are 600 or more restrictive", operator="mode_at_most",
-            expected="600", fix="0600", automated=False, check=FileMode(FileSet("cni", optional=True)),
-            remediation="chmod 600 on the files under /etc/cni/net.d and /var/lib/cni/networks. Not automated: "
-                        "CNI plugins (Calico, Cilium, Flannel) rewrite these files with their own modes, so fix "
-                        "the plugin's install settings.",
-            rationale="CNI configuration can hold credentials (kubeconfigs) and decides pod networking.",
+        file_mode_rule(
+            "cni-files-permissions", "1.1.9", "kubelet", FILES,
+            "Container Network Interface files are 600 or more restrictive", _CNI, "600",
+            "chmod 600 on the files under /etc/cni/net.d and /var/lib/cni/networks. Not automated: CNI plugins "
+            "(Calico, Cilium, Flannel) rewrite these files with their own modes, so fix the plugin's install settings.",
+            "CNI configuration can hold credentials (kubeconfigs) and decides pod networking.",
+            severity="low", automated=False,
         ),
-        Rule(
-            id="cni-files-ownership", cis="1.1.10", component="kubelet", section=FILES, severity="low",
-            title="Container Network Interface files are owned by root:root", operator="owner", expected="root:root",
-            fix="root:root", automated=False, check=FileOwner(FileSet("cni", optional=True)),
-            remediation="chown root:root on the files under /etc/cni/net.d and /var/lib/cni/networks (through the "
-                        "CNI plugin's installer, which rewrites them).",
-            rationale="CNI configuration decides pod networking; only root may own it.",
+        file_owner_rule(
+            "cni-files-ownership", "1.1.10", "kubelet", FILES, "Container Network Interface files are owned by root:root",
+            _CNI,
+            "chown root:root on the files under /etc/cni/net.d and /var/lib/cni/networks (through the CNI plugin's "
+            "installer, which rewrites them).",
+            "CNI configuration decides pod networking; only root may own it.", severity="low", automated=False,
         ),
-        Rule(
-            id="etcd-data-dir-permissions", cis="1.1.11", component="etcd", section=FILES, severity="high",
-            title="etcd data directory permissions are 700 or more restrictive", operator="mode_at_most",
-            expected="700", fix="0700", check=FileMode(FileSet("data_dir")),
-            remediation="chmod 700 on the directory etcd's --data-dir (or ETCD_DATA_DIR) names.",
-            rationale="The data directory holds every object of the cluster, Secrets included.",
+        file_mode_rule(
+            "etcd-data-dir-permissions", "1.1.11", "etcd", FILES,
+            "etcd data directory permissions are 700 or more restrictive", FileSet("data_dir"), "700",
+            "chmod 700 on the directory etcd's --data-dir (or ETCD_DATA_DIR) names.",
+            "The data directory holds every object of the cluster, Secrets included.", severity="high",
         ),
-        Rule(
-            id="etcd-data-dir-ownership", cis="1.1.12", component="etcd", section=FILES, severity="medium",
-            title="etcd data directory ownership is etcd:etcd (or the account etcd runs as)", operator="owner",
-            expected="etcd:etcd", fix="etcd:etcd", check=FileOwner(FileSet("data_dir"), run_as_of="etcd"),
-            remediation="chown the data directory to the account etcd runs as: etcd:etcd for a systemd etcd with "
-                        "User=etcd; the pod's runAsUser:runAsGroup (root, 0:0, when none is set) for a static pod. "
-                        "Numeric ids are used, so no etcd user needs to exist on the host.",
-            rationale="Only etcd itself may own its data; an etcd user that does not exist cannot own anything.",
+        file_owner_rule(
+            "etcd-data-dir-ownership", "1.1.12", "etcd", FILES,
+            "etcd data directory ownership is etcd:etcd (or the account etcd runs as)", FileSet("data_dir"),
+            "chown the data directory to the account etcd runs as: etcd:etcd for a systemd etcd with User=etcd; the "
+            "pod's runAsUser:runAsGroup (root, 0:0, when none is set) for a static pod. Numeric ids are used, so no "
+            "etcd user needs to exist on the host.",
+            "Only etcd itself may own its data; an etcd user that does not exist cannot own anything.",
+            owner="etcd:etcd", run_as_of="etcd",
         ),
-        Rule(
-            id="admin-kubeconfig-permissions", cis="1.1.13", component="kube-apiserver", section=FILES,
-            severity="high", title="Default administrative credential files (admin.conf, super-admin.conf) are 600",
-            operator="mode_at_most", expected="600", fix="0600", check=FileMode(FileSet("admin")),
-            distributions=KUBEADM,
-            remediation="chmod 600 /etc/kubernetes/admin.conf (and super-admin.conf, written by kubeadm >= 1.29).",
-            rationale="These kubeconfigs carry cluster-admin (super-admin.conf: system:masters) credentials.",
+        file_mode_rule(
+            "admin-kubeconfig-permissions", "1.1.13", "kube-apiserver", FILES,
+            "Default administrative credential files (admin.conf, super-admin.conf) are 600", FileSet("admin"), "600",
+            "chmod 600 /etc/kubernetes/admin.conf (and super-admin.conf, written by kubeadm >= 1.29).",
+            "These kubeconfigs carry cluster-admin (super-admin.conf: system:masters) credentials.",
+            severity="high", distributions=KUBEADM,
         ),
-        Rule(
-            id="admin-kubeconfig-ownership", cis="1.1.14", component="kube-apiserver", section=FILES, severity="high",
-            title="Default administrative credential files (admin.conf, super-admin.conf) are owned by root:root",
-            operator="owner", expected="root:root", fix="root:root", check=FileOwner(FileSet("admin")),
-            distributions=KUBEADM,
-            remediation="chown root:root /etc/kubernetes/admin.conf (and super-admin.conf when present).",
-            rationale="These kubeconfigs carry cluster-admin credentials.",
+        file_owner_rule(
+            "admin-kubeconfig-ownership", "1.1.14", "kube-apiserver", FILES,
+            "Default administrative credential files (admin.conf, super-admin.conf) are owned by root:root",
+            FileSet("admin"), "chown root:root /etc/kubernetes/admin.conf (and super-admin.conf when present).",
+            "These kubeconfigs carry cluster-admin credentials.", severity="high", distributions=KUBEADM,
         ),
     )
     + _kubeconfig_rules("kube-scheduler", ("1.1.15", "1.1.16"), "scheduler")
     + _kubeconfig_rules("kube-controller-manager", ("1.1.17", "1.1.18"), "controller-manager")
     + (
-        Rule(
-            id="pki-ownership", cis="1.1.19", component="kube-apiserver", section=FILES, severity="high",
-            title="Kubernetes PKI directory and everything in it are owned by root:root", operator="owner",
-            expected="root:root", fix="root:root", check=FileOwner(FileSet("pki")),
-            remediation="chown -R root:root on the PKI directory (the directory of the API server's --client-ca-file, "
-                        "/etc/kubernetes/pki on kubeadm, /etc/kubernetes/ssl on kubespray).",
-            rationale="The directory holds the cluster's CA keys and every component's certificates.",
+        file_owner_rule(
+            "pki-ownership", "1.1.19", "kube-apiserver", FILES,
+            "Kubernetes PKI directory and everything in it are owned by root:root", FileSet("pki"),
+            "chown -R root:root on the PKI directory (the directory of the API server's --client-ca-file, "
+            "/etc/kubernetes/pki on kubeadm, /etc/kubernetes/ssl on kubespray).",
+            "The directory holds the cluster's CA keys and every component's certificates.", severity="high",
         ),
-        Rule(
-            id="pki-certificate-permissions", cis="1.1.20", component="kube-apiserver", section=FILES,
-            severity="medium", title="Kubernetes PKI certificate files (*.crt) are 644 or more restrictive",
-            operator="mode_at_most", expected="644", fix="0644", check=FileMode(FileSet("pki", pattern="*.crt")),
-            remediation="chmod 644 (only taking bits away) on every *.crt under the PKI directory.",
-            rationale="A writable certificate can be replaced by one an attacker controls.",
+        file_mode_rule(
+            "pki-certificate-permissions", "1.1.20", "kube-apiserver", FILES,
+            "Kubernetes PKI certificate files (*.crt) are 644 or more restrictive", FileSet("pki", pattern="*.crt"), "644",
+            "chmod 644 (only taking bits away) on every *.crt under the PKI directory.",
+            "A writable certificate can be replaced by one an attacker controls.",
         ),
-        Rule(
-            id="pki-key-permissions", cis="1.1.21", component="kube-apiserver", section=FILES, severity="high",
-            title="Kubernetes PKI key files (*.key) are 600 or more restrictive", operator="mode_at_most",
-            expected="600", fix="0600", check=FileMode(FileSet("pki", pattern="*.key")),
-            remediation="chmod 600 (only taking bits away) on every *.key under the PKI directory.",
-            rationale="A readable CA or service-account key lets anyone mint credentials.",
+        file_mode_rule(
+            "pki-key-permissions", "1.1.21", "kube-apiserver", FILES,
+            "Kubernetes PKI key files (*.key) are 600 or more restrictive", FileSet("pki", pattern="*.key"), "600",
+            "chmod 600 (only taking bits away) on every *.key under the PKI directory.",
+            "A readable CA or service-account key lets anyone mint credentials.", severity="high",
         ),
     )
 )
@@ -223,7 +206,7 @@ _CM_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="controller-manager-rotate-kubelet-server-certificate", cis="1.3.6", component="kube-controller-manager",
         section=CM, severity="medium", title="Controller manager feature gate RotateKubeletServerCertificate is true",
-        flag="feature-gates", operator="custom", expected="RotateKubeletServerCertificate=true (default)", fix=True,
+        flag="feature-gates", expected="RotateKubeletServerCertificate=true (default)", fix=True,
         check=FeatureGate("RotateKubeletServerCertificate", default=True),
         remediation="Remove RotateKubeletServerCertificate=false from --feature-gates (set it to true).",
         rationale="Kubelet serving certificates must be rotated before they expire.",
@@ -231,7 +214,7 @@ _CM_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="controller-manager-bind-address", cis="1.3.7", component="kube-controller-manager", section=CM,
         severity="high", title="Controller manager --bind-address is 127.0.0.1 (absent means 0.0.0.0)",
-        flag="bind-address", operator="custom", expected="127.0.0.1 (loopback)", default={"any": "0.0.0.0"},
+        flag="bind-address", expected="127.0.0.1 (loopback)", default={"any": "0.0.0.0"},
         fix="127.0.0.1", check=Loopback(),
         remediation="--bind-address=127.0.0.1. When the flag is absent the secure port 10257 listens on every address.",
         rationale="The controller manager's /metrics and debug endpoints should not be reachable from the network.",
@@ -250,7 +233,7 @@ _SCHED_RULES: t.Tuple[Rule, ...] = (
     profiling_rule("scheduler-profiling", "1.4.1", "kube-scheduler", SCHED, "Scheduler"),
     Rule(
         id="scheduler-bind-address", cis="1.4.2", component="kube-scheduler", section=SCHED, severity="high",
-        title="Scheduler --bind-address is 127.0.0.1 (absent means 0.0.0.0)", flag="bind-address", operator="custom",
+        title="Scheduler --bind-address is 127.0.0.1 (absent means 0.0.0.0)", flag="bind-address",
         expected="127.0.0.1 (loopback)", default={"any": "0.0.0.0"}, fix="127.0.0.1", check=Loopback(),
         remediation="--bind-address=127.0.0.1. When the flag is absent the secure port 10259 listens on every address.",
         rationale="The scheduler's /metrics and debug endpoints should not be reachable from the network.",
@@ -306,7 +289,7 @@ _ETCD_RULES: t.Tuple[Rule, ...] = (
     ),
     Rule(
         id="etcd-unique-ca", cis="2.7", component="etcd", section=ETCD, severity="medium",
-        title="etcd uses a certificate authority of its own", flag="trusted-ca-file", operator="custom",
+        title="etcd uses a certificate authority of its own", flag="trusted-ca-file",
         expected="--trusted-ca-file set and not the API server's --client-ca-file", automated=False,
         check=Custom("etcd_unique_ca"),
         remediation="Create a CA only for etcd (kubeadm does: pki/etcd/ca.crt), issue etcd's and the API server's "
@@ -336,7 +319,7 @@ _POLICY_RULES: t.Tuple[Rule, ...] = (
     ),
     Rule(
         id="apiserver-audit-policy", cis="3.2.1", component="kube-apiserver", section=LOGGING, severity="medium",
-        title="A minimal audit policy is set (--audit-policy-file)", flag="audit-policy-file", operator="custom",
+        title="A minimal audit policy is set (--audit-policy-file)", flag="audit-policy-file",
         expected="set to an audit Policy that audits something",
         check=SuppliedFile("audit_policy", "audit-policy.yaml"),
         remediation="Provide an audit Policy in kubefort_apiserver_audit_policy; kubefort writes it, sets "

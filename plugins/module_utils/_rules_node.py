@@ -21,14 +21,13 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs im
     Custom,
     DurationNonZero,
     FeatureGate,
-    FileMode,
-    FileOwner,
     FileSet,
     FilesNamed,
     Loopback,
     Manual,
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders import file_mode_rule, file_owner_rule
 
 FILES = "4.1 Worker Node Configuration Files"
 KUBELET = "4.2 Kubelet"
@@ -59,22 +58,16 @@ def _file_pair(ids: t.Tuple[str, str], cis: t.Tuple[str, str], what: str, file: 
                component: str = "kubelet", automated: bool = True, optional: bool = False,
                default_path: t.Optional[str] = None, why: str = "") -> t.Tuple[Rule, Rule]:
     files = FileSet(file, optional=optional, default_path=default_path)
+    the_file = what[0].lower() + what[1:]
     return (
-        Rule(
-            id=ids[0], cis=cis[0], component=component, section=FILES, severity="medium",
-            title="%s permissions are %s or more restrictive" % (what, mode), operator="mode_at_most", expected=mode,
-            fix="0" + mode, automated=automated, check=FileMode(files),
-            remediation="chmod %s (only taking bits away) on the %s." % (mode, what[0].lower() + what[1:]),
-            rationale=why,
-        ),
-        Rule(
-            id=ids[1], cis=cis[1], component=component, section=FILES, severity="medium",
-            title="%s ownership is root:root" % what, operator="owner", expected="root:root", fix="root:root",
-            automated=automated, check=FileOwner(files),
-            remediation="chown root:root on the %s." % (what[0].lower() + what[1:]), rationale=why,
-        ),
+        file_mode_rule(ids[0], cis[0], component, FILES, "%s permissions are %s or more restrictive" % (what, mode), files,
+                       mode, "chmod %s (only taking bits away) on the %s." % (mode, the_file), why, automated=automated),
+        file_owner_rule(ids[1], cis[1], component, FILES, "%s ownership is root:root" % what, files,
+                        "chown root:root on the %s." % the_file, why, automated=automated),
     )
 
+
+_CONFIG_WHY = "The config file decides the kubelet's authentication and authorization."
 
 _FILE_RULES: t.Tuple[Rule, ...] = (
     _file_pair(
@@ -98,19 +91,14 @@ _FILE_RULES: t.Tuple[Rule, ...] = (
         why="Whoever can replace the CA file decides who may call the kubelet API.",
     )
     + (
-        Rule(
-            id="kubelet-config-permissions", cis="4.1.9",
-            title="kubelet config file permissions are 600 or more restrictive", component="kubelet", section=FILES,
-            severity="medium", operator="mode_at_most", expected="600", fix="0600", check=FileMode(FileSet("config")),
-            remediation="chmod 600 on the file the kubelet's --config names.",
-            rationale="The config file decides the kubelet's authentication and authorization.",
+        file_mode_rule(
+            "kubelet-config-permissions", "4.1.9", "kubelet", FILES,
+            "kubelet config file permissions are 600 or more restrictive", FileSet("config"), "600",
+            "chmod 600 on the file the kubelet's --config names.", _CONFIG_WHY,
         ),
-        Rule(
-            id="kubelet-config-ownership", cis="4.1.10", title="kubelet config file ownership is root:root",
-            component="kubelet", section=FILES, severity="medium", operator="owner", expected="root:root",
-            fix="root:root", check=FileOwner(FileSet("config")),
-            remediation="chown root:root on the file the kubelet's --config names.",
-            rationale="The config file decides the kubelet's authentication and authorization.",
+        file_owner_rule(
+            "kubelet-config-ownership", "4.1.10", "kubelet", FILES, "kubelet config file ownership is root:root",
+            FileSet("config"), "chown root:root on the file the kubelet's --config names.", _CONFIG_WHY,
         ),
     )
 )
@@ -135,7 +123,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="kubelet-client-ca-file", cis="4.2.3", component="kubelet", section=KUBELET, severity="high",
         title="kubelet client CA file is set", flag="client-ca-file", config_key="authentication.x509.clientCAFile",
-        operator="custom", expected="set to a file that exists", automated=False,
+        expected="set to a file that exists", automated=False,
         check=FilesNamed(("client-ca-file",), ("authentication.x509.clientCAFile",)),
         remediation="authentication.x509.clientCAFile: the cluster CA (kubeadm: /etc/kubernetes/pki/ca.crt). Not "
                     "automated: the right CA depends on the installer.",
@@ -151,7 +139,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="kubelet-streaming-connection-idle-timeout", cis="4.2.5", component="kubelet", section=KUBELET,
         severity="medium", title="kubelet streaming connection idle timeout is not 0",
-        flag="streaming-connection-idle-timeout", config_key="streamingConnectionIdleTimeout", operator="custom",
+        flag="streaming-connection-idle-timeout", config_key="streamingConnectionIdleTimeout",
         expected="a duration above 0", default={"any": "4h0m0s"}, fix="5m0s",
         check=DurationNonZero(config_zero_is_default=True),
         remediation="streamingConnectionIdleTimeout: 5m0s (or the flag where it is set). A 0 in the config file "
@@ -175,7 +163,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="kubelet-event-qps", cis="4.2.8", component="kubelet", section=KUBELET, severity="info", level=2,
         title="kubelet eventRecordQPS ensures appropriate event capture", flag="event-qps",
-        config_key="eventRecordQPS", operator="custom", expected="decided by the operator",
+        config_key="eventRecordQPS", expected="decided by the operator",
         default={"flags": 50, "config": 50}, automated=False,
         check=Manual("Events are security evidence: 0 means unlimited (capture all, risk of "
                      "overload); the default 50/s drops bursts. Set kubefort_overrides.kubelet-event-qps to enforce a value."),
@@ -185,7 +173,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="kubelet-tls-cert", cis="4.2.9", component="kubelet", section=KUBELET, severity="medium",
         title="kubelet serves with a certificate it was given (tlsCertFile/tlsPrivateKeyFile or serverTLSBootstrap)",
-        flag="tls-cert-file", config_key="tlsCertFile", operator="custom",
+        flag="tls-cert-file", config_key="tlsCertFile",
         expected="tlsCertFile and tlsPrivateKeyFile set, or serverTLSBootstrap: true", automated=False,
         check=Custom("kubelet_serving_cert"),
         remediation="serverTLSBootstrap: true (and approve the kubelet-serving CSRs), or tlsCertFile and "
@@ -202,7 +190,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="kubelet-rotate-server-certificate-gate", cis="4.2.11", component="kubelet", section=KUBELET,
         severity="low", title="kubelet feature gate RotateKubeletServerCertificate is true", flag="feature-gates",
-        config_key="featureGates.RotateKubeletServerCertificate", operator="custom",
+        config_key="featureGates.RotateKubeletServerCertificate",
         expected="RotateKubeletServerCertificate=true (default)", fix=True,
         check=FeatureGate("RotateKubeletServerCertificate", default=True),
         remediation="Remove RotateKubeletServerCertificate=false (featureGates or --feature-gates). Serving "
@@ -212,7 +200,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="kubelet-tls-cipher-suites", cis="4.2.12", component="kubelet", section=KUBELET, severity="medium",
         title="kubelet only uses strong cryptographic ciphers", flag="tls-cipher-suites", config_key="tlsCipherSuites",
-        operator="custom", expected="only " + ",".join(KUBELET_STRONG_CIPHERS), fix=list(KUBELET_STRONG_CIPHERS),
+        expected="only " + ",".join(KUBELET_STRONG_CIPHERS), fix=list(KUBELET_STRONG_CIPHERS),
         check=CipherSuites(),
         remediation="tlsCipherSuites set to the strong list (override it with kubefort_overrides.kubelet-tls-cipher-suites).",
         rationale="Go's default list still offers CBC and non-forward-secret RSA key exchange suites.",
@@ -247,7 +235,7 @@ _PROXY_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="kube-proxy-metrics-bind-address", cis="4.3.1", component="kube-proxy", section=PROXY, severity="medium",
         title="kube-proxy metrics service is bound to localhost", flag="metrics-bind-address",
-        config_key="metricsBindAddress", operator="custom", expected="127.0.0.1:<port> (loopback)",
+        config_key="metricsBindAddress", expected="127.0.0.1:<port> (loopback)",
         default={"any": "127.0.0.1:10249"}, fix="127.0.0.1:10249", check=Loopback(), empty_is_default=True,
         remediation="metricsBindAddress: 127.0.0.1:10249 (or the flag where it is set); scrape it through a "
                     "local agent instead.",
@@ -256,7 +244,7 @@ _PROXY_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="kube-proxy-healthz-bind-address", cis=None, component="kube-proxy", section=PROXY, severity="low",
         title="kube-proxy health check is not bound to every address", flag="healthz-bind-address",
-        config_key="healthzBindAddress", operator="custom", expected="a node or loopback address, not 0.0.0.0/::",
+        config_key="healthzBindAddress", expected="a node or loopback address, not 0.0.0.0/::",
         default={"any": "0.0.0.0:10256"}, automated=False, check=Loopback(allow_specific=True), empty_is_default=True,
         remediation="healthzBindAddress: <node IP>:10256 (what load balancers with externalTrafficPolicy: Local "
                     "probe), or 127.0.0.1:10256 when nothing outside the node needs it. Not automated: only the "

@@ -19,9 +19,12 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs im
     NODE_SPECS,
     PORTS_SPECS,
     CheckSpec,
+    Compare,
     Custom,
     FileMode,
+    FileOwner,
     FileSet,
+    Loopback,
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _check_engines
@@ -57,9 +60,24 @@ def test_a_check_that_is_not_a_spec_fails_where_the_rule_is_made():
     with pytest.raises(TypeError, match="check must be a spec"):
         Rule(id="x", title="x", component="kubelet", section="4.2", severity="low", check={"check": "ciphers"})
     with pytest.raises(ValueError, match="a FileMode check needs operator mode_at_most"):
-        Rule(id="x", title="x", component="kubelet", section="4.1", severity="low", check=FileMode(FileSet("config")))
+        Rule(id="x", title="x", component="kubelet", section="4.1", severity="low", operator="eq",
+             check=FileMode(FileSet("config")))
     with pytest.raises(ValueError, match="unknown file set 'kubeconfigs'"):
         FileSet("kubeconfigs")
+
+
+@pytest.mark.parametrize("check, operator", [
+    (Compare(), "eq"), (FileMode(FileSet("config")), "mode_at_most"), (FileOwner(FileSet("config")), "owner"),
+    (Loopback(), "custom"), (Custom("etcd_unique_ca"), "custom"),
+])
+def test_a_rule_without_an_operator_takes_the_one_its_check_implies(check, operator):
+    assert Rule(id="x", title="x", component="kubelet", section="4.1", severity="low", check=check).operator == operator
+
+
+def test_an_operator_given_is_kept():
+    rule = Rule(id="x", title="x", component="kube-apiserver", section="1.2", severity="low", operator="present",
+                check=Custom("audit_log_path"))
+    assert rule.operator == "present"
 
 
 def test_a_node_rule_without_an_engine_is_refused():
