@@ -5,7 +5,8 @@
 
 # This module is private to the collection: its interface may change at any time.
 """Builders of catalog entries that share a shape: a rule on one flag, flags that must name files that exist,
-a manual decision, an API server admission plugin, a component's profiling, a file's mode or owner. Each
+a manual decision, an API server admission plugin, a component's profiling or bind address, a file's mode or
+owner. Each
 returns a plain Rule (_rule); the areas' modules (_rules_*.py) call them.
 """
 
@@ -18,6 +19,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs im
     FileOwner,
     FileSet,
     FilesNamed,
+    Loopback,
     Manual,
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
@@ -40,6 +42,18 @@ def profiling_rule(id: str, cis: str, component: str, section: str, who: str) ->
     return flag_rule(
         id, cis, component, section, "%s --profiling is false" % who, "profiling", "eq", False, "true", False,
         severity="low", remediation="--profiling=false.", rationale="Profiling endpoints reveal internals and cost resources.",
+    )
+
+
+def bind_address_rule(id: str, cis: str, component: str, section: str, who: str, port: int) -> Rule:
+    """--bind-address of a control-plane component that serves only health and metrics (``port``) is loopback."""
+    return Rule(
+        id=id, cis=cis, component=component, section=section, severity="high",
+        title="%s --bind-address is 127.0.0.1 (absent means 0.0.0.0)" % who, flag="bind-address",
+        expected="127.0.0.1 (loopback)", default={"any": "0.0.0.0"}, fix="127.0.0.1", check=Loopback(),
+        remediation="--bind-address=127.0.0.1. When the flag is absent the secure port %d listens on every address." % port,
+        rationale="The %s's /metrics and debug endpoints should not be reachable from the network."
+                  % (who[0].lower() + who[1:]),
     )
 
 

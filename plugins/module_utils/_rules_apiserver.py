@@ -260,7 +260,7 @@ RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="apiserver-insecure-port", cis=None, component="kube-apiserver", section=API, severity="critical",
         title="API server insecure port is disabled (--insecure-port=0; Kubernetes < 1.20)", flag="insecure-port",
-        operator="eq", expected=0, default={"any": 8080}, fix=0, max_version="1.19",
+        expected=0, default={"any": 8080}, fix=0, max_version="1.19",
         remediation="--insecure-port=0. From 1.20 the insecure port is always off and from 1.24 the flag is gone, "
                     "so kubefort never writes it there.",
         rationale="The insecure port serves the whole API without authentication or authorization.",

@@ -23,12 +23,12 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs im
     Custom,
     FeatureGate,
     FileSet,
-    Loopback,
     SuppliedFile,
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils import _rules_apiserver
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders import (
+    bind_address_rule,
     file_mode_rule,
     file_owner_rule,
     files_named_rule,
@@ -211,18 +211,11 @@ _CM_RULES: t.Tuple[Rule, ...] = (
         remediation="Remove RotateKubeletServerCertificate=false from --feature-gates (set it to true).",
         rationale="Kubelet serving certificates must be rotated before they expire.",
     ),
-    Rule(
-        id="controller-manager-bind-address", cis="1.3.7", component="kube-controller-manager", section=CM,
-        severity="high", title="Controller manager --bind-address is 127.0.0.1 (absent means 0.0.0.0)",
-        flag="bind-address", expected="127.0.0.1 (loopback)", default={"any": "0.0.0.0"},
-        fix="127.0.0.1", check=Loopback(),
-        remediation="--bind-address=127.0.0.1. When the flag is absent the secure port 10257 listens on every address.",
-        rationale="The controller manager's /metrics and debug endpoints should not be reachable from the network.",
-    ),
+    bind_address_rule("controller-manager-bind-address", "1.3.7", "kube-controller-manager", CM, "Controller manager", 10257),
     Rule(
         id="controller-manager-insecure-port", cis=None, component="kube-controller-manager", section=CM,
         severity="high", title="Controller manager insecure port is disabled (--port=0; Kubernetes < 1.22)",
-        flag="port", operator="eq", expected=0, default={"any": 10252}, fix=0, max_version="1.21",
+        flag="port", expected=0, default={"any": 10252}, fix=0, max_version="1.21",
         remediation="--port=0. From 1.22 insecure serving is gone (the flag was removed in 1.24); kubefort never "
                     "writes it there.",
         rationale="Port 10252 served /metrics and /debug without authentication on every address.",
@@ -231,16 +224,10 @@ _CM_RULES: t.Tuple[Rule, ...] = (
 
 _SCHED_RULES: t.Tuple[Rule, ...] = (
     profiling_rule("scheduler-profiling", "1.4.1", "kube-scheduler", SCHED, "Scheduler"),
-    Rule(
-        id="scheduler-bind-address", cis="1.4.2", component="kube-scheduler", section=SCHED, severity="high",
-        title="Scheduler --bind-address is 127.0.0.1 (absent means 0.0.0.0)", flag="bind-address",
-        expected="127.0.0.1 (loopback)", default={"any": "0.0.0.0"}, fix="127.0.0.1", check=Loopback(),
-        remediation="--bind-address=127.0.0.1. When the flag is absent the secure port 10259 listens on every address.",
-        rationale="The scheduler's /metrics and debug endpoints should not be reachable from the network.",
-    ),
+    bind_address_rule("scheduler-bind-address", "1.4.2", "kube-scheduler", SCHED, "Scheduler", 10259),
     Rule(
         id="scheduler-insecure-port", cis=None, component="kube-scheduler", section=SCHED, severity="high",
-        title="Scheduler insecure port is disabled (--port=0; Kubernetes < 1.23)", flag="port", operator="eq",
+        title="Scheduler insecure port is disabled (--port=0; Kubernetes < 1.23)", flag="port",
         expected=0, default={"any": 10251}, fix=0, max_version="1.22",
         remediation="--port=0. From 1.23 insecure serving is gone; kubefort never writes the flag there.",
         rationale="Port 10251 served /metrics without authentication on every address.",

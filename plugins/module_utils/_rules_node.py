@@ -107,7 +107,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="kubelet-anonymous-auth", cis="4.2.1", title="kubelet anonymous authentication is disabled",
         component="kubelet", section=KUBELET, severity="critical", flag="anonymous-auth",
-        config_key="authentication.anonymous.enabled", operator="eq", expected=False,
+        config_key="authentication.anonymous.enabled", expected=False,
         default={"flags": True, "config": False}, fix=False,
         remediation="authentication.anonymous.enabled: false (or --anonymous-auth=false where the flag is set).",
         rationale="Anonymous requests to the kubelet API on 10250 can read pods and, with AlwaysAllow, run commands.",
@@ -131,7 +131,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
     ),
     Rule(
         id="kubelet-read-only-port", cis="4.2.4", title="kubelet read-only port is disabled", component="kubelet",
-        section=KUBELET, severity="high", flag="read-only-port", config_key="readOnlyPort", operator="eq", expected=0,
+        section=KUBELET, severity="high", flag="read-only-port", config_key="readOnlyPort", expected=0,
         default={"flags": 10255, "config": 0}, fix=0,
         remediation="readOnlyPort: 0 (or --read-only-port=0 where the flag is set).",
         rationale="Port 10255 serves pod and node details without authentication.",
@@ -149,7 +149,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="kubelet-make-iptables-util-chains", cis="4.2.6", component="kubelet", section=KUBELET, severity="low",
         title="kubelet makeIPTablesUtilChains is true", flag="make-iptables-util-chains",
-        config_key="makeIPTablesUtilChains", operator="eq", expected=True, default={"any": True}, fix=True,
+        config_key="makeIPTablesUtilChains", expected=True, default={"any": True}, fix=True,
         remediation="makeIPTablesUtilChains: true (or remove the false setting).",
         rationale="The kubelet then keeps its iptables chains in step with the pods' network needs.",
     ),
@@ -183,7 +183,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
     Rule(
         id="kubelet-rotate-certificates", cis="4.2.10", component="kubelet", section=KUBELET, severity="medium",
         title="kubelet client certificate rotation is on (rotateCertificates)", flag="rotate-certificates",
-        config_key="rotateCertificates", operator="eq", expected=True, default={"any": False}, fix=True,
+        config_key="rotateCertificates", expected=True, default={"any": False}, fix=True,
         remediation="rotateCertificates: true. Absent means false: kubeadm sets it, other installers may not.",
         rationale="Without rotation the kubelet's client certificate expires and the node goes NotReady.",
     ),
@@ -215,7 +215,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
     ),
     Rule(
         id="kubelet-seccomp-default", cis="4.2.14", component="kubelet", section=KUBELET, severity="medium",
-        title="kubelet seccompDefault is true", flag="seccomp-default", config_key="seccompDefault", operator="eq",
+        title="kubelet seccompDefault is true", flag="seccomp-default", config_key="seccompDefault",
         expected=True, default={"any": False}, fix=True, automated=False, min_version="1.22",
         remediation="seccompDefault: true after testing workloads with the RuntimeDefault profile. Not automated: "
                     "workloads that need blocked syscalls stop working.",
@@ -223,7 +223,7 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
     ),
     Rule(
         id="kubelet-cadvisor-port", cis=None, component="kubelet", section=KUBELET, severity="high",
-        title="kubelet cAdvisor port (--cadvisor-port) is 0 (Kubernetes < 1.12)", flag="cadvisor-port", operator="eq",
+        title="kubelet cAdvisor port (--cadvisor-port) is 0 (Kubernetes < 1.12)", flag="cadvisor-port",
         expected=0, default={"any": 4194}, fix=0, max_version="1.11", default_from={"1.11": 0},
         remediation="--cadvisor-port=0. The default was 4194 before 1.11; the flag is gone from 1.12, so kubefort "
                     "never writes it there.",
