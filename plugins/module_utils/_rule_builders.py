@@ -5,8 +5,8 @@
 
 # This module is private to the collection: its interface may change at any time.
 """Builders of catalog entries that share a shape: a rule on one flag, flags that must name files that exist,
-a manual decision, an API server admission plugin, a component's profiling or bind address, a file's mode or
-owner. Each
+a manual decision, an API server admission plugin, a component's profiling, bind address, TLS cipher suites or
+feature gate, a file's mode or owner. Each
 returns a plain Rule (_rule); the areas' modules (_rules_*.py) call them.
 """
 
@@ -15,6 +15,8 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
+    CipherSuites,
+    FeatureGate,
     FileMode,
     FileOwner,
     FileSet,
@@ -54,6 +56,28 @@ def bind_address_rule(id: str, cis: str, component: str, section: str, who: str,
         remediation="--bind-address=127.0.0.1. When the flag is absent the secure port %d listens on every address." % port,
         rationale="The %s's /metrics and debug endpoints should not be reachable from the network."
                   % (who[0].lower() + who[1:]),
+    )
+
+
+
+def cipher_suites_rule(id: str, cis: str, component: str, section: str, who: str, ciphers: t.Tuple[str, ...],
+                       remediation: str, **kwargs: t.Any) -> Rule:
+    """The component offers only ``ciphers`` (--tls-cipher-suites): the strong list is what is written."""
+    return Rule(
+        id=id, cis=cis, component=component, section=section, severity="medium",
+        title="%s only uses strong cryptographic ciphers" % who, flag="tls-cipher-suites",
+        expected="only " + ",".join(ciphers), fix=list(ciphers), check=CipherSuites(), remediation=remediation,
+        rationale="Go's default list still offers CBC and non-forward-secret RSA key exchange suites.", **kwargs,
+    )
+
+
+def feature_gate_rule(id: str, cis: str, component: str, section: str, who: str, gate: str, severity: str,
+                      remediation: str, rationale: str, **kwargs: t.Any) -> Rule:
+    """A feature gate that is on by default is not turned off (--feature-gates); the fix sets it true."""
+    return Rule(
+        id=id, cis=cis, component=component, section=section, severity=severity,
+        title="%s feature gate %s is true" % (who, gate), flag="feature-gates", expected="%s=true (default)" % gate,
+        fix=True, check=FeatureGate(gate, default=True), remediation=remediation, rationale=rationale, **kwargs,
     )
 
 

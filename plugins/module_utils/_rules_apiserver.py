@@ -13,7 +13,6 @@ import typing as t
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
     AdmissionPluginConfig,
     AuthorizationMode,
-    CipherSuites,
     Custom,
     Loopback,
     SuppliedFile,
@@ -21,6 +20,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs im
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders import (
     admission_plugin_rule,
+    cipher_suites_rule,
     files_named_rule,
     flag_rule,
     manual_rule,
@@ -242,13 +242,10 @@ RULES: t.Tuple[Rule, ...] = (
                     "types per resource to the controller.",
         rationale="With identity first, new Secrets are written to etcd in clear text.",
     ),
-    Rule(
-        id="apiserver-tls-cipher-suites", cis="1.2.29", component="kube-apiserver", section=API, severity="medium",
-        title="API server only uses strong cryptographic ciphers", flag="tls-cipher-suites",
-        expected="only " + ",".join(STRONG_CIPHERS), fix=list(STRONG_CIPHERS), check=CipherSuites(),
-        remediation="--tls-cipher-suites set to the strong list (override the list with "
-                    "kubefort_overrides.apiserver-tls-cipher-suites).",
-        rationale="Go's default list still offers CBC and non-forward-secret RSA key exchange suites.",
+    cipher_suites_rule(
+        "apiserver-tls-cipher-suites", "1.2.29", "kube-apiserver", API, "API server", STRONG_CIPHERS,
+        "--tls-cipher-suites set to the strong list (override the list with "
+        "kubefort_overrides.apiserver-tls-cipher-suites).",
     ),
     flag_rule(
         "apiserver-service-account-extend-token-expiration", "1.2.30", "kube-apiserver", API,

@@ -21,7 +21,6 @@ import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
     Custom,
-    FeatureGate,
     FileSet,
     SuppliedFile,
 )
@@ -29,6 +28,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils import _rules_a
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders import (
     bind_address_rule,
+    feature_gate_rule,
     file_mode_rule,
     file_owner_rule,
     files_named_rule,
@@ -203,13 +203,11 @@ _CM_RULES: t.Tuple[Rule, ...] = (
         "Set --root-ca-file to the cluster CA bundle (kubeadm: pki/ca.crt) so pods can verify the API server.",
         "Pods need the CA to verify the API server's certificate.", severity="medium",
     ),
-    Rule(
-        id="controller-manager-rotate-kubelet-server-certificate", cis="1.3.6", component="kube-controller-manager",
-        section=CM, severity="medium", title="Controller manager feature gate RotateKubeletServerCertificate is true",
-        flag="feature-gates", expected="RotateKubeletServerCertificate=true (default)", fix=True,
-        check=FeatureGate("RotateKubeletServerCertificate", default=True),
-        remediation="Remove RotateKubeletServerCertificate=false from --feature-gates (set it to true).",
-        rationale="Kubelet serving certificates must be rotated before they expire.",
+    feature_gate_rule(
+        "controller-manager-rotate-kubelet-server-certificate", "1.3.6", "kube-controller-manager", CM,
+        "Controller manager", "RotateKubeletServerCertificate", "medium",
+        "Remove RotateKubeletServerCertificate=false from --feature-gates (set it to true).",
+        "Kubelet serving certificates must be rotated before they expire.",
     ),
     bind_address_rule("controller-manager-bind-address", "1.3.7", "kube-controller-manager", CM, "Controller manager", 10257),
     Rule(

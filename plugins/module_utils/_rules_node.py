@@ -17,17 +17,20 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
-    CipherSuites,
     Custom,
     DurationNonZero,
-    FeatureGate,
     FileSet,
     FilesNamed,
     Loopback,
     Manual,
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
-from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders import file_mode_rule, file_owner_rule
+from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders import (
+    cipher_suites_rule,
+    feature_gate_rule,
+    file_mode_rule,
+    file_owner_rule,
+)
 
 FILES = "4.1 Worker Node Configuration Files"
 KUBELET = "4.2 Kubelet"
@@ -187,23 +190,17 @@ _KUBELET_RULES: t.Tuple[Rule, ...] = (
         remediation="rotateCertificates: true. Absent means false: kubeadm sets it, other installers may not.",
         rationale="Without rotation the kubelet's client certificate expires and the node goes NotReady.",
     ),
-    Rule(
-        id="kubelet-rotate-server-certificate-gate", cis="4.2.11", component="kubelet", section=KUBELET,
-        severity="low", title="kubelet feature gate RotateKubeletServerCertificate is true", flag="feature-gates",
-        config_key="featureGates.RotateKubeletServerCertificate",
-        expected="RotateKubeletServerCertificate=true (default)", fix=True,
-        check=FeatureGate("RotateKubeletServerCertificate", default=True),
+    feature_gate_rule(
+        "kubelet-rotate-server-certificate-gate", "4.2.11", "kubelet", KUBELET, "kubelet",
+        "RotateKubeletServerCertificate", "low", config_key="featureGates.RotateKubeletServerCertificate",
         remediation="Remove RotateKubeletServerCertificate=false (featureGates or --feature-gates). Serving "
                     "certificates are only requested with serverTLSBootstrap: true (4.2.9).",
         rationale="Serving certificates must be renewed before they expire.",
     ),
-    Rule(
-        id="kubelet-tls-cipher-suites", cis="4.2.12", component="kubelet", section=KUBELET, severity="medium",
-        title="kubelet only uses strong cryptographic ciphers", flag="tls-cipher-suites", config_key="tlsCipherSuites",
-        expected="only " + ",".join(KUBELET_STRONG_CIPHERS), fix=list(KUBELET_STRONG_CIPHERS),
-        check=CipherSuites(),
-        remediation="tlsCipherSuites set to the strong list (override it with kubefort_overrides.kubelet-tls-cipher-suites).",
-        rationale="Go's default list still offers CBC and non-forward-secret RSA key exchange suites.",
+    cipher_suites_rule(
+        "kubelet-tls-cipher-suites", "4.2.12", "kubelet", KUBELET, "kubelet", KUBELET_STRONG_CIPHERS,
+        "tlsCipherSuites set to the strong list (override it with kubefort_overrides.kubelet-tls-cipher-suites).",
+        config_key="tlsCipherSuites",
     ),
     Rule(
         id="kubelet-pod-pids-limit", cis="4.2.13", component="kubelet", section=KUBELET, severity="medium",
