@@ -5,8 +5,8 @@
 
 # This module is private to the collection: its interface may change at any time.
 """Builders of catalog entries that share a shape: a rule on one flag, flags that must name files that exist,
-a manual decision, an API server admission plugin, a component's profiling, bind address, TLS cipher suites or
-feature gate, a file's mode or owner. Each
+a manual decision, an API server admission plugin, a component's profiling, bind address, insecure port, TLS
+cipher suites or feature gate, a file's mode or owner. Each
 returns a plain Rule (_rule); the areas' modules (_rules_*.py) call them.
 """
 
@@ -58,6 +58,17 @@ def bind_address_rule(id: str, cis: str, component: str, section: str, who: str,
                   % (who[0].lower() + who[1:]),
     )
 
+
+def insecure_port_rule(id: str, component: str, section: str, who: str, flag: str, port: int, max_version: str,
+                       severity: str, remediation: str, rationale: str) -> Rule:
+    """The unauthenticated port (``port`` by default) of releases up to ``max_version`` is off: --<flag>=0. Newer
+    releases have no such port (nor, later, the flag), so the rule does not apply to them and is never written."""
+    first_without = "%s.%d" % (max_version.split(".")[0], int(max_version.split(".")[1]) + 1)
+    return Rule(
+        id=id, cis=None, component=component, section=section, severity=severity,
+        title="%s insecure port is disabled (--%s=0; Kubernetes < %s)" % (who, flag, first_without), flag=flag,
+        expected=0, default={"any": port}, fix=0, max_version=max_version, remediation=remediation, rationale=rationale,
+    )
 
 
 def cipher_suites_rule(id: str, cis: str, component: str, section: str, who: str, ciphers: t.Tuple[str, ...],

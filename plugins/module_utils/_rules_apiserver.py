@@ -22,6 +22,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders 
     admission_plugin_rule,
     cipher_suites_rule,
     files_named_rule,
+    insecure_port_rule,
     flag_rule,
     manual_rule,
     profiling_rule,
@@ -254,13 +255,10 @@ RULES: t.Tuple[Rule, ...] = (
         remediation="--service-account-extend-token-expiration=false (the default is true from 1.20).",
         rationale="Extended tokens stay valid for a year instead of their requested lifetime.",
     ),
-    Rule(
-        id="apiserver-insecure-port", cis=None, component="kube-apiserver", section=API, severity="critical",
-        title="API server insecure port is disabled (--insecure-port=0; Kubernetes < 1.20)", flag="insecure-port",
-        expected=0, default={"any": 8080}, fix=0, max_version="1.19",
-        remediation="--insecure-port=0. From 1.20 the insecure port is always off and from 1.24 the flag is gone, "
-                    "so kubefort never writes it there.",
-        rationale="The insecure port serves the whole API without authentication or authorization.",
+    insecure_port_rule(
+        "apiserver-insecure-port", "kube-apiserver", API, "API server", "insecure-port", 8080, "1.19", "critical",
+        "--insecure-port=0. From 1.20 the insecure port is always off and from 1.24 the flag is gone, so kubefort "
+        "never writes it there.", "The insecure port serves the whole API without authentication or authorization.",
     ),
     Rule(
         id="apiserver-insecure-bind-address", cis=None, component="kube-apiserver", section=API, severity="high",

@@ -29,6 +29,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Ru
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule_builders import (
     bind_address_rule,
     feature_gate_rule,
+    insecure_port_rule,
     file_mode_rule,
     file_owner_rule,
     files_named_rule,
@@ -210,25 +211,20 @@ _CM_RULES: t.Tuple[Rule, ...] = (
         "Kubelet serving certificates must be rotated before they expire.",
     ),
     bind_address_rule("controller-manager-bind-address", "1.3.7", "kube-controller-manager", CM, "Controller manager", 10257),
-    Rule(
-        id="controller-manager-insecure-port", cis=None, component="kube-controller-manager", section=CM,
-        severity="high", title="Controller manager insecure port is disabled (--port=0; Kubernetes < 1.22)",
-        flag="port", expected=0, default={"any": 10252}, fix=0, max_version="1.21",
-        remediation="--port=0. From 1.22 insecure serving is gone (the flag was removed in 1.24); kubefort never "
-                    "writes it there.",
-        rationale="Port 10252 served /metrics and /debug without authentication on every address.",
+    insecure_port_rule(
+        "controller-manager-insecure-port", "kube-controller-manager", CM, "Controller manager", "port", 10252, "1.21",
+        "high", "--port=0. From 1.22 insecure serving is gone (the flag was removed in 1.24); kubefort never writes it "
+        "there.", "Port 10252 served /metrics and /debug without authentication on every address.",
     ),
 )
 
 _SCHED_RULES: t.Tuple[Rule, ...] = (
     profiling_rule("scheduler-profiling", "1.4.1", "kube-scheduler", SCHED, "Scheduler"),
     bind_address_rule("scheduler-bind-address", "1.4.2", "kube-scheduler", SCHED, "Scheduler", 10259),
-    Rule(
-        id="scheduler-insecure-port", cis=None, component="kube-scheduler", section=SCHED, severity="high",
-        title="Scheduler insecure port is disabled (--port=0; Kubernetes < 1.23)", flag="port",
-        expected=0, default={"any": 10251}, fix=0, max_version="1.22",
-        remediation="--port=0. From 1.23 insecure serving is gone; kubefort never writes the flag there.",
-        rationale="Port 10251 served /metrics without authentication on every address.",
+    insecure_port_rule(
+        "scheduler-insecure-port", "kube-scheduler", SCHED, "Scheduler", "port", 10251, "1.22", "high",
+        "--port=0. From 1.23 insecure serving is gone; kubefort never writes the flag there.",
+        "Port 10251 served /metrics without authentication on every address.",
     ),
 )
 
