@@ -48,16 +48,38 @@ def test_an_audit_costs_few_task_rounds_per_node(demo):
     proc = run(demo, "--check")
     assert proc.returncode == 0, proc.stdout[-4000:]
     per_host = rounds(proc.stdout)
-    # A worker: the node role's task, the ports role's firewall step (skipped: it is off) and its audit. A
-    # control-plane node also its control_plane role's task (in a play of its own: a worker gets no skipped
-    # round for it); cp1 also the input check and the probes from other hosts (each run once for the play,
-    # on localhost or skipped: none configured). Nothing else: the options are checked and the results
-    # recorded inside those actions, the progress lines come from a callback, no restart handler runs in
-    # an audit, and the last play (fail hosts when no report was written) has no hosts when the report
-    # was written.
-    assert {h: per_host[h] for h in NODES} == {"cp1": 6, "cp2": 4, "cp3": 4, "worker1": 3, "worker2": 3, "worker3": 3}, per_host
+    # A worker: the node role's task and the ports role's audit (no firewall round: it is off, so the
+    # firewall play has no hosts). A control-plane node also its control_plane role's task (in a play of its
+    # own: a worker gets no skipped round for it); cp1 also the input check, the step that fills the firewall
+    # play's group and the probes from other hosts (each run once for the play, on localhost or skipped: none
+    # configured). Nothing else: the options are checked and the results recorded inside those actions, the
+    # progress lines come from a callback, no restart handler runs in an audit, and the last play (fail hosts
+    # when no report was written) has no hosts when the report was written.
+    assert {h: per_host[h] for h in NODES} == {"cp1": 6, "cp2": 3, "cp3": 3, "worker1": 2, "worker2": 2, "worker3": 2}, per_host
+    assert re.search(r"PLAY \[Set the host firewall of the nodes that ask for it, before their ports are probed\] \*+\n"
+                     r"skipping: no hosts matched", proc.stdout), proc.stdout[-3000:]
+    assert len(re.findall(r"^kubefort \[\d/6\] ", proc.stdout, re.M)) == 6, proc.stdout[-3000:]
     assert re.search(r"PLAY \[Fail the hosts whose audit or fix failed when no report was written\] \*+\nskipping: no hosts matched",
                      proc.stdout), proc.stdout[-3000:]
+
+
+def test_only_the_hosts_that_set_the_firewall_get_its_round(demo):
+    # worker1 sets kubefort_ports_firewall, worker2 sets it false, worker3 to the string "no": the firewall
+    # play takes worker1 and worker3 (whose own step then reads "no" as false), not worker2 or the others.
+    extra = demo / "firewall-inventory.yml"
+    extra.write_text("all:\n  hosts:\n    worker1:\n      kubefort_ports_firewall: true\n"
+                     "    worker2:\n      kubefort_ports_firewall: false\n    worker3:\n      kubefort_ports_firewall: 'no'\n")
+    proc = run(demo, "--check", "-i", str(extra))
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    play = proc.stdout.split("PLAY [Set the host firewall of the nodes that ask for it")[1].split("PLAY [")[0]
+    # Offline trees (kubefort_root): the firewall step is skipped on them, in one round each.
+    assert re.findall(r"^skipping: \[(\S+)\]", play, re.M) == ["worker1", "worker3"], play
+    # Two rounds more than the audit above in all, and one line more for the second host the run-once step
+    # puts in the group (a line per loop item; the run-once tasks go to the play's first host, which the
+    # second inventory source makes worker1).
+    per_host = rounds(proc.stdout)
+    assert sum(per_host[h] for h in NODES) == 6 + 3 + 3 + 2 + 2 + 2 + 2 + 1, per_host
+    assert re.findall(r"=> \(item=(\S+)\)", proc.stdout) == ["worker1", "worker3"], proc.stdout[:3000]
 
 
 def test_a_failed_host_fails_the_run_with_or_without_the_report(demo):
