@@ -21,6 +21,9 @@ settings), interleaved with the audit (``--repeat`` pairs, floor then audit), an
 as a ratio to the median floor of its fleet: on a loaded machine only figures from the same run and
 minutes compare. The load average is recorded before and after every run.
 
+With ``--baseline DIR`` (another checkout, e.g. a bootstrapped git worktree of main) its harden.yml runs in
+every offline floor and audit pair too (rules ``baseline``): a before/after measured in the same minutes.
+
 Usage: .venv/bin/python scripts/benchmark.py [--sizes 1,10,100,500] [--forks 10,50] [--podman 2,6]
            [--repeat 3] [--lock /tmp/kubefort-test-locks/podman.lock] [--subset 4.2.4] [--markdown FILE] [--json FILE]
 """
@@ -261,9 +264,11 @@ class RunSpec:
     nodes: int
     forks: int
     check: bool
-    rules: str  # "all", the subset's label, "floor" (the one-ping playbook), "norestart" or "norestart-again"
+    rules: str  # "all", the subset's label, "floor" (the one-ping playbook), "norestart" or "norestart-again",
+    # "baseline" (all rules, the playbook of another checkout: --baseline)
     extra_vars: dict[str, t.Any] | None = None
     rep: int = 0  # repetition (interleaved floor and audit pairs)
+    checkout: str = ""  # the checkout whose harden.yml and ansible.cfg run ("": this one)
 
     @property
     def label(self) -> str:
@@ -271,11 +276,31 @@ class RunSpec:
         return f"{self.kind}-n{self.nodes}-f{self.forks}-{mode}-{self.rules}" + (f"-r{self.rep}" if self.rep else "")
 
 
-def ansible_env(forks: int, callback_out: str) -> dict[str, str]:
+def playbook_of(spec: RunSpec) -> tuple[str, str]:
+    """The playbook a run plays and the ansible.cfg it reads: the floor's, this checkout's or the baseline's."""
+    if spec.rules == "floor":
+        return FLOOR_PLAYBOOK, os.path.join(REPO, "ansible.cfg")
+    if not spec.checkout:
+        return PLAYBOOK, os.path.join(REPO, "ansible.cfg")
+    return os.path.join(spec.checkout, "playbooks", "harden.yml"), os.path.join(spec.checkout, "ansible.cfg")
+
+
+def check_baseline(checkout: str) -> str:
+    """The --baseline checkout as an absolute path, once it can run (its .build link made by scripts/bootstrap)."""
+    path = os.path.abspath(checkout)
+    if not os.path.isfile(os.path.join(path, "playbooks", "harden.yml")):
+        raise BenchmarkError(f"--baseline {checkout}: no playbooks/harden.yml there; give a kubefort checkout "
+                             "(e.g. git worktree add /tmp/base main)")
+    if not os.path.isdir(os.path.join(path, ".build", "ansible_collections", "kubefort", "hardening")):
+        raise BenchmarkError(f"--baseline {checkout}: its collection link is missing; run {path}/scripts/bootstrap first")
+    return path
+
+
+def ansible_env(forks: int, callback_out: str, config: str = "") -> dict[str, str]:
     env = dict(os.environ)
     enabled = [c for c in env.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c]
     env.update({
-        "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
+        "ANSIBLE_CONFIG": config or os.path.join(REPO, "ansible.cfg"),
         "ANSIBLE_FORKS": str(forks),
         "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_NOCOLOR": "1",
@@ -292,7 +317,7 @@ def run_playbook(spec: RunSpec, inventory: str, work: str, profile: str | None =
     run_dir = os.path.join(work, spec.label)
     os.makedirs(run_dir, exist_ok=True)
     callback_out = os.path.join(run_dir, "callback.json")
-    playbook = FLOOR_PLAYBOOK if spec.rules == "floor" else PLAYBOOK
+    playbook, config = playbook_of(spec)
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory, playbook]
     if spec.check:
         cmd.append("--check")
@@ -305,7 +330,7 @@ def run_playbook(spec: RunSpec, inventory: str, work: str, profile: str | None =
     load_before = os.getloadavg()[0]
     with open(os.path.join(run_dir, "ansible.log"), "wb") as log:
         start, cpu_before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        proc = subprocess.Popen(cmd, cwd=run_dir, env=ansible_env(spec.forks, callback_out), stdout=log,
+        proc = subprocess.Popen(cmd, cwd=run_dir, env=ansible_env(spec.forks, callback_out, config), stdout=log,
                                 stderr=subprocess.STDOUT)
         sampler = TreeSampler(proc.pid)
         sampler.start()
@@ -843,11 +868,14 @@ def main() -> int:
     parser.add_argument("--workdir", help="keep node trees and logs here instead of a temporary directory")
     parser.add_argument("--repeat", type=int, default=3,
                         help="floor and audit pairs per fleet, interleaved (medians are reported; default 3)")
+    parser.add_argument("--baseline", help="another checkout (e.g. a git worktree of main, bootstrapped): its harden.yml "
+                        "also runs in every offline floor and audit pair, as the rules 'baseline' (a same-minute before/after)")
     parser.add_argument("--lock", help="hold this file's lock (flock) while the podman fleets run, e.g. /tmp/kubefort-test-locks/podman.lock")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     forks = sorted(int(f) for f in args.forks.split(",") if f)
     pods = [int(p) for p in args.podman.split(",") if p]
+    baseline = check_baseline(args.baseline) if args.baseline else ""
 
     import yaml  # ansible-core's dependency; the benchmark runs with the project's .venv python
 
@@ -896,6 +924,8 @@ def main() -> int:
         paired = []
         for rep in range(max(args.repeat, 1)):
             paired.append(RunSpec("offline", n, forks[-1], True, "floor", None, rep))
+            if baseline:
+                paired.append(RunSpec("offline", n, forks[-1], True, "baseline", None, rep, baseline))
             paired.append(audit if rep == 0 else dataclasses.replace(audit, rep=rep))
         for spec in paired + [s for s in specs if s is not audit]:
             if not spec.check:

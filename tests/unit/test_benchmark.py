@@ -206,6 +206,30 @@ def test_offline_specs_full_matrix_then_only_checks_above_full_max() -> None:
     assert bench.offline_specs(1, [10], "4.2.4", 100)[1].extra_vars == {"kubefort_rules": ["4.2.4"]}
 
 
+def test_baseline_runs_the_other_checkouts_playbook_and_config(tmp_path) -> None:
+    # --baseline: the same fleet, the other checkout's harden.yml and ansible.cfg; the floor stays this one's.
+    with pytest.raises(bench.BenchmarkError, match="no playbooks/harden.yml there"):
+        bench.check_baseline(str(tmp_path))
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "harden.yml").write_text("---\n")
+    with pytest.raises(bench.BenchmarkError, match="run .*/scripts/bootstrap first"):
+        bench.check_baseline(str(tmp_path))
+    (tmp_path / ".build" / "ansible_collections" / "kubefort" / "hardening").mkdir(parents=True)
+    base = bench.check_baseline(str(tmp_path))
+    spec = bench.RunSpec("offline", 10, 10, True, "baseline", None, 1, base)
+    assert spec.label == "offline-n10-f10-check-baseline-r1"
+    assert bench.playbook_of(spec) == (str(tmp_path / "playbooks" / "harden.yml"), str(tmp_path / "ansible.cfg"))
+    assert bench.playbook_of(bench.RunSpec("offline", 10, 10, True, "all")) == (
+        bench.PLAYBOOK, os.path.join(bench.REPO, "ansible.cfg"))
+    assert bench.playbook_of(bench.RunSpec("offline", 10, 10, True, "floor", None, 0, base))[0] == bench.FLOOR_PLAYBOOK
+    assert bench.ansible_env(10, "/tmp/cb.json", bench.playbook_of(spec)[1])["ANSIBLE_CONFIG"] == str(tmp_path / "ansible.cfg")
+    # Its own series against the same floor, apart from this checkout's audit.
+    runs = [{"kind": "offline", "nodes": 10, "forks": 10, "mode": "check", "rules": rules, "rc": 0, "wall_s": wall,
+             "memory": {"controller_pss_kib": 1024}, "load": [1.0, 1.0]}
+            for rules, wall in (("floor", 10.0), ("baseline", 20.0), ("all", 15.0))]
+    assert {(r["rules"], r["ratio"]) for r in bench.floor_ratios(runs)} == {("baseline", 2.0), ("all", 1.5)}
+
+
 def test_task_breakdown_sums_seconds_per_action() -> None:
     cb = {"tasks": [{"action": "kubefort.hardening.node_harden", "seconds": 3.0},
                     {"action": "ansible.builtin.set_fact", "seconds": 0.5},
