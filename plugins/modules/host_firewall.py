@@ -140,6 +140,12 @@ managed_ports:
   returned: success
   type: list
   elements: dict
+systemd:
+  description:
+    - Whether systemd runs this host (C(/run/systemd/system) exists), so that the persisted unit can be
+      started now. The ports role's handler reads it instead of gathered facts.
+  returned: success
+  type: bool
 """
 
 import os
@@ -184,7 +190,8 @@ def run_module(module: AnsibleModule) -> dict:
     live = _firewall.LiveFirewall(backend, commands, run)
     desired = _firewall.plan(params["state"], backend, policies, keep, commands)
     changed, diffs = _firewall.converge(desired, live, params["persist_root"], params["persist"], module.check_mode)
-    if changed and not module.check_mode and params["persist_root"] == "/" and os.path.isdir("/run/systemd/system"):
+    systemd = os.path.isdir("/run/systemd/system")
+    if changed and not module.check_mode and params["persist_root"] == "/" and systemd:
         module.run_command(["systemctl", "daemon-reload"], check_rc=False)
     result = {
         "changed": changed,
@@ -193,6 +200,7 @@ def run_module(module: AnsibleModule) -> dict:
         "ssh_client": ssh_client,
         "kept_sources": keep,
         "managed_ports": [{"port": p.port, "sources": list(p.sources), "comment": p.comment} for p in policies],
+        "systemd": systemd,
     }
     if module._diff:
         result["diff"] = diffs
