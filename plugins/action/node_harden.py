@@ -58,7 +58,7 @@ class ActionModule(ActionBase):
         if any(f["stage"] != "rollout" for f in _host_state.current_failures(task_vars)):
             # An earlier stage of this run failed on this host (its root is missing, it is unreachable):
             # it is in the report with the reason; nothing more is done here.
-            # (kubefort_failed_before: the ports role's condition in playbooks/tasks/harden_node_ports.yml)
+            # (kubefort_failed_before: the ports role's condition in playbooks/tasks/harden_ports.yml)
             return dict(result, changed=False, skipped=True, kubefort_failed_before=True,
                         skip_reason="an earlier kubefort stage failed on %s" % host)
         # A fix that restarts nothing (defer_restarts) is made on every host at once, whatever the others do:
