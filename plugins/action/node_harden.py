@@ -63,10 +63,12 @@ class ActionModule(ActionBase):
                         skip_reason="an earlier kubefort stage failed on %s" % host)
         # A fix that restarts nothing (defer_restarts) is made on every host at once, whatever the others do:
         # the rollout, which another host's failure stops, is only for the fixes that restart something.
-        # Nor is a plan (defer_writes), which writes nothing: the rollout that makes it checks again.
-        deferring = args["defer_restarts"] or args["defer_writes"]
+        # Nor is a plan (defer_writes), which writes nothing: the rollout that makes it checks again. Nor is
+        # anything in harden.yml's first plays (rollout_group), where a host the run restarts nothing on
+        # (provisioning, an offline tree) is written at once, control plane or not.
+        at_once = args["defer_restarts"] or args["defer_writes"] or bool(args["rollout_group"])
         stopped_by = (self._rollout_stopped_by(task_vars, host)
-                      if args["remediate"] and not self._task.check_mode and not deferring else [])
+                      if args["remediate"] and not self._task.check_mode and not at_once else [])
         options = Options(
             remediate=args["remediate"] and not stopped_by, overrides=args["overrides"], waivers=args["waivers"],
             level=args["level"], apiserver_anonymous_force=args["apiserver_anonymous_auth_force"],

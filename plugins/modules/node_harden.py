@@ -142,6 +142,10 @@ options:
     description:
       - When the fixes were deferred (O(defer_restarts), O(defer_writes)), put the host in this inventory
         group for the rest of the run, as M(ansible.builtin.group_by) would, without a task of its own.
+      - Set, the task is one of the plays that take every host at once, before any rollout, and writes
+        whatever the other hosts' results. Unset, a real run on a control-plane, etcd or ungrouped host
+        writes nothing once such a host before it in the inventory failed in this run (the one-at-a-time
+        rollout of C(playbooks/harden.yml)), and on a worker once a worker's restart was rolled back.
     type: str
 author:
   - kubefort maintainers (@kubefort)

@@ -5,15 +5,19 @@ One inventory, audited (--check) and then hardened, each time from fresh copies 
 - ``live0`` (first control-plane host) is this machine (kubefort_root /) with no components selected, so
   nothing is ever written on it; its ports role has the firewall on without sources for 10250 (the firewall
   task refuses) and an unreachable prober (the probe task fails);
-- ``cp2`` and ``cp3``: demo control planes; cp3's Python interpreter does not exist (its control-plane task
+- ``cp2``: a demo control plane (an offline tree: the run restarts nothing there);
+- ``cp3``: this machine (kubefort_root /) whose Python interpreter does not exist (its control-plane task
   fails: the rescue of harden_node.yml records it; its node task then does nothing more on it);
+- ``live1``: this machine again, after them, with no components selected (nothing is written on it);
 - ``worker1``: a demo worker;
 - ``gone``: a worker whose connection fails (ssh to a loopback port nothing listens on);
 - the cluster play reads a saved dump that does not exist (the cluster policy task fails).
 
-Every other host is audited (and in apply mode the workers hardened), the report is written in every format
-listing each failed host with its reason, and the run's exit status is non-zero. In apply mode the first
-control-plane failure stops the control-plane rollout: cp2 and cp3 are audited, not changed.
+Every other host is audited (and in apply mode the workers and cp2 hardened), the report is written in every
+format listing each failed host with its reason, and the run's exit status is non-zero. In apply mode the
+control-plane rollout (the hosts the run restarts components on, one at a time) stops at the first failure:
+live1, after live0 and cp3, is audited, not changed; cp2, an offline tree, is hardened at once whatever the
+others do.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from kubefort_testlib import REPO, demo_node, tree_hashes  # noqa: E402
 
 pytestmark = pytest.mark.integration
 VENV_BIN = os.path.join(REPO, ".venv", "bin")
-DEMO = ("cp2", "cp3", "worker1")
+DEMO = ("cp2", "worker1")
 
 
 def closed_port() -> int:
@@ -58,7 +62,8 @@ def lay_out(tmp_path):
             "kube_control_plane": {"hosts": {
                 "live0": live0,
                 "cp2": {"kubefort_root": str(nodes / "cp2")},
-                "cp3": {"kubefort_root": str(nodes / "cp3"), "ansible_python_interpreter": "/nonexistent/python3"},
+                "cp3": {"kubefort_root": "/", "ansible_python_interpreter": "/nonexistent/python3"},
+                "live1": {"kubefort_root": "/", "kubefort_control_plane_components": [], "kubefort_node_components": []},
             }},
             "kube_node": {"hosts": {"worker1": {"kubefort_root": str(nodes / "worker1")}, "gone": gone}},
         }}}
@@ -82,7 +87,7 @@ def check_report(report_dir, mode):
     data = json.loads((report_dir / "report.json").read_text())
     assert data["run"]["mode"] == mode
     hosts = {h["name"]: h for h in data["hosts"]}
-    assert {"live0", "cp2", "cp3", "worker1", "gone", "cluster"} <= set(hosts), sorted(hosts)
+    assert {"live0", "cp2", "cp3", "live1", "worker1", "gone", "cluster"} <= set(hosts), sorted(hosts)
     # live0: the firewall task and the probe task failed; both are recorded, the ports audit still ran.
     live0 = failures(hosts, "live0")
     assert ("ports", "the host firewall was not set: kubefort_ports_firewall is on but port 10250 has no allowed "
@@ -137,14 +142,14 @@ def test_every_failed_task_is_recorded_and_the_report_is_written(tmp_path, mode)
     if mode == "check":
         assert after == before
         return
-    # live0 failed first: cp2 is audited, not changed (cp3's own tasks failed); the worker is hardened.
-    assert ("rollout", "not changed (audited only): the control-plane rollout stopped after live0 failed") in \
-        failures(hosts, "cp2"), failures(hosts, "cp2")
-    for name in ("cp2", "cp3"):
-        assert not [r for r in hosts[name]["results"] if r["status"] == "fixed"]
-        assert {p: v for p, v in after.items() if p.startswith(name + "/")} == \
-            {p: v for p, v in before.items() if p.startswith(name + "/")}
-    assert [r for r in hosts["worker1"]["results"] if r["status"] == "fixed"]
+    # live0 and cp3 failed before live1's turn in the one-at-a-time rollout: live1 is audited, not changed.
+    assert failures(hosts, "live1") == [
+        ("rollout", "not changed (audited only): the control-plane rollout stopped after live0, cp3 failed")]
+    # cp2 and worker1, offline trees, are hardened at once whatever the other hosts do.
+    for name in ("cp2", "worker1"):
+        assert failures(hosts, name) == [], failures(hosts, name)
+        assert [r for r in hosts[name]["results"] if r["status"] == "fixed"], name
+        assert [p for p in before if p.startswith(name + "/") and after.get(p) != before[p]], name
     assert "live0" in recap
 
 
