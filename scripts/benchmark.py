@@ -975,14 +975,21 @@ def main() -> int:
                               RunSpec("podman", n, forks[0], True, "all", None, rep)]
             # Apply without restarts (files written, nothing restarted: kubefort_provisioning); the
             # restart path is the live_nodes molecule scenario's to prove, its waits are not a cost figure.
-            pod_specs += [RunSpec("podman", n, forks[0], True, args.subset, {"kubefort_rules": [args.subset]}),
-                          RunSpec("podman", n, forks[0], False, "norestart", {"kubefort_provisioning": True})]
+            # Each repetition on fresh containers (the insecure demo trees again), after a floor.
+            pod_specs += [RunSpec("podman", n, forks[0], True, args.subset, {"kubefort_rules": [args.subset]})]
+            for rep in range(max(args.repeat, 1)):
+                if rep:
+                    pod_specs += [RunSpec("podman", n, forks[0], True, "floor", None, 2 * args.repeat + rep)]
+                pod_specs += [RunSpec("podman", n, forks[0], False, "norestart", {"kubefort_provisioning": True}, rep)]
             # The same apply again on the nodes it hardened: nothing left to change or restart (what every
             # later scheduled run is), interleaved with floors like the audit.
             for rep in range(max(args.repeat, 1)):
                 pod_specs += [RunSpec("podman", n, forks[0], True, "floor", None, args.repeat + rep),
                               RunSpec("podman", n, forks[0], False, "norestart-again", {"kubefort_provisioning": True}, rep)]
             for spec in pod_specs:
+                if spec.rules == "floor" and spec.rep >= 2 * args.repeat:
+                    # Fresh nodes for the next first apply (before its floor: the same containers for both).
+                    fleet.start()
                 fleet.reset_counts()
                 run = run_playbook(spec, inventory, work)
                 commands = fleet.exec_counts(run["started"], run["started"] + run["wall_s"] + 1)
