@@ -14,7 +14,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(REPO, "docs", "rules.md")
 sys.path.insert(0, os.path.join(REPO, ".build"))
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark, _catalog  # noqa: E402
+from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark  # noqa: E402
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog  # noqa: E402
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, describe_expected  # noqa: E402
 
 INTRO = """# Rule catalog

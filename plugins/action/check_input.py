@@ -18,7 +18,7 @@ import typing as t
 
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._policy import check_waivers
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._controller import ControllerAction, plain
 

@@ -11,7 +11,7 @@ from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._harden_args import ARGUMENT_SPEC
 from ansible_collections.kubefort.hardening.plugins.module_utils._policy import PolicyError, check_waivers
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _host_state

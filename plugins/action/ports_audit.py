@@ -13,7 +13,7 @@ from ansible.errors import AnsibleConnectionFailure
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubefort.hardening.plugins.module_utils._ports_evaluate import (
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._ports_evaluate import (
     DEFAULT_ALLOW_ANY_ADDRESS,
     PortsOptionsError,
     evaluate,

@@ -259,6 +259,11 @@ def error_results(rules: t.Iterable[Rule], exc: BaseException) -> t.List[t.Dict[
     return [make_result(rule, "error", message=rule_error(exc)) for rule in rules]
 
 
+def selection_failed(exc: Exception) -> t.Dict[str, t.Any]:
+    """The module's result when ``rules`` / ``skip_rules`` name no rule (the module's or the action plugin's)."""
+    return {"failed": True, "msg": "rules / skip_rules (kubefort_rules / kubefort_skip_rules): %s" % exc, "results": []}
+
+
 def skipped_results(rules: t.Iterable[Rule]) -> t.List[t.Dict[str, t.Any]]:
     return [make_result(rule, "skipped", message=SKIPPED_MESSAGE) for rule in rules]
 

@@ -11,8 +11,9 @@ The engines judge rules and return raw verdicts (``pass``, ``fail``, ``manual``,
 ``not_applicable``); everything the user decides is applied here:
 
 - **selection**: ``kubefort_rules`` (only these; our IDs, CIS IDs or CIS sections) and
-  ``kubefort_skip_rules`` (reported ``skipped``), resolved against the whole catalog, so an ID of another
-  area selects nothing in this one and an ID of no area is an error (``select``);
+  ``kubefort_skip_rules`` (reported ``skipped``), resolved against the whole catalog (on the controller:
+  plugin_utils/_catalog.select_in_area), so an ID of another area selects nothing in this one and an ID of no
+  area is an error (``select``);
 - **level**: a rule above ``kubefort_level`` is ``not_applicable`` and not judged (``Policy.level_gate``);
 - **overrides**: ``kubefort_overrides`` replaces a rule's expected value (``Policy.expected``);
 - **waivers**: a waiver accepts a known finding, so it turns ``fail`` and ``manual`` into ``waived`` (and
@@ -22,7 +23,7 @@ The engines judge rules and return raw verdicts (``pass``, ``fail``, ``manual``,
 - **status after remediation**: a fixed finding is ``would_fix`` in check mode, ``fixed`` otherwise
   (``fixed_status``).
 
-Standard library only: ports and cluster rules are judged in modules.
+Standard library only: cluster rules are judged in a module.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import datetime
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._errors import InputError
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 
@@ -42,6 +42,10 @@ SKIPPED_MESSAGE = "skipped on request (kubefort_skip_rules)"
 
 class PolicyError(InputError):
     """A choice of the user cannot be applied (unknown rule ID, malformed waiver); the message says what to do."""
+
+
+class UnknownRuleError(InputError):
+    """A rule selector names nothing in the catalog."""
 
 
 def _today() -> datetime.date:
@@ -56,16 +60,44 @@ class Selection:
     skipped: t.Tuple[Rule, ...] = ()
 
 
-def select(area_rules: t.Iterable[Rule], only: t.Sequence[str] = (), skip: t.Sequence[str] = ()) -> Selection:
+def _matches(rule: Rule, selector: str) -> bool:
+    if selector == rule.id:
+        return True
+    if rule.cis is None:
+        return False
+    # "4.2.4" names one check, "4.2" or "4" a whole section.
+    return rule.cis == selector or rule.cis.startswith(selector + ".")
+
+
+def matching(catalog: t.Sequence[Rule], selectors: t.Iterable[str]) -> t.List[Rule]:
+    """The rules of ``catalog`` named by our IDs, CIS IDs or CIS section prefixes, in catalog order.
+
+    Raises UnknownRuleError naming every selector that matches nothing.
+    """
+    selectors = [str(s).strip() for s in selectors]
+    unknown = [s for s in selectors if not any(_matches(r, s) for r in catalog)]
+    if unknown:
+        raise UnknownRuleError(
+            "unknown rule ID(s): %s. Use an ID from docs/rules.md (e.g. %s), a CIS ID such as "
+            "'4.2.4', or a CIS section such as '4.2'." % (", ".join(sorted(unknown)), catalog[0].id if catalog else "kubelet-read-only-port")
+        )
+    return [r for r in catalog if any(_matches(r, s) for s in selectors)]
+
+
+def select(area_rules: t.Iterable[Rule], only: t.Sequence[str] = (), skip: t.Sequence[str] = (),
+           catalog: t.Optional[t.Sequence[Rule]] = None) -> Selection:
     """The area's rules narrowed to ``only`` and without ``skip`` (our IDs, CIS IDs or CIS sections).
 
-    Selectors are resolved against the whole catalog: ``kubefort_rules`` is shared by every role, so a
-    node rule's ID selects nothing among the ports rules, while an ID of no rule at all raises PolicyError.
+    Selectors are resolved against ``catalog``, the whole catalog where it is known (the controller:
+    plugin_utils/_catalog.select_in_area), else the area's own rules: ``kubefort_rules`` is shared by every role,
+    so a node rule's ID selects nothing among the ports rules, while an ID of no rule at all raises PolicyError.
     """
+    area_rules = tuple(area_rules)
+    catalog = area_rules if catalog is None else catalog
     try:
-        chosen = {r.id for r in _catalog.select(only)} if only else None
-        skipped = {r.id for r in _catalog.select(skip)} if skip else set()
-    except _catalog.UnknownRuleError as exc:
+        chosen = {r.id for r in matching(catalog, only)} if only else None
+        skipped = {r.id for r in matching(catalog, skip)} if skip else set()
+    except UnknownRuleError as exc:
         raise PolicyError(str(exc)) from None
     wanted = [r for r in area_rules if chosen is None or r.id in chosen]
     return Selection(tuple(r for r in wanted if r.id not in skipped), tuple(r for r in wanted if r.id in skipped))

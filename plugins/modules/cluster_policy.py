@@ -29,6 +29,7 @@ requirements:
   - kubernetes (the Python client) to read a live cluster; not needed with O(snapshot_files).
 extends_documentation_fragment:
   - kubefort.hardening.attributes
+  - kubefort.hardening.attributes.ACTION
   - kubefort.hardening.kubernetes_api
 options:
   kubeconfig:
@@ -78,6 +79,13 @@ options:
     type: list
     elements: str
     default: []
+  selection:
+    description:
+      - Set by the module's action plugin, not by hand. The cluster rules O(rules) and O(skip_rules) select,
+        resolved on the controller against the whole rule catalog (an ID of a node or ports rule selects no
+        cluster rule there, an ID of no rule fails the task); keys C(rules) and C(skipped), lists of our rule IDs.
+        Without it, O(rules) and O(skip_rules) are resolved against the cluster rules alone.
+    type: dict
   exempt_namespaces:
     description:
       - Namespaces whose system workloads need host access; their pods are reported in the message but
@@ -212,7 +220,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _cluster_policy as policy
 from ansible_collections.kubefort.hardening.plugins.module_utils._errors import rule_error
-from ansible_collections.kubefort.hardening.plugins.module_utils._policy import PolicyError, select
+from ansible_collections.kubefort.hardening.plugins.module_utils._policy import PolicyError, Selection, select
 from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapshot import (
     ClusterAPIError,
     ClusterConnection,
@@ -234,6 +242,7 @@ ARGUMENT_SPEC: t.Dict[str, t.Any] = {
     "level": {"type": "int", "choices": [1, 2], "default": 1},
     "waivers": {"type": "list", "elements": "dict", "default": []},
     "skip_rules": {"type": "list", "elements": "str", "default": []},
+    "selection": {"type": "dict"},
     "exempt_namespaces": {"type": "list", "elements": "str", "default": ["kube-system"]},
     "remediate": {"type": "bool", "default": False},
     "fix_default_service_accounts": {"type": "bool", "default": True},
@@ -290,13 +299,22 @@ def _in_catalog_order(results: t.List[t.Dict[str, t.Any]]) -> t.List[t.Dict[str,
     return sorted(results, key=lambda result: order[result["id"]])
 
 
+def selection(params: t.Mapping[str, t.Any]) -> Selection:
+    """The cluster rules that run and those skipped: as the action plugin resolved them (``selection``), else
+    ``rules`` / ``skip_rules`` resolved against the cluster rules (PolicyError for an ID of none)."""
+    given = params.get("selection")
+    if given is None:
+        return select(RULES, params["rules"], params["skip_rules"])
+    chosen, skipped = set(given.get("rules") or ()), set(given.get("skipped") or ())
+    return Selection(tuple(r for r in RULES if r.id in chosen), tuple(r for r in RULES if r.id in skipped))
+
+
 def run_module(params: t.Mapping[str, t.Any], check_mode: bool) -> t.Dict[str, t.Any]:
     """Snapshot, evaluate, fix. Returns the module result; ``failed`` with ``msg`` when nothing could be audited."""
     try:
-        chosen = select(RULES, params["rules"], params["skip_rules"])
+        chosen = selection(params)
     except PolicyError as exc:
-        return {"failed": True, "msg": "rules / skip_rules (kubefort_rules / kubefort_skip_rules): %s" % exc,
-                "results": []}
+        return policy.selection_failed(exc)
     rules, skipped = list(chosen.rules), list(chosen.skipped)
     try:
         opts = policy.ClusterOptions(**{key: tuple(params[key]) if isinstance(params[key], list) else params[key]

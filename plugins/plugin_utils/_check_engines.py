@@ -19,7 +19,7 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
     NODE_SPECS,
     AdmissionPluginConfig,

@@ -31,12 +31,8 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import (
-    _component_flags,
-    _rules_control_plane,
-    _rules_node,
-)
-from ansible_collections.kubefort.hardening.plugins.plugin_utils import _layouts, _versions
+from ansible_collections.kubefort.hardening.plugins.module_utils import _component_flags
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog, _layouts, _versions
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import DEFAULT_STATIC_POD_PATH, KUBELET_UNIT, Component, Node
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._kubelet_merge import apply_kubelet_merge, minor_version
 
@@ -57,7 +53,7 @@ FIRST_REQUEST["read"].extend(p for p in _versions.READ if p not in FIRST_REQUEST
 FIRST_REQUEST["list"].extend(p for p in _versions.LISTDIRS if p not in FIRST_REQUEST["list"])
 FIRST_REQUEST["versions"] = dict(_versions.REQUEST)
 # The places file rules look at (etcd data dir, CNI files …) are stat'ed in round one too.
-FIRST_REQUEST["stat"].extend(p for p in _rules_control_plane.STAT_PATHS + _rules_node.STAT_PATHS if p not in FIRST_REQUEST["stat"])
+FIRST_REQUEST["stat"].extend(p for p in _catalog.STAT_PATHS if p not in FIRST_REQUEST["stat"])
 
 
 def merge_snapshots(first: t.Dict[str, t.Any], more: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:

@@ -17,9 +17,10 @@ import os
 import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
-from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark, _catalog, _policy
+from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark, _policy
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import sha256_text
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, make_result
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Node, covers
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._discovery import (
     FIRST_REQUEST,
@@ -55,7 +56,7 @@ class HardenError(_errors.KubefortError):
 def selection(components: t.Sequence[str], only: t.Sequence[str], skip: t.Sequence[str]) -> _policy.Selection:
     """The rules of these components that run and those skipped (the policy layer's selection)."""
     try:
-        return _policy.select(_catalog.for_components(components), only, skip)
+        return _catalog.select_in_area(_catalog.for_components(components), only, skip)
     except _policy.PolicyError as exc:
         raise HardenError(str(exc)) from None
 

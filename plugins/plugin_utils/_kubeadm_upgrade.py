@@ -22,7 +22,7 @@ import typing as t
 
 import yaml
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import FileMode, FileOwner
 from ansible_collections.kubefort.hardening.plugins.module_utils._nodefs import NodeFSError
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule

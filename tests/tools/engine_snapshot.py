@@ -8,10 +8,10 @@ where a change means it to. It runs, through the top-level entries and nothing b
   node_files called in-process (as ``tests/unit/kubefort_testlib.py`` does), for the control-plane and the
   node role, in check mode, then apply, check again and apply again; under three sets of options (the
   defaults; level 2 with overrides, waivers, supplied files and a selection; a waiver for every rule);
-- ports rules: ``module_utils._ports_evaluate.evaluate`` on the captured listings under
+- ports rules: ``plugin_utils._ports_evaluate.evaluate`` on the captured listings under
   ``tests/fixtures/proc``, with and without probe outcomes, selections and waivers;
 - cluster rules: the ``cluster_policy`` module's ``run_module`` on the saved cluster dumps, at both levels,
-  with waivers and a selection.
+  with waivers and a selection (resolved first as its action plugin does, ``with_selection``).
 
 Results, diffs, the file specs sent to node_files, restart plans, host metadata, module round trips and a
 hash of every file after the run are kept; the node tree's temporary path and backup run IDs are replaced.
@@ -57,7 +57,7 @@ ADMISSION_CONFIG = (
 
 def node_option_sets() -> t.Dict[str, t.Dict[str, t.Any]]:
     """name -> (rules, skip, Options keyword arguments)."""
-    from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
 
     every_rule = [{"id": rule.id, "reason": "snapshot: waive everything"} for rule in _catalog.ALL_RULES]
     return {
@@ -168,7 +168,8 @@ def node_snapshot() -> t.Dict[str, t.Any]:
 
 
 def ports_snapshot() -> t.Dict[str, t.Any]:
-    from ansible_collections.kubefort.hardening.plugins.module_utils import _ports_evaluate, _sockets
+    from ansible_collections.kubefort.hardening.plugins.module_utils import _sockets
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils import _ports_evaluate
 
     probes = [{"prober": "node", "probes": [
         {"name": "kubelet-readonly", "url": "http://n:10255/pods", "outcome": "http", "status": 200, "denied": False,
@@ -208,6 +209,9 @@ def ports_snapshot() -> t.Dict[str, t.Any]:
 
 
 def cluster_snapshot() -> t.Dict[str, t.Any]:
+    from ansible_collections.kubefort.hardening.plugins.action.cluster_policy import with_selection
+    from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_policy import selection_failed
+    from ansible_collections.kubefort.hardening.plugins.module_utils._policy import PolicyError
     from ansible_collections.kubefort.hardening.plugins.modules import cluster_policy
 
     defaults = {name: spec.get("default") for name, spec in cluster_policy.ARGUMENT_SPEC.items()}
@@ -229,6 +233,11 @@ def cluster_snapshot() -> t.Dict[str, t.Any]:
     for dump_name, path in dumps.items():
         for name, params in variants.items():
             args = dict(defaults, snapshot_files=[path], **params)
+            try:
+                args = with_selection(args)
+            except PolicyError as exc:
+                out["%s %s" % (dump_name, name)] = selection_failed(exc)
+                continue
             out["%s %s" % (dump_name, name)] = cluster_policy.run_module(args, check_mode=True)
     out = json.loads(json.dumps(out, sort_keys=True, default=str).replace(REPO, "<REPO>"))
     # (The module judges waiver expiry against today's date: the dates above are far from it either way.)

@@ -337,7 +337,7 @@ def test_a_file_only_stated_is_never_overwritten(tmp_path):
 
 
 def test_waiver_for_an_unknown_rule_fails_up_front():
-    from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
 
     with pytest.raises(_catalog.UnknownRuleError, match="kubefort_waivers name unknown rule ID.s.: 4.2.99, no-such-rule"):
         _catalog.check_waiver_ids([{"id": "no-such-rule", "reason": "x"}, {"id": "4.2.99", "reason": "y"},

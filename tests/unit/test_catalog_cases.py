@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _rules_control_plane, _rules_node, _rules_ports
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _harden
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options
 from kubefort_testlib import REPO, _demo_nodes_script, call_module_factory, run_module, tree_hashes
 
-NODE_RULES = {rule.id: rule for rule in _rules_control_plane.RULES + _rules_node.RULES}
-PORTS_RULES = {rule.id: rule for rule in _rules_ports.RULES}
+NODE_RULES = {rule.id: rule for rule in _catalog.CONTROL_PLANE_RULES + _catalog.NODE_RULES}
+PORTS_RULES = {rule.id: rule for rule in _catalog.PORTS_RULES}
 BACKUP_DIR = "/var/lib/kubefort/backups"
 
 # ---- the real trees ------------------------------------------------------------------------------------
@@ -622,7 +622,7 @@ PORTS_ROWS: t.List[PortsRow] = [
 
 def ports_audit(tmp_path: t.Any, item: PortsRow, change: Change, status: int) -> t.Dict[str, t.Any]:
     """node_facts lists the sockets of the copied /proc (as the ports_audit action asks it), then the ports engine."""
-    from ansible_collections.kubefort.hardening.plugins.module_utils import _ports_evaluate
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils import _ports_evaluate
     from ansible_collections.kubefort.hardening.plugins.modules import node_facts
 
     proc = os.path.join(str(tmp_path), "proc")

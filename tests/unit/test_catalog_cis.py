@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog, _rules_control_plane, _rules_node
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import FileMode, FileOwner, Manual
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._check_engines import ENGINES
 
-NODE_RULES = _rules_control_plane.RULES + _rules_node.RULES
+NODE_RULES = _catalog.CONTROL_PLANE_RULES + _catalog.NODE_RULES
 
 
 def _ids(prefix: str, count: int) -> list:

@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog, _check_specs, _cluster_policy, _ports_evaluate
+from ansible_collections.kubefort.hardening.plugins.module_utils import _check_specs, _cluster_policy
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog, _ports_evaluate
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
     CLUSTER_SPECS,
     NODE_SPECS,
@@ -100,7 +101,7 @@ def _import_with(patch: str, module: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("module", [
     "ansible_collections.kubefort.hardening.plugins.plugin_utils._check_engines",
-    "ansible_collections.kubefort.hardening.plugins.module_utils._ports_evaluate",
+    "ansible_collections.kubefort.hardening.plugins.plugin_utils._ports_evaluate",
 ])
 def test_a_spec_type_without_an_evaluator_fails_at_import(module):
     patch = (

@@ -11,7 +11,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from kubefort_testlib import call_module_factory
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark, _catalog
+from ansible_collections.kubefort.hardening.plugins.module_utils import _benchmark
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import make_result
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _report_files, _report_model, _report_text
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Options

@@ -14,7 +14,7 @@ import typing as t
 import pytest
 
 from ansible_collections.kubefort.hardening.plugins.module_utils import _cluster_policy as cp
-from ansible_collections.kubefort.hardening.plugins.module_utils._catalog import select
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._catalog import select
 from ansible_collections.kubefort.hardening.plugins.module_utils._rules_cluster import RULES
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "cluster", "kubeadm-insecure.json")

@@ -10,7 +10,7 @@ import typing as t
 
 import pytest
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import parse_args
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._manifests import load_manifest

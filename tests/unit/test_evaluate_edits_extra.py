@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._flags import parse_args
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._components import Component, Node
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
 from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits_extra import (

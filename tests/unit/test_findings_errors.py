@@ -12,8 +12,8 @@ import dataclasses
 
 import pytest
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog, _cluster_policy, _encryption, _errors, _policy
-from ansible_collections.kubefort.hardening.plugins.module_utils import _ports_evaluate
+from ansible_collections.kubefort.hardening.plugins.module_utils import _cluster_policy, _encryption, _errors, _policy
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog, _ports_evaluate
 from ansible_collections.kubefort.hardening.plugins.module_utils._cluster_snapshot import ClusterAPIError, ClusterAuthError
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import (
     _authz,

@@ -14,9 +14,10 @@ import re
 
 import pytest
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog, _cluster_policy, _policy, _ports_evaluate, _sockets
+from ansible_collections.kubefort.hardening.plugins.module_utils import _cluster_policy, _policy, _sockets
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog, _ports_evaluate
 from ansible_collections.kubefort.hardening.plugins.module_utils._rules_cluster import RULES as CLUSTER_RULES
-from ansible_collections.kubefort.hardening.plugins.module_utils._rules_ports import RULES as PORTS_RULES
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._catalog import PORTS_RULES
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _evaluate, _harden
 from kubefort_testlib import call_module_factory, demo_node
 
@@ -149,7 +150,7 @@ def test_an_unknown_id_in_the_ports_selection_is_an_error():
 
 def test_another_areas_id_selects_nothing_here(tmp_path):
     assert ports_results("legacy-node", rules=["kubelet-read-only-port"]) == {}
-    assert cluster_results([r.id for r in CLUSTER_RULES]) and _policy.select(CLUSTER_RULES, ["4.2"]).rules == ()
+    assert cluster_results([r.id for r in CLUSTER_RULES]) and _policy.select(CLUSTER_RULES, ["4.2"], catalog=_catalog.ALL_RULES).rules == ()
     assert node_results(tmp_path, "cp1", ["kubelet"], only=["ports-cadvisor-closed"]) == {}
 
 

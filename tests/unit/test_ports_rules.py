@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog, _ports_evaluate, _rules_ports, _sockets
+from ansible_collections.kubefort.hardening.plugins.module_utils import _sockets
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog, _ports_evaluate
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import STATUSES
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "proc")
@@ -173,13 +174,13 @@ def test_every_result_is_in_the_report_model():
 
 
 def test_catalog_holds_the_ports_rules():
-    ids = [r.id for r in _rules_ports.RULES]
+    ids = [r.id for r in _catalog.PORTS_RULES]
     assert len(ids) == len(set(ids)) == 11
     assert all(rid.startswith("ports-") for rid in ids)
-    assert all(_catalog.BY_ID[rule.id] is rule for rule in _rules_ports.RULES)
-    assert {r.check.label() for r in _rules_ports.RULES} == {"closed", "scope", "probe", "no_any"}
+    assert all(_catalog.BY_ID[rule.id] is rule for rule in _catalog.PORTS_RULES)
+    assert {r.check.label() for r in _catalog.PORTS_RULES} == {"closed", "scope", "probe", "no_any"}
     # CIS checks of settings belong to the node and control-plane areas; ours carry only related IDs
-    assert all(r.cis is None for r in _rules_ports.RULES)
+    assert all(r.cis is None for r in _catalog.PORTS_RULES)
 
 
 def test_only_selected_rules():
@@ -199,8 +200,8 @@ def test_bad_waivers(waiver, message):
 
 def test_related_rules_exist_in_the_catalog():
     # the config rules that fix what these live checks find (node and control-plane areas)
-    related = {rid for r in _rules_ports.RULES for rid in r.related_rules}
+    related = {rid for r in _catalog.PORTS_RULES for rid in r.related_rules}
     assert related and related <= set(_catalog.BY_ID)
-    for rule in _rules_ports.RULES:
+    for rule in _catalog.PORTS_RULES:
         for cis in rule.related_cis:
             assert any(r.cis == cis for r in _catalog.ALL_RULES), (rule.id, cis)

@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import typing as t
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog, _ports_evaluate
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog, _ports_evaluate
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import STATUSES, make_result
 from ansible_collections.kubefort.hardening.plugins.modules import cluster_policy, node_facts
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _harden, _host_state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

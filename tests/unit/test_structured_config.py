@@ -273,7 +273,7 @@ def test_both_authorization_flags_are_an_error_not_a_fix(tmp_path):
 
 def _forged_flag_fix(root, rule_cis, flag, value):
     """Plan a flag fix the evaluation would never produce, straight through the Planner and its validator."""
-    from ansible_collections.kubefort.hardening.plugins.module_utils import _catalog
+    from ansible_collections.kubefort.hardening.plugins.plugin_utils import _catalog
     from ansible_collections.kubefort.hardening.plugins.plugin_utils._edits import Planner
     from ansible_collections.kubefort.hardening.plugins.plugin_utils._evaluate import Finding, Fix
     from ansible_collections.kubefort.hardening.plugins.plugin_utils._harden import discover

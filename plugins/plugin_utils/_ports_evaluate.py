@@ -5,7 +5,7 @@
 
 # This module is private to the collection: its interface may change at any time.
 
-"""Evaluation of the ports rules (_rules_ports) on what listening_ports and port_probe found.
+"""Evaluation of the ports rules (catalog/ports.yml) on what listening_ports and port_probe found.
 
 Pure functions over plain data: the action plugin ports_audit calls them on the controller, tests call
 them on captured listings. The engine judges (raw verdicts); selection, levels and waivers are the policy
@@ -31,11 +31,11 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._policy import 
     Policy,
     PolicyError,
     check_waivers,
-    select,
     with_note,
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule, Verdict, make_result
-from ansible_collections.kubefort.hardening.plugins.module_utils._rules_ports import RULES
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._catalog import PORTS_RULES as RULES
+from ansible_collections.kubefort.hardening.plugins.plugin_utils._catalog import select_in_area
 
 SCOPES = ("loopback", "node", "any")
 # Ports meant to be reached from other hosts; they may listen on all addresses (limit them with the
@@ -209,7 +209,7 @@ def evaluate(
     """
     opts = PortsOptions.from_mapping(options or {}, today)
     try:
-        chosen = select(rules, opts.rules, opts.skip)
+        chosen = select_in_area(rules, opts.rules, opts.skip)
     except PolicyError as exc:
         raise PortsOptionsError("rules / skip (kubefort_rules / kubefort_skip_rules): %s" % exc) from None
     listeners = list((listing or {}).get("listeners", []))

@@ -6,8 +6,8 @@
 # This module is private to the collection: its interface may change at any time.
 """Builders of catalog entries that share a shape: a rule on one flag, flags that must name files that exist,
 a manual decision, an API server admission plugin, a component's profiling, bind address, insecure port, TLS
-cipher suites or feature gate, a file's mode or owner. Each
-returns a plain Rule (_rule); the areas' modules (_rules_*.py) call them.
+cipher suites or feature gate, a file's mode or owner, a live ports check. Each returns a plain Rule (_rule); the
+catalog's data files name them (``builder:``), and _rule_loader calls them with the entry's other keys.
 """
 
 from __future__ import annotations
@@ -15,14 +15,19 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.kubefort.hardening.plugins.module_utils._check_specs import (
+    AnonymousProbe,
+    CheckSpec,
     CipherSuites,
     FeatureGate,
     FileMode,
     FileOwner,
     FileSet,
     FilesNamed,
+    ListenerClosed,
+    ListenerScope,
     Loopback,
     Manual,
+    NoAnyAddress,
 )
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 
@@ -150,3 +155,23 @@ def file_owner_rule(id: str, cis: t.Optional[str], component: str, section: str,
         id=id, cis=cis, component=component, section=section, severity=severity, title=title, expected=owner,
         fix=owner, check=FileOwner(files, run_as_of=run_as_of), remediation=remediation, rationale=rationale, **kwargs,
     )
+
+
+def _live_expected(check: CheckSpec) -> str:
+    if isinstance(check, ListenerScope):
+        return ",".join(check.scopes)
+    return {
+        ListenerClosed: "not listening",
+        AnonymousProbe: "connection refused, 401 or 403",
+        NoAnyAddress: "none on all addresses except allowed ports",
+    }[type(check)]
+
+
+def live_check_rule(id: str, section: str, title: str, severity: str, check: CheckSpec, remediation: str,
+                    rationale: str, related_rules: t.Tuple[str, ...] = ()) -> Rule:
+    """A ports rule: judged live (what listens, what anonymous probes get) by _ports_evaluate, fixed by the areas its
+    ``related_rules`` belong to; what a pass looks like (``expected``) follows from the check, and the loader
+    (_rule_loader) fills ``related_cis`` from the related rules."""
+    return Rule(id=id, title=title, component="ports", section=section, severity=severity,
+                expected=_live_expected(check), automated=False, remediation=remediation, rationale=rationale,
+                check=check, related_rules=related_rules)

@@ -5,38 +5,36 @@
 
 # This module is private to the collection: its interface may change at any time.
 
-"""The one rule catalog: every area's entries, looked up by our ID, CIS ID or section prefix."""
+"""The one rule catalog: every area's entries, looked up by our ID, CIS ID or section prefix.
+
+Controller only. The control-plane, node and ports rules are data (``catalog/*.yml``, made into Rule objects by
+_rule_loader when this module is imported); the cluster rules stay Python (module_utils/_rules_cluster.py), since
+the cluster_policy module judges them where it runs. Modules never import this catalog: what a module needs of
+it (the cluster rules a selection names) its action plugin resolves here first (plugins/action/cluster_policy.py).
+"""
 
 from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubefort.hardening.plugins.module_utils import (
-    _rules_cluster,
-    _rules_control_plane,
-    _rules_node,
-    _rules_ports,
-)
+from ansible_collections.kubefort.hardening.plugins.module_utils import _policy, _rules_cluster
+from ansible_collections.kubefort.hardening.plugins.module_utils._policy import UnknownRuleError
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
-from ansible_collections.kubefort.hardening.plugins.module_utils import _errors
+from ansible_collections.kubefort.hardening.plugins.plugin_utils import _rule_loader
 
-ALL_RULES: t.Tuple[Rule, ...] = (
-    _rules_control_plane.RULES + _rules_node.RULES + _rules_ports.RULES + _rules_cluster.RULES
-)
+_AREAS = _rule_loader.link({name: _rule_loader.load_area(name + ".yml") for name in ("control_plane", "node", "ports")},
+                           _rules_cluster.RULES)
+CONTROL_PLANE_RULES: t.Tuple[Rule, ...] = _AREAS["control_plane"].rules
+NODE_RULES: t.Tuple[Rule, ...] = _AREAS["node"].rules
+PORTS_RULES: t.Tuple[Rule, ...] = _AREAS["ports"].rules
+# Files and directories the control-plane and node rules stat, beyond discovery's first round.
+STAT_PATHS: t.Tuple[str, ...] = _AREAS["control_plane"].stat_paths + _AREAS["node"].stat_paths
+
+ALL_RULES: t.Tuple[Rule, ...] = CONTROL_PLANE_RULES + NODE_RULES + PORTS_RULES + _rules_cluster.RULES
 BY_ID: t.Dict[str, Rule] = {rule.id: rule for rule in ALL_RULES}
 
-
-class UnknownRuleError(_errors.InputError):
-    """A rule selector names nothing in the catalog."""
-
-
-def _matches(rule: Rule, selector: str) -> bool:
-    if selector == rule.id:
-        return True
-    if rule.cis is None:
-        return False
-    # "4.2.4" names one check, "4.2" or "4" a whole section.
-    return rule.cis == selector or rule.cis.startswith(selector + ".")
+__all__ = ["ALL_RULES", "BY_ID", "CONTROL_PLANE_RULES", "NODE_RULES", "PORTS_RULES", "STAT_PATHS", "UnknownRuleError",
+           "check_waiver_ids", "for_components", "override_problems", "select", "select_in_area", "unknown_waivers"]
 
 
 def select(selectors: t.Iterable[str]) -> t.List[Rule]:
@@ -44,14 +42,12 @@ def select(selectors: t.Iterable[str]) -> t.List[Rule]:
 
     Raises UnknownRuleError naming every selector that matches nothing.
     """
-    selectors = [str(s).strip() for s in selectors]
-    unknown = [s for s in selectors if not any(_matches(r, s) for r in ALL_RULES)]
-    if unknown:
-        raise UnknownRuleError(
-            "unknown rule ID(s): %s. Use an ID from docs/rules.md (e.g. %s), a CIS ID such as "
-            "'4.2.4', or a CIS section such as '4.2'." % (", ".join(sorted(unknown)), ALL_RULES[0].id if ALL_RULES else "kubelet-read-only-port")
-        )
-    return [r for r in ALL_RULES if any(_matches(r, s) for s in selectors)]
+    return _policy.matching(ALL_RULES, selectors)
+
+
+def select_in_area(area_rules: t.Iterable[Rule], only: t.Sequence[str] = (), skip: t.Sequence[str] = ()) -> _policy.Selection:
+    """_policy.select against the whole catalog: an ID of another area selects nothing here, one of none is an error."""
+    return _policy.select(area_rules, only, skip, catalog=ALL_RULES)
 
 
 def for_components(components: t.Iterable[str]) -> t.List[Rule]:
@@ -71,7 +67,7 @@ def check_waiver_ids(waivers: t.Iterable[t.Mapping[str, t.Any]]) -> None:
     if unknown:
         raise UnknownRuleError(
             "kubefort_waivers name unknown rule ID(s): %s. A waiver names one rule: an ID from docs/rules.md "
-            "(e.g. %s) or its exact CIS ID such as '4.2.4'." % (", ".join(unknown), ALL_RULES[0].id if ALL_RULES else "kubelet-read-only-port"))
+            "(e.g. %s) or its exact CIS ID such as '4.2.4'." % (", ".join(unknown), ALL_RULES[0].id))
 
 
 def override_problems(overrides: t.Mapping[str, t.Any]) -> t.List[str]:
