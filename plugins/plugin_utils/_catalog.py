@@ -22,8 +22,7 @@ from ansible_collections.kubefort.hardening.plugins.module_utils._policy import 
 from ansible_collections.kubefort.hardening.plugins.module_utils._rule import Rule
 from ansible_collections.kubefort.hardening.plugins.plugin_utils import _rule_loader
 
-_AREAS = _rule_loader.link({name: _rule_loader.load_area(name + ".yml") for name in ("control_plane", "node", "ports")},
-                           _rules_cluster.RULES)
+_AREAS = _rule_loader.load_catalog(("control_plane", "node", "ports"), _rules_cluster.RULES)
 CONTROL_PLANE_RULES: t.Tuple[Rule, ...] = _AREAS["control_plane"].rules
 NODE_RULES: t.Tuple[Rule, ...] = _AREAS["node"].rules
 PORTS_RULES: t.Tuple[Rule, ...] = _AREAS["ports"].rules
