@@ -13,7 +13,7 @@ discovered and which value a fix writes; ports rules: ``_ports_evaluate.JUDGES``
 ``_cluster_policy.CHECKS`` by ``ClusterObjects.evaluator``). A spec type without an evaluator fails at
 import, so does a catalog entry whose check is not a spec.
 
-Standard library only: ports and cluster rules are judged in modules, and the catalog is read on nodes.
+Standard library only: cluster rules are judged in a module (cluster_policy), where these classes travel.
 """
 
 from __future__ import annotations
